@@ -1,0 +1,8 @@
+//! Pure Rust, no web-sys: the protocols and state machines behind peerlink.
+//!
+//! Nothing here does I/O or reads a clock; time is passed in as milliseconds. Everything
+//! is unit-tested natively with `cargo test`.
+
+pub mod chat;
+pub mod negotiation;
+pub mod transfer;
