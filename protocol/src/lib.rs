@@ -65,7 +65,8 @@ impl ClientMessage {
                 message: "frame must be a JSON object with a string \"type\" field".into(),
             });
         };
-        if !CLIENT_TYPES.contains(&kind) {
+        let kind = kind.to_owned();
+        if !CLIENT_TYPES.contains(&kind.as_str()) {
             let shown: String = kind.chars().take(32).collect();
             return Err(ParseError {
                 code: ErrorCode::UnknownType,

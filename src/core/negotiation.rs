@@ -1,0 +1,211 @@
+//! The "perfect negotiation" pattern as a state machine.
+//!
+//! Both ends of a connection may start an offer at any time (adding a track, a screen
+//! share, an ICE restart). When offers collide ("glare"), the *polite* peer rolls back
+//! its own offer and accepts the remote one; the *impolite* peer ignores the remote
+//! offer and keeps its own. Roles come from the peer ids so that exactly one side of
+//! each pair is polite without any extra message.
+//!
+//! See <https://developer.mozilla.org/en-US/docs/Web/API/WebRTC_API/Perfect_negotiation>.
+//! The browser glue owns the RTCPeerConnection and asks this machine what to do.
+
+/// Whether the local peer plays the polite role towards `remote_id`.
+///
+/// The peer with the lexicographically smaller id is polite; ids are unique within a
+/// server, so for any pair exactly one side is polite.
+pub fn is_polite(local_id: &str, remote_id: &str) -> bool {
+    local_id < remote_id
+}
+
+/// The kind of a remote session description.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DescriptionKind {
+    Offer,
+    Answer,
+}
+
+impl DescriptionKind {
+    /// Parses the SDP type name used by WebRTC (`"offer"`, `"answer"`).
+    pub fn from_sdp_type(sdp_type: &str) -> Option<Self> {
+        match sdp_type {
+            "offer" => Some(Self::Offer),
+            "answer" => Some(Self::Answer),
+            _ => None,
+        }
+    }
+}
+
+/// What to do with a remote description.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemoteDescriptionAction {
+    /// Glare on the impolite side: drop the remote offer (and the candidates that
+    /// follow it) and keep our own offer.
+    Ignore,
+    /// Apply it with `setRemoteDescription` (for the polite side this implicitly rolls
+    /// back our own offer); if `answer_needed`, then call `setLocalDescription()` and
+    /// send the result.
+    Apply { answer_needed: bool },
+}
+
+/// Per-connection negotiation state.
+#[derive(Debug, Clone)]
+pub struct PerfectNegotiation {
+    polite: bool,
+    making_offer: bool,
+    ignore_offer: bool,
+    remote_answer_pending: bool,
+}
+
+impl PerfectNegotiation {
+    /// A fresh state for a connection where the local side is `polite` or not.
+    pub fn new(polite: bool) -> Self {
+        Self {
+            polite,
+            making_offer: false,
+            ignore_offer: false,
+            remote_answer_pending: false,
+        }
+    }
+
+    /// Whether the local side is polite.
+    pub fn polite(&self) -> bool {
+        self.polite
+    }
+
+    /// Whether an offer of ours is being made (between `negotiationneeded` and the
+    /// end of `setLocalDescription`).
+    pub fn making_offer(&self) -> bool {
+        self.making_offer
+    }
+
+    /// Call when `negotiationneeded` fires, before `setLocalDescription()`.
+    pub fn offer_started(&mut self) {
+        self.making_offer = true;
+    }
+
+    /// Call when our `setLocalDescription()` has settled (either way).
+    pub fn offer_finished(&mut self) {
+        self.making_offer = false;
+    }
+
+    /// Decides what to do with a remote description. `signaling_stable` is whether the
+    /// connection's `signalingState` is `"stable"` right now.
+    pub fn remote_description(
+        &mut self,
+        kind: DescriptionKind,
+        signaling_stable: bool,
+    ) -> RemoteDescriptionAction {
+        let ready_for_offer =
+            !self.making_offer && (signaling_stable || self.remote_answer_pending);
+        let collision = kind == DescriptionKind::Offer && !ready_for_offer;
+        self.ignore_offer = !self.polite && collision;
+        if self.ignore_offer {
+            return RemoteDescriptionAction::Ignore;
+        }
+        self.remote_answer_pending = kind == DescriptionKind::Answer;
+        RemoteDescriptionAction::Apply {
+            answer_needed: kind == DescriptionKind::Offer,
+        }
+    }
+
+    /// Call when `setRemoteDescription` has settled.
+    pub fn remote_description_applied(&mut self) {
+        self.remote_answer_pending = false;
+    }
+
+    /// Whether a failure to add a remote candidate is expected (it belonged to an
+    /// offer we ignored) and must not be reported.
+    pub fn ignoring_offer(&self) -> bool {
+        self.ignore_offer
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exactly_one_side_is_polite() {
+        assert!(is_polite("a", "b"));
+        assert!(!is_polite("b", "a"));
+        assert_ne!(is_polite("x1", "x2"), is_polite("x2", "x1"));
+    }
+
+    #[test]
+    fn offer_in_stable_state_is_answered() {
+        let mut n = PerfectNegotiation::new(false);
+        assert_eq!(
+            n.remote_description(DescriptionKind::Offer, true),
+            RemoteDescriptionAction::Apply { answer_needed: true }
+        );
+    }
+
+    #[test]
+    fn glare_impolite_ignores_polite_yields() {
+        let mut impolite = PerfectNegotiation::new(false);
+        let mut polite = PerfectNegotiation::new(true);
+        impolite.offer_started();
+        polite.offer_started();
+        impolite.offer_finished();
+        polite.offer_finished();
+        // Both are now in have-local-offer (not stable) when the other's offer lands.
+        assert_eq!(
+            impolite.remote_description(DescriptionKind::Offer, false),
+            RemoteDescriptionAction::Ignore
+        );
+        assert!(impolite.ignoring_offer());
+        assert_eq!(
+            polite.remote_description(DescriptionKind::Offer, false),
+            RemoteDescriptionAction::Apply { answer_needed: true }
+        );
+        assert!(!polite.ignoring_offer());
+        // The polite side's answer reaches the impolite side, which applies it.
+        assert_eq!(
+            impolite.remote_description(DescriptionKind::Answer, false),
+            RemoteDescriptionAction::Apply { answer_needed: false }
+        );
+        assert!(!impolite.ignoring_offer());
+    }
+
+    #[test]
+    fn offer_while_making_offer_collides_even_if_stable() {
+        let mut n = PerfectNegotiation::new(false);
+        n.offer_started();
+        assert_eq!(
+            n.remote_description(DescriptionKind::Offer, true),
+            RemoteDescriptionAction::Ignore
+        );
+        n.offer_finished();
+        assert_eq!(
+            n.remote_description(DescriptionKind::Offer, true),
+            RemoteDescriptionAction::Apply { answer_needed: true }
+        );
+    }
+
+    #[test]
+    fn offer_during_pending_remote_answer_is_not_a_collision() {
+        let mut n = PerfectNegotiation::new(false);
+        assert_eq!(
+            n.remote_description(DescriptionKind::Answer, false),
+            RemoteDescriptionAction::Apply { answer_needed: false }
+        );
+        // While the answer is still being applied the state is not yet stable, but an
+        // offer that arrives now follows it and is fine.
+        assert_eq!(
+            n.remote_description(DescriptionKind::Offer, false),
+            RemoteDescriptionAction::Apply { answer_needed: true }
+        );
+        n.remote_description_applied();
+        assert_eq!(
+            n.remote_description(DescriptionKind::Offer, false),
+            RemoteDescriptionAction::Ignore
+        );
+    }
+
+    #[test]
+    fn sdp_type_names() {
+        assert_eq!(DescriptionKind::from_sdp_type("offer"), Some(DescriptionKind::Offer));
+        assert_eq!(DescriptionKind::from_sdp_type("answer"), Some(DescriptionKind::Answer));
+        assert_eq!(DescriptionKind::from_sdp_type("pranswer"), None);
+    }
+}
