@@ -1,0 +1,22 @@
+//! Browser glue (wasm32 only): the signaling socket, RTCPeerConnection with perfect
+//! negotiation, data channels, and the [`Room`] that ties them together.
+//!
+//! Every JS callback is owned by a `gloo_events::EventListener` stored next to the
+//! object it listens to, so dropping a [`Room`] or a [`PeerConnection`] unregisters
+//! everything and closes the underlying browser objects.
+
+mod error;
+pub mod media;
+mod peer;
+mod room;
+mod signaling;
+
+pub use error::{Error, JsError};
+pub use peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent};
+pub use room::{JoinOptions, PeerSnapshot, Room, RoomEvent, RoomEvents};
+pub use signaling::{Signaling, SignalingEvent};
+
+/// Wall-clock time in ms since the Unix epoch.
+pub(crate) fn now_ms() -> f64 {
+    js_sys::Date::now()
+}

@@ -1,0 +1,403 @@
+//! One RTCPeerConnection to one remote peer, negotiated with the perfect negotiation
+//! pattern ([`crate::core::negotiation`]) and trickle ICE, plus the negotiated
+//! "control" data channel that carries chat and state.
+//!
+//! See <https://developer.mozilla.org/en-US/docs/Web/API/RTCPeerConnection>.
+
+use super::Error;
+use crate::core::negotiation::{DescriptionKind, PerfectNegotiation, RemoteDescriptionAction};
+use futures_channel::mpsc;
+use futures_util::StreamExt;
+use gloo_events::EventListener;
+use peerlink_protocol::{IceServer, SignalPayload};
+use std::cell::RefCell;
+use std::collections::VecDeque;
+use std::rc::{Rc, Weak};
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_sys::{
+    MessageEvent, RtcConfiguration, RtcDataChannel, RtcDataChannelInit, RtcDataChannelState,
+    RtcIceCandidateInit, RtcPeerConnection, RtcPeerConnectionIceEvent, RtcPeerConnectionState,
+    RtcSdpType, RtcSessionDescriptionInit, RtcSignalingState,
+};
+
+#[wasm_bindgen]
+extern "C" {
+    /// RTCPeerConnection methods web-sys does not bind in the form we need.
+    #[wasm_bindgen(js_name = RTCPeerConnection)]
+    type PeerConnectionExt;
+
+    /// `setLocalDescription()` without arguments: creates the right offer or answer
+    /// for the current state (the form perfect negotiation relies on).
+    #[wasm_bindgen(method, js_name = setLocalDescription)]
+    fn set_local_description_implicit(this: &PeerConnectionExt) -> js_sys::Promise;
+
+    /// <https://developer.mozilla.org/en-US/docs/Web/API/RTCPeerConnection/restartIce>
+    #[wasm_bindgen(method, js_name = restartIce)]
+    fn restart_ice(this: &PeerConnectionExt);
+}
+
+fn ext(pc: &RtcPeerConnection) -> &PeerConnectionExt {
+    pc.unchecked_ref()
+}
+
+/// The SCTP stream id of the negotiated control channel, the same on both sides.
+const CONTROL_CHANNEL_ID: u16 = 0;
+/// Control messages queued while the channel is not open yet.
+const MAX_PENDING_CONTROL: usize = 256;
+
+/// How to set up a [`PeerConnection`].
+#[derive(Debug, Clone, Default)]
+pub struct PeerConfig {
+    /// ICE servers (from the signaling server's welcome).
+    pub ice_servers: Vec<IceServer>,
+    /// Our role in perfect negotiation; see [`crate::core::negotiation::is_polite`].
+    pub polite: bool,
+    /// Whether we open the connection now (the peer that joined later does). The other
+    /// side waits for the first offer, which avoids a needless offer collision.
+    pub initiator: bool,
+}
+
+/// `RTCPeerConnection.connectionState`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectionState {
+    New,
+    Connecting,
+    Connected,
+    Disconnected,
+    Failed,
+    Closed,
+}
+
+impl ConnectionState {
+    /// The WebRTC name, e.g. `"connected"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::New => "new",
+            Self::Connecting => "connecting",
+            Self::Connected => "connected",
+            Self::Disconnected => "disconnected",
+            Self::Failed => "failed",
+            Self::Closed => "closed",
+        }
+    }
+
+    fn from_web(state: RtcPeerConnectionState) -> Self {
+        match state {
+            RtcPeerConnectionState::Connecting => Self::Connecting,
+            RtcPeerConnectionState::Connected => Self::Connected,
+            RtcPeerConnectionState::Disconnected => Self::Disconnected,
+            RtcPeerConnectionState::Failed => Self::Failed,
+            RtcPeerConnectionState::Closed => Self::Closed,
+            _ => Self::New,
+        }
+    }
+}
+
+/// What a [`PeerConnection`] reports.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum PeerEvent {
+    /// Send this to the remote peer through signaling.
+    Signal(SignalPayload),
+    /// `connectionState` changed.
+    StateChanged(ConnectionState),
+    /// The control channel opened (messages can flow).
+    ControlOpen,
+    /// The control channel closed (the peer went away or the connection died).
+    ControlClosed,
+    /// A text frame arrived on the control channel.
+    ControlMessage(String),
+    /// Something failed; the connection may recover (e.g. a rejected candidate).
+    Error(Error),
+}
+
+struct Shared {
+    pc: RtcPeerConnection,
+    negotiation: RefCell<PerfectNegotiation>,
+    events: mpsc::UnboundedSender<PeerEvent>,
+    control: RefCell<Option<RtcDataChannel>>,
+    /// Listeners on the control channel; they hold only a `Weak<Shared>`.
+    control_listeners: RefCell<Vec<EventListener>>,
+    pending_control: RefCell<VecDeque<String>>,
+}
+
+impl Shared {
+    fn emit(&self, event: PeerEvent) {
+        // Nobody listening any more means the owner is shutting down.
+        let _ = self.events.unbounded_send(event);
+    }
+
+    fn send_local_description(&self) {
+        let Some(desc) = self.pc.local_description() else {
+            return;
+        };
+        let sdp_type = match desc.type_() {
+            RtcSdpType::Offer => "offer",
+            RtcSdpType::Answer => "answer",
+            _ => return,
+        };
+        self.emit(PeerEvent::Signal(SignalPayload::Description {
+            sdp_type: sdp_type.into(),
+            sdp: desc.sdp(),
+        }));
+    }
+
+    /// Creates the negotiated control channel if it does not exist yet.
+    fn ensure_control_channel(self: &Rc<Self>) {
+        if self.control.borrow().is_some() {
+            return;
+        }
+        let init = RtcDataChannelInit::new();
+        init.set_negotiated(true);
+        init.set_id(CONTROL_CHANNEL_ID);
+        init.set_ordered(true);
+        let channel = self
+            .pc
+            .create_data_channel_with_data_channel_dict("control", &init);
+        let weak = Rc::downgrade(self);
+        let listen = |kind: &'static str, f: fn(&Rc<Shared>, &web_sys::Event)| {
+            let weak: Weak<Shared> = weak.clone();
+            EventListener::new(&channel, kind, move |event| {
+                if let Some(shared) = weak.upgrade() {
+                    f(&shared, event);
+                }
+            })
+        };
+        let listeners = vec![
+            listen("open", |shared, _| {
+                shared.flush_pending_control();
+                shared.emit(PeerEvent::ControlOpen);
+            }),
+            listen("close", |shared, _| shared.emit(PeerEvent::ControlClosed)),
+            listen("message", |shared, event| {
+                let text = event
+                    .dyn_ref::<MessageEvent>()
+                    .and_then(|m| m.data().as_string());
+                if let Some(text) = text {
+                    shared.emit(PeerEvent::ControlMessage(text));
+                }
+            }),
+        ];
+        *self.control_listeners.borrow_mut() = listeners;
+        *self.control.borrow_mut() = Some(channel);
+    }
+
+    fn flush_pending_control(&self) {
+        let control = self.control.borrow();
+        let Some(channel) = control.as_ref() else {
+            return;
+        };
+        let mut pending = self.pending_control.borrow_mut();
+        while let Some(text) = pending.pop_front() {
+            if let Err(e) = channel.send_with_str(&text) {
+                self.emit(PeerEvent::Error(e.into()));
+            }
+        }
+    }
+
+    async fn make_offer(&self) {
+        self.negotiation.borrow_mut().offer_started();
+        let result = JsFuture::from(ext(&self.pc).set_local_description_implicit()).await;
+        match result {
+            Ok(_) => self.send_local_description(),
+            Err(e) => self.emit(PeerEvent::Error(e.into())),
+        }
+        self.negotiation.borrow_mut().offer_finished();
+    }
+
+    async fn handle_signal(self: &Rc<Self>, payload: SignalPayload) -> Result<(), Error> {
+        match payload {
+            SignalPayload::Description { sdp_type, sdp } => {
+                let kind = DescriptionKind::from_sdp_type(&sdp_type).ok_or_else(|| {
+                    Error::InvalidInput(format!("unsupported description type {sdp_type:?}"))
+                })?;
+                let stable = self.pc.signaling_state() == RtcSignalingState::Stable;
+                let action = self.negotiation.borrow_mut().remote_description(kind, stable);
+                let RemoteDescriptionAction::Apply { answer_needed } = action else {
+                    return Ok(());
+                };
+                self.ensure_control_channel();
+                let init = RtcSessionDescriptionInit::new(match kind {
+                    DescriptionKind::Offer => RtcSdpType::Offer,
+                    DescriptionKind::Answer => RtcSdpType::Answer,
+                });
+                init.set_sdp(&sdp);
+                let applied = JsFuture::from(self.pc.set_remote_description(&init)).await;
+                self.negotiation.borrow_mut().remote_description_applied();
+                applied?;
+                if answer_needed {
+                    JsFuture::from(ext(&self.pc).set_local_description_implicit()).await?;
+                    self.send_local_description();
+                }
+                Ok(())
+            }
+            SignalPayload::Candidate {
+                candidate,
+                sdp_mid,
+                sdp_m_line_index,
+            } => {
+                let init = RtcIceCandidateInit::new(&candidate);
+                init.set_sdp_mid(sdp_mid.as_deref());
+                init.set_sdp_m_line_index(sdp_m_line_index);
+                let added = JsFuture::from(
+                    self.pc
+                        .add_ice_candidate_with_opt_rtc_ice_candidate_init(Some(&init)),
+                )
+                .await;
+                match added {
+                    Err(_) if self.negotiation.borrow().ignoring_offer() => Ok(()),
+                    Err(e) => Err(e.into()),
+                    Ok(_) => Ok(()),
+                }
+            }
+        }
+    }
+}
+
+/// One RTCPeerConnection to one remote peer. Dropping it closes the connection.
+pub struct PeerConnection {
+    shared: Rc<Shared>,
+    signals: mpsc::UnboundedSender<SignalPayload>,
+    _listeners: Vec<EventListener>,
+}
+
+impl PeerConnection {
+    /// Creates the connection and returns it with its event stream. An initiator
+    /// opens the control channel at once, which starts negotiation.
+    pub fn new(config: &PeerConfig) -> Result<(Self, mpsc::UnboundedReceiver<PeerEvent>), Error> {
+        let rtc_config = RtcConfiguration::new();
+        let servers = serde_wasm_bindgen::to_value(&config.ice_servers)
+            .map_err(|e| Error::InvalidInput(format!("ICE servers: {e}")))?;
+        rtc_config.set_ice_servers(&servers);
+        let pc = RtcPeerConnection::new_with_configuration(&rtc_config)?;
+        let (events, events_rx) = mpsc::unbounded();
+        let shared = Rc::new(Shared {
+            pc: pc.clone(),
+            negotiation: RefCell::new(PerfectNegotiation::new(config.polite)),
+            events,
+            control: RefCell::new(None),
+            control_listeners: RefCell::new(Vec::new()),
+            pending_control: RefCell::new(VecDeque::new()),
+        });
+
+        let listen = |kind: &'static str, f: fn(&Rc<Shared>, &web_sys::Event)| {
+            let shared = shared.clone();
+            EventListener::new(&pc, kind, move |event| f(&shared, event))
+        };
+        let listeners = vec![
+            listen("negotiationneeded", |shared, _| {
+                let shared = shared.clone();
+                spawn_local(async move { shared.make_offer().await });
+            }),
+            listen("icecandidate", |shared, event| {
+                let candidate = event
+                    .dyn_ref::<RtcPeerConnectionIceEvent>()
+                    .and_then(|e| e.candidate());
+                // A null candidate marks the end of gathering; nothing to send.
+                if let Some(c) = candidate {
+                    shared.emit(PeerEvent::Signal(SignalPayload::Candidate {
+                        candidate: c.candidate(),
+                        sdp_mid: c.sdp_mid(),
+                        sdp_m_line_index: c.sdp_m_line_index(),
+                    }));
+                }
+            }),
+            listen("connectionstatechange", |shared, _| {
+                let state = ConnectionState::from_web(shared.pc.connection_state());
+                if state == ConnectionState::Failed {
+                    // Perfect negotiation makes an ICE restart safe from either side.
+                    ext(&shared.pc).restart_ice();
+                }
+                shared.emit(PeerEvent::StateChanged(state));
+            }),
+        ];
+
+        // Remote signals are applied strictly in order by one task; it ends when the
+        // PeerConnection (the only sender) is dropped.
+        let (signals, mut signals_rx) = mpsc::unbounded::<SignalPayload>();
+        let task_shared = shared.clone();
+        spawn_local(async move {
+            while let Some(payload) = signals_rx.next().await {
+                if let Err(e) = task_shared.handle_signal(payload).await {
+                    task_shared.emit(PeerEvent::Error(e));
+                }
+            }
+        });
+
+        if config.initiator {
+            shared.ensure_control_channel();
+        }
+        Ok((
+            PeerConnection {
+                shared,
+                signals,
+                _listeners: listeners,
+            },
+            events_rx,
+        ))
+    }
+
+    /// Applies a signal received from the remote peer (in arrival order).
+    pub fn handle_signal(&self, payload: SignalPayload) {
+        let _ = self.signals.unbounded_send(payload);
+    }
+
+    /// Sends a text frame on the control channel, queueing it (up to a bound) until
+    /// the channel opens.
+    pub fn send_control(&self, text: &str) -> Result<(), Error> {
+        let control = self.shared.control.borrow();
+        match control.as_ref() {
+            Some(channel) if channel.ready_state() == RtcDataChannelState::Open => {
+                channel.send_with_str(text).map_err(Error::from)
+            }
+            Some(channel)
+                if matches!(
+                    channel.ready_state(),
+                    RtcDataChannelState::Closing | RtcDataChannelState::Closed
+                ) =>
+            {
+                Err(Error::InvalidInput("the data channel to this peer is closed".into()))
+            }
+            _ => {
+                let mut pending = self.shared.pending_control.borrow_mut();
+                if pending.len() >= MAX_PENDING_CONTROL {
+                    return Err(Error::InvalidInput(
+                        "too many messages waiting for this peer's data channel to open".into(),
+                    ));
+                }
+                pending.push_back(text.to_owned());
+                Ok(())
+            }
+        }
+    }
+
+    /// Whether the control channel is open.
+    pub fn control_open(&self) -> bool {
+        self.shared
+            .control
+            .borrow()
+            .as_ref()
+            .is_some_and(|c| c.ready_state() == RtcDataChannelState::Open)
+    }
+
+    /// The current `connectionState`.
+    pub fn connection_state(&self) -> ConnectionState {
+        ConnectionState::from_web(self.shared.pc.connection_state())
+    }
+
+    /// The underlying `RTCPeerConnection` (escape hatch, e.g. for `getStats`).
+    pub fn as_raw(&self) -> &RtcPeerConnection {
+        &self.shared.pc
+    }
+}
+
+impl Drop for PeerConnection {
+    fn drop(&mut self) {
+        self.shared.control_listeners.borrow_mut().clear();
+        if let Some(channel) = self.shared.control.borrow_mut().take() {
+            channel.close();
+        }
+        self.shared.pc.close();
+    }
+}
