@@ -1,0 +1,206 @@
+//! Element lookup and small DOM helpers for the page.
+
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{
+    Document, Element, HtmlAnchorElement, HtmlButtonElement, HtmlElement, HtmlFormElement,
+    HtmlInputElement, Url,
+};
+
+/// The page's fixed elements, found once by id.
+pub(super) struct Dom {
+    pub doc: Document,
+    pub status: HtmlElement,
+    pub join_panel: HtmlElement,
+    pub join_form: HtmlFormElement,
+    pub room_input: HtmlInputElement,
+    pub name_input: HtmlInputElement,
+    pub password_input: HtmlInputElement,
+    pub join_button: HtmlButtonElement,
+    pub room_panel: HtmlElement,
+    pub share_link: HtmlAnchorElement,
+    pub my_name: HtmlElement,
+    pub participants: HtmlElement,
+    pub participants_empty: HtmlElement,
+    pub leave_button: HtmlButtonElement,
+    pub chat_log: HtmlElement,
+    pub chat_form: HtmlFormElement,
+    pub chat_input: HtmlInputElement,
+}
+
+fn by_id<T: JsCast>(doc: &Document, id: &str) -> Result<T, JsValue> {
+    doc.get_element_by_id(id)
+        .ok_or_else(|| JsValue::from_str(&format!("page is missing #{id}")))?
+        .dyn_into::<T>()
+        .map_err(|_| JsValue::from_str(&format!("#{id} has the wrong element type")))
+}
+
+impl Dom {
+    pub fn find() -> Result<Self, JsValue> {
+        let doc = web_sys::window()
+            .and_then(|w| w.document())
+            .ok_or_else(|| JsValue::from_str("no document"))?;
+        Ok(Dom {
+            status: by_id(&doc, "status")?,
+            join_panel: by_id(&doc, "join-panel")?,
+            join_form: by_id(&doc, "join-form")?,
+            room_input: by_id(&doc, "room-input")?,
+            name_input: by_id(&doc, "name-input")?,
+            password_input: by_id(&doc, "password-input")?,
+            join_button: by_id(&doc, "join-button")?,
+            room_panel: by_id(&doc, "room-panel")?,
+            share_link: by_id(&doc, "share-link")?,
+            my_name: by_id(&doc, "my-name")?,
+            participants: by_id(&doc, "participants")?,
+            participants_empty: by_id(&doc, "participants-empty")?,
+            leave_button: by_id(&doc, "leave-button")?,
+            chat_log: by_id(&doc, "chat-log")?,
+            chat_form: by_id(&doc, "chat-form")?,
+            chat_input: by_id(&doc, "chat-input")?,
+            doc,
+        })
+    }
+
+    pub fn set_status(&self, state: &str, text: &str) {
+        let _ = self.status.set_attribute("data-state", state);
+        self.status.set_text_content(Some(text));
+    }
+
+    fn element(&self, tag: &str) -> Option<Element> {
+        self.doc.create_element(tag).ok()
+    }
+
+    /// A `<span class=...>` holding `text` as text.
+    fn span(&self, class: &str, text: &str) -> Option<Element> {
+        let span = self.element("span")?;
+        span.set_class_name(class);
+        span.set_text_content(Some(text));
+        Some(span)
+    }
+
+    fn participant(&self, id: &str) -> Option<Element> {
+        let children = self.participants.children();
+        (0..children.length())
+            .filter_map(|i| children.item(i))
+            .find(|li| li.get_attribute("data-peer-id").as_deref() == Some(id))
+    }
+
+    pub fn add_participant(&self, id: &str, name: &str) {
+        if self.participant(id).is_some() {
+            return;
+        }
+        let Some(li) = self.element("li") else { return };
+        let _ = li.set_attribute("data-testid", "participant");
+        let _ = li.set_attribute("data-peer-id", id);
+        let _ = li.set_attribute("data-name", name);
+        let _ = li.set_attribute("data-state", "new");
+        if let (Some(n), Some(s)) = (self.span("name", name), self.span("state", "new")) {
+            let _ = li.append_child(&n);
+            let _ = li.append_child(&s);
+        }
+        let _ = self.participants.append_child(&li);
+        self.update_empty_hint();
+    }
+
+    /// Removes a participant; returns its name.
+    pub fn remove_participant(&self, id: &str) -> Option<String> {
+        let li = self.participant(id)?;
+        let name = li.get_attribute("data-name");
+        li.remove();
+        self.update_empty_hint();
+        name
+    }
+
+    pub fn set_participant_state(&self, id: &str, state: &str) {
+        let Some(li) = self.participant(id) else { return };
+        let _ = li.set_attribute("data-state", state);
+        if let Ok(Some(s)) = li.query_selector(".state") {
+            s.set_text_content(Some(state));
+        }
+    }
+
+    pub fn update_empty_hint(&self) {
+        self.participants_empty
+            .set_hidden(self.participants.child_element_count() > 0);
+    }
+
+    pub fn add_chat(&self, name: &str, text: &str, time_ms: f64, mine: bool) {
+        let Some(li) = self.element("li") else { return };
+        let _ = li.set_attribute("data-testid", "chat-message");
+        let _ = li.set_attribute("data-from", name);
+        if mine {
+            li.set_class_name("mine");
+        }
+        let date = js_sys::Date::new(&JsValue::from_f64(time_ms));
+        let time = format!("{:02}:{:02}", date.get_hours(), date.get_minutes());
+        let parts = [
+            self.span("chat-name", name),
+            self.span("chat-text", text),
+            self.span("chat-time", &time),
+        ];
+        for part in parts.into_iter().flatten() {
+            if part.class_name() == "chat-text" {
+                let _ = part.set_attribute("data-testid", "chat-text");
+            }
+            let _ = li.append_child(&part);
+        }
+        self.append_to_chat(&li);
+    }
+
+    pub fn add_system_line(&self, text: &str) {
+        let Some(li) = self.element("li") else { return };
+        li.set_class_name("system");
+        li.set_text_content(Some(text));
+        self.append_to_chat(&li);
+    }
+
+    fn append_to_chat(&self, li: &Element) {
+        let _ = self.chat_log.append_child(li);
+        self.chat_log.set_scroll_top(self.chat_log.scroll_height());
+    }
+}
+
+/// `?name=` from the page URL.
+pub(super) fn query_param(name: &str) -> Option<String> {
+    let href = web_sys::window()?.location().href().ok()?;
+    let url = Url::new(&href).ok()?;
+    url.search_params().get(name).filter(|v| !v.trim().is_empty())
+}
+
+/// The page URL with `?room=<room>` (and no fragment): the link to share.
+pub(super) fn share_url(room: &str) -> Option<String> {
+    let href = web_sys::window()?.location().href().ok()?;
+    let url = Url::new(&href).ok()?;
+    url.set_search("");
+    url.search_params().set("room", room);
+    url.set_hash("");
+    Some(url.href())
+}
+
+/// Replaces the address bar URL without reloading (so a reload rejoins the room).
+pub(super) fn replace_url(url: &str) {
+    if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
+        let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(url));
+    }
+}
+
+/// The signaling WebSocket URL for the server that served this page: `/ws` on the
+/// same host, `wss:` when the page is https.
+pub(super) fn signaling_url() -> Option<String> {
+    let location = web_sys::window()?.location();
+    let scheme = if location.protocol().ok()? == "https:" {
+        "wss"
+    } else {
+        "ws"
+    };
+    Some(format!("{scheme}://{}/ws", location.host().ok()?))
+}
+
+pub(super) fn local_storage_get(key: &str) -> Option<String> {
+    web_sys::window()?.local_storage().ok()??.get_item(key).ok()?
+}
+
+pub(super) fn local_storage_set(key: &str, value: &str) {
+    if let Some(Ok(Some(storage))) = web_sys::window().map(|w| w.local_storage()) {
+        let _ = storage.set_item(key, value);
+    }
+}

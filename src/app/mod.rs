@@ -1,0 +1,192 @@
+//! The page (cargo feature `app`): join form, participant list and chat, built with
+//! plain web-sys DOM calls on top of the public [`crate::web::Room`] API — the same
+//! API the npm package wraps. All user-supplied text is set with `textContent`,
+//! never parsed as HTML.
+
+mod dom;
+
+use crate::web::{Error, JoinOptions, Room, RoomEvent, RoomEvents};
+use dom::Dom;
+use gloo_events::{EventListener, EventListenerOptions};
+use peerlink_protocol::PeerInfo;
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::spawn_local;
+
+const NAME_KEY: &str = "peerlink-name";
+
+/// Entry point: wires the page up once the Wasm module is loaded.
+#[wasm_bindgen(start)]
+pub fn start() -> Result<(), JsValue> {
+    let dom = Dom::find()?;
+    let app = Rc::new(App {
+        dom,
+        room: RefCell::new(None),
+    });
+    app.init();
+    Ok(())
+}
+
+struct App {
+    dom: Dom,
+    room: RefCell<Option<Room>>,
+}
+
+impl App {
+    fn init(self: &Rc<Self>) {
+        let d = &self.dom;
+        if let Some(room) = dom::query_param("room") {
+            d.room_input.set_value(&room);
+        }
+        if let Some(name) = dom::local_storage_get(NAME_KEY) {
+            d.name_input.set_value(&name);
+        }
+        d.set_status("idle", "Not connected. Pick a room and a name to join.");
+
+        let prevent = EventListenerOptions::enable_prevent_default();
+        // These listeners belong to the page itself and must live as long as it does,
+        // so they are deliberately leaked with forget().
+        let app = self.clone();
+        EventListener::new_with_options(&d.join_form, "submit", prevent, move |event| {
+            event.prevent_default();
+            app.clone().join();
+        })
+        .forget();
+        let app = self.clone();
+        EventListener::new_with_options(&d.chat_form, "submit", prevent, move |event| {
+            event.prevent_default();
+            app.send_chat();
+        })
+        .forget();
+        let app = self.clone();
+        EventListener::new(&d.leave_button, "click", move |_| app.leave()).forget();
+    }
+
+    fn join(self: Rc<Self>) {
+        let d = &self.dom;
+        let room = d.room_input.value().trim().to_owned();
+        let name = d.name_input.value().trim().to_owned();
+        let password = d.password_input.value();
+        if room.is_empty() || name.is_empty() {
+            d.set_status("error", "Enter a room and a name.");
+            return;
+        }
+        dom::local_storage_set(NAME_KEY, &name);
+        let server_url = match dom::signaling_url() {
+            Some(url) => url,
+            None => {
+                d.set_status("error", "Cannot work out the signaling server address.");
+                return;
+            }
+        };
+        d.join_button.set_disabled(true);
+        d.set_status("connecting", "Connecting to the signaling server…");
+        let options = JoinOptions {
+            server_url,
+            room,
+            name,
+            password: (!password.is_empty()).then_some(password),
+        };
+        spawn_local(async move {
+            let result = Room::join(options).await;
+            self.dom.join_button.set_disabled(false);
+            match result {
+                Ok((room, events)) => self.joined(room, events),
+                Err(e) => self.dom.set_status("error", &join_error_text(&e)),
+            }
+        });
+    }
+
+    fn joined(self: &Rc<Self>, room: Room, mut events: RoomEvents) {
+        let d = &self.dom;
+        d.set_status(
+            "joined",
+            &format!("In room “{}” — connected to the signaling server.", room.room_name()),
+        );
+        d.my_name.set_text_content(Some(room.name()));
+        if let Some(link) = dom::share_url(room.room_name()) {
+            d.share_link.set_href(&link);
+            d.share_link.set_text_content(Some(&link));
+            dom::replace_url(&link);
+        }
+        d.participants.set_inner_html("");
+        d.chat_log.set_inner_html("");
+        d.update_empty_hint();
+        d.join_panel.set_hidden(true);
+        d.room_panel.set_hidden(false);
+        let _ = d.chat_input.focus();
+        *self.room.borrow_mut() = Some(room);
+
+        let app = self.clone();
+        spawn_local(async move {
+            while let Some(event) = events.next().await {
+                app.on_event(event);
+            }
+        });
+    }
+
+    fn on_event(&self, event: RoomEvent) {
+        let d = &self.dom;
+        match event {
+            RoomEvent::PeerJoined(PeerInfo { id, name }) => {
+                d.add_participant(&id, &name);
+                d.add_system_line(&format!("{name} joined"));
+            }
+            RoomEvent::PeerLeft(id) => {
+                if let Some(name) = d.remove_participant(&id) {
+                    d.add_system_line(&format!("{name} left"));
+                }
+            }
+            RoomEvent::PeerState { id, state } => d.set_participant_state(&id, state.as_str()),
+            RoomEvent::PeerChannelOpen(_) => {}
+            RoomEvent::Chat(msg) => d.add_chat(&msg.name, &msg.text, msg.time_ms, false),
+            RoomEvent::SignalingLost { reason } => d.set_status(
+                "disconnected",
+                &format!(
+                    "Lost the signaling server ({reason}). Chat with connected peers continues; \
+                     nobody new can join until you rejoin."
+                ),
+            ),
+            RoomEvent::Warning(e) => web_sys::console::warn_1(&JsValue::from_str(&e.to_string())),
+        }
+    }
+
+    fn send_chat(&self) {
+        let d = &self.dom;
+        let text = d.chat_input.value();
+        if text.trim().is_empty() {
+            return;
+        }
+        let room = self.room.borrow();
+        let Some(room) = room.as_ref() else { return };
+        match room.send_chat(&text) {
+            Ok(msg) => {
+                d.add_chat(&msg.name, &msg.text, msg.time_ms, true);
+                d.chat_input.set_value("");
+            }
+            Err(e) => d.add_system_line(&format!("Not sent: {e}")),
+        }
+    }
+
+    fn leave(&self) {
+        if let Some(room) = self.room.borrow_mut().take() {
+            room.leave();
+        }
+        let d = &self.dom;
+        d.room_panel.set_hidden(true);
+        d.join_panel.set_hidden(false);
+        d.set_status("idle", "You left the room.");
+    }
+}
+
+fn join_error_text(e: &Error) -> String {
+    match e {
+        Error::SignalingUnreachable { url } => format!(
+            "Cannot reach the signaling server at {url}. Is it running? Check the address and \
+             your network, then try again."
+        ),
+        Error::Rejected { message, .. } => format!("The signaling server refused to join: {message}"),
+        other => format!("Joining failed ({other}); the signaling server may be down."),
+    }
+}
