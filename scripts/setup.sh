@@ -1,0 +1,152 @@
+#!/usr/bin/env bash
+# Installs what building and testing peerlink needs, idempotently: every step
+# first checks whether the right thing (at the right version) is already there
+# and does nothing if so, so `make test` can call this on every run and CI on a
+# fresh machine gets everything. Facts behind the choices: shared/TOOLCHAIN.md.
+#
+# usage: scripts/setup.sh [--browsers] [--trunk] [--wasm-bindgen] [--wasm-pack]
+#                         [--node] [--all]
+#   (no flag)       Rust only: the wasm32 target, rustfmt and clippy
+#   --browsers      Debian's chromium + chromium-driver, iproute2 and nftables
+#                   (the browser tests run in a private network namespace)
+#   --wasm-bindgen  wasm-bindgen-cli at exactly the version in Cargo.lock
+#   --trunk         trunk 0.21.14 (+ wasm-bindgen-cli, + binaryen for wasm-opt)
+#   --wasm-pack     wasm-pack (+ wasm-bindgen-cli, + binaryen)
+#   --node          Node.js/npm, then the Playwright package in tests/e2e
+#   --all           all of the above
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# trunk 0.22 needs a newer rustc than the machine's 1.95; 0.21.14 builds.
+TRUNK_VERSION="0.21.14"
+WASM_TARGET="wasm32-unknown-unknown"
+
+want_browsers=0 want_trunk=0 want_wasm_bindgen=0 want_wasm_pack=0 want_node=0
+for arg in "$@"; do
+  case "$arg" in
+    --browsers) want_browsers=1 ;;
+    --trunk) want_trunk=1 want_wasm_bindgen=1 ;;
+    --wasm-bindgen) want_wasm_bindgen=1 ;;
+    --wasm-pack) want_wasm_pack=1 want_wasm_bindgen=1 ;;
+    --node) want_node=1 ;;
+    --all) want_browsers=1 want_trunk=1 want_wasm_bindgen=1 want_wasm_pack=1 want_node=1 ;;
+    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "setup.sh: unknown option: $arg (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+log() { printf 'setup: %s\n' "$*"; }
+export PATH="$HOME/.cargo/bin:$PATH"
+
+# --- Debian packages --------------------------------------------------------
+apt_packages=()
+((want_browsers)) && apt_packages+=(chromium chromium-driver iproute2 nftables)
+((want_trunk || want_wasm_pack)) && apt_packages+=(binaryen)
+if ((want_node)) && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
+  apt_packages+=(nodejs npm)
+fi
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+if ((${#apt_packages[@]})); then
+  missing=()
+  for pkg in "${apt_packages[@]}"; do installed "$pkg" || missing+=("$pkg"); done
+  if ((${#missing[@]})); then
+    log "apt-get install ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q
+    apt-get install -y -q "${missing[@]}"
+  else
+    log "Debian packages present: ${apt_packages[*]}"
+  fi
+fi
+
+if ((want_browsers)); then
+  # chromedriver refuses a browser of another major version; Debian ships them
+  # in lockstep, so a mismatch means a half-finished upgrade.
+  chromium_v="$(dpkg-query -W -f='${Version}' chromium)"
+  driver_v="$(dpkg-query -W -f='${Version}' chromium-driver)"
+  if [[ "$chromium_v" != "$driver_v" ]]; then
+    echo "setup: chromium $chromium_v and chromium-driver $driver_v differ; run apt-get install chromium chromium-driver" >&2
+    exit 1
+  fi
+fi
+
+# --- Rust -------------------------------------------------------------------
+# rust-toolchain.toml asks for these too, but rustup may run with
+# RUSTUP_AUTO_INSTALL=0, so add them explicitly.
+if ! rustup target list --installed | grep -qx "$WASM_TARGET"; then
+  log "rustup target add $WASM_TARGET"
+  rustup target add "$WASM_TARGET"
+fi
+for component in rustfmt clippy; do
+  if ! rustup component list --installed | grep -q "^$component"; then
+    log "rustup component add $component"
+    rustup component add "$component"
+  fi
+done
+
+# Prints the version a `NAME --version` reports ("NAME 1.2.3 (...)" -> 1.2.3).
+tool_version() { command -v "$1" >/dev/null 2>&1 && "$1" --version 2>/dev/null | awk '{print $2; exit}'; }
+
+# cargo install NAME@VERSION unless `BIN --version` already says VERSION.
+cargo_install() {
+  local bin="$1" crate="$2" version="$3"; shift 3
+  local have
+  have="$(tool_version "$bin" || true)"
+  if [[ "$have" == "$version" ]]; then
+    log "$bin $version present"
+    return
+  fi
+  log "cargo install $crate@$version $* (had: ${have:-none}; takes minutes)"
+  # --force: replace another installed version of the same crate.
+  cargo install "$crate@$version" --force "$@"
+}
+
+# The wasm-bindgen version the client is locked to; the CLI must match exactly.
+wasm_bindgen_version() {
+  local v=""
+  if [[ -f "$ROOT/Cargo.lock" ]]; then
+    v="$(awk '/^\[\[package\]\]/ {name=""} /^name = / {name=$3} /^version = / && name=="\"wasm-bindgen\"" {gsub(/"/, "", $3); print $3; exit}' "$ROOT/Cargo.lock")"
+  fi
+  if [[ -z "$v" ]]; then
+    # No lock file yet: fall back to the exact pin in Cargo.toml.
+    v="$(sed -n 's/^wasm-bindgen *= *"=\([0-9.]*\)".*/\1/p' "$ROOT/Cargo.toml" | head -n1)"
+  fi
+  [[ -n "$v" ]] || { echo "setup: cannot find the wasm-bindgen version in Cargo.lock or Cargo.toml" >&2; return 1; }
+  printf '%s\n' "$v"
+}
+
+if ((want_wasm_bindgen)); then
+  # Without --locked: the locked webpki-roots is missing from the registry here.
+  cargo_install wasm-bindgen wasm-bindgen-cli "$(wasm_bindgen_version)"
+fi
+if ((want_trunk)); then
+  cargo_install trunk trunk "$TRUNK_VERSION" --locked
+fi
+if ((want_wasm_pack)); then
+  # Any version will do (it calls the wasm-bindgen on PATH); only install if absent.
+  if command -v wasm-pack >/dev/null 2>&1; then
+    log "wasm-pack $(tool_version wasm-pack) present"
+  else
+    log "cargo install wasm-pack (takes minutes)"
+    cargo install wasm-pack
+  fi
+fi
+
+# --- Node: the Playwright package in tests/e2e --------------------------------
+if ((want_node)); then
+  e2e="$ROOT/tests/e2e"
+  stamp="$e2e/node_modules/.peerlink-lock.sha256"
+  want_sum="$(sha256sum "$e2e/package-lock.json" | awk '{print $1}')"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want_sum" ]]; then
+    log "tests/e2e node_modules up to date"
+  else
+    log "npm ci in tests/e2e"
+    # Browsers come from Debian; Playwright must never fetch its own (it can't here).
+    (cd "$e2e" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+    printf '%s\n' "$want_sum" >"$stamp"
+  fi
+fi
+
+log "done"
