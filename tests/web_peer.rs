@@ -137,7 +137,7 @@ async fn messages_sent_before_open_are_delivered_in_order() {
 
 #[wasm_bindgen_test]
 async fn fake_get_user_media_resolves_with_audio_and_video() {
-    let stream = get_user_media(MediaRequest { audio: true, video: true })
+    let stream = get_user_media(&MediaRequest::video_call())
         .await
         .expect("fake devices should be available");
     assert_eq!(stream.get_audio_tracks().length(), 1);

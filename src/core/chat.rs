@@ -27,6 +27,24 @@ pub struct ChatMessage {
 #[non_exhaustive]
 pub enum PeerMessage {
     Chat(ChatMessage),
+    /// The sender's media state, sent when the channel opens and on every change.
+    Media(MediaState),
+}
+
+/// What a peer is sending, so others can show mute and camera-off badges and tell a
+/// camera stream from a screen share (by `MediaStream.id`, which WebRTC preserves).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaState {
+    /// Microphone live (captured and not muted).
+    pub mic: bool,
+    /// Camera live (captured and not turned off).
+    pub camera: bool,
+    /// Id of the stream that carries microphone and camera.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera_stream: Option<String>,
+    /// Id of the stream that carries the screen share, while sharing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screen_stream: Option<String>,
 }
 
 /// Why a control frame was refused.
@@ -63,6 +81,7 @@ impl PeerMessage {
                 }
                 validate_chat_text(&chat.text)?;
             }
+            PeerMessage::Media(_) => {}
         }
         Ok(msg)
     }
@@ -127,6 +146,19 @@ mod tests {
         assert_ne!(m1.id, m2.id);
         let wire = PeerMessage::Chat(m1.clone()).to_json();
         assert_eq!(PeerMessage::parse(&wire, "p1").unwrap(), PeerMessage::Chat(m1));
+    }
+
+    #[test]
+    fn media_state_round_trips() {
+        let state = MediaState {
+            mic: true,
+            camera: false,
+            camera_stream: Some("s1".into()),
+            screen_stream: None,
+        };
+        let wire = PeerMessage::Media(state.clone()).to_json();
+        assert!(!wire.contains("screen_stream"));
+        assert_eq!(PeerMessage::parse(&wire, "any").unwrap(), PeerMessage::Media(state));
     }
 
     #[test]

@@ -53,6 +53,9 @@ pub enum Error {
     /// A peer sent something that breaks the protocol; only that peer is affected.
     #[error("peer {peer} sent an invalid message: {reason}")]
     BadPeerMessage { peer: String, reason: String },
+    /// Camera, microphone or screen capture failed.
+    #[error(transparent)]
+    Media(#[from] super::media::MediaError),
     /// Any other JavaScript error.
     #[error(transparent)]
     Js(#[from] JsError),

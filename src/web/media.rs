@@ -1,27 +1,29 @@
-//! Local media: getUserMedia with typed errors.
+//! Local media: camera and microphone (getUserMedia), screen (getDisplayMedia) and
+//! device lists (enumerateDevices), with typed errors.
 //!
-//! See <https://developer.mozilla.org/en-US/docs/Web/API/MediaDevices/getUserMedia>.
+//! See <https://developer.mozilla.org/en-US/docs/Web/API/MediaDevices>.
 
 use super::JsError;
-use wasm_bindgen::JsCast;
+use serde::Serialize;
+use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{MediaStream, MediaStreamConstraints};
+use web_sys::{MediaDeviceInfo, MediaDeviceKind, MediaDevices, MediaStream, MediaStreamConstraints};
 
 /// Why local media could not be obtained.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum MediaError {
     /// The user or browser policy denied access (`NotAllowedError`).
-    #[error("permission to use the camera or microphone was denied")]
+    #[error("permission to use the camera, microphone or screen was denied")]
     PermissionDenied,
-    /// No camera/microphone matches (`NotFoundError`, `OverconstrainedError`).
-    #[error("no camera or microphone was found: {0}")]
+    /// No device matches (`NotFoundError`, `OverconstrainedError`).
+    #[error("no matching camera or microphone was found: {0}")]
     NoDevice(String),
     /// The device exists but cannot be opened (`NotReadableError`, `AbortError`).
-    #[error("the camera or microphone is in use by another program: {0}")]
+    #[error("the device is in use by another program or could not be started: {0}")]
     DeviceInUse(String),
-    /// getUserMedia exists only in secure contexts (https or localhost).
-    #[error("camera and microphone need a secure page (https:// or localhost)")]
+    /// Media capture exists only in secure contexts (https or localhost).
+    #[error("camera, microphone and screen sharing need a secure page (https:// or localhost)")]
     InsecureContext,
     #[error(transparent)]
     Other(JsError),
@@ -37,35 +39,199 @@ impl MediaError {
             _ => Self::Other(error),
         }
     }
+
+    /// A short stable name, e.g. `"PermissionDenied"` (used as the JS error name).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::PermissionDenied => "PermissionDenied",
+            Self::NoDevice(_) => "NoDevice",
+            Self::DeviceInUse(_) => "DeviceInUse",
+            Self::InsecureContext => "InsecureContext",
+            Self::Other(_) => "MediaError",
+        }
+    }
 }
 
-/// What to capture.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Video capture settings; `None` leaves the choice to the browser.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VideoRequest {
+    pub device_id: Option<String>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub frame_rate: Option<f64>,
+}
+
+impl VideoRequest {
+    /// 1280×720 at up to 30 fps ideally: a good default for calls.
+    pub fn call_default() -> Self {
+        Self {
+            device_id: None,
+            width: Some(1280),
+            height: Some(720),
+            frame_rate: Some(30.0),
+        }
+    }
+}
+
+/// What to capture from camera and microphone.
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct MediaRequest {
-    pub audio: bool,
-    pub video: bool,
+    /// Capture audio; `Some(id)` picks a microphone.
+    pub audio: Option<Option<String>>,
+    /// Capture video with these settings.
+    pub video: Option<VideoRequest>,
 }
 
-/// Asks for the camera and/or microphone.
-pub async fn get_user_media(request: MediaRequest) -> Result<MediaStream, MediaError> {
+impl MediaRequest {
+    /// Microphone and camera with default settings (a video call).
+    pub fn video_call() -> Self {
+        Self {
+            audio: Some(None),
+            video: Some(VideoRequest::call_default()),
+        }
+    }
+
+    /// Microphone only (a voice call).
+    pub fn voice_call() -> Self {
+        Self {
+            audio: Some(None),
+            video: None,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Ideal<T: Serialize> {
+    ideal: T,
+}
+
+#[derive(Serialize)]
+struct Exact<'a> {
+    exact: &'a str,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TrackConstraints<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device_id: Option<Exact<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    width: Option<Ideal<u32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    height: Option<Ideal<u32>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frame_rate: Option<Ideal<f64>>,
+}
+
+fn audio_constraints(audio: &Option<Option<String>>) -> Result<JsValue, MediaError> {
+    match audio {
+        None => Ok(JsValue::FALSE),
+        Some(None) => Ok(JsValue::TRUE),
+        Some(Some(id)) => to_js(&TrackConstraints {
+            device_id: Some(Exact { exact: id }),
+            width: None,
+            height: None,
+            frame_rate: None,
+        }),
+    }
+}
+
+fn video_constraints(video: &Option<VideoRequest>) -> Result<JsValue, MediaError> {
+    match video {
+        None => Ok(JsValue::FALSE),
+        Some(v) => to_js(&TrackConstraints {
+            device_id: v.device_id.as_deref().map(|exact| Exact { exact }),
+            width: v.width.map(|ideal| Ideal { ideal }),
+            height: v.height.map(|ideal| Ideal { ideal }),
+            frame_rate: v.frame_rate.map(|ideal| Ideal { ideal }),
+        }),
+    }
+}
+
+fn to_js<T: Serialize>(value: &T) -> Result<JsValue, MediaError> {
+    value
+        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| {
+            MediaError::Other(JsError {
+                name: "TypeError".into(),
+                message: e.to_string(),
+            })
+        })
+}
+
+fn media_devices() -> Result<MediaDevices, MediaError> {
     let window = web_sys::window().ok_or(MediaError::InsecureContext)?;
     if !window.is_secure_context() {
         return Err(MediaError::InsecureContext);
     }
-    let devices = window
+    window
         .navigator()
         .media_devices()
-        .map_err(|_| MediaError::InsecureContext)?;
-    let constraints = MediaStreamConstraints::new();
-    constraints.set_audio(&request.audio.into());
-    constraints.set_video(&request.video.into());
-    let promise = devices
-        .get_user_media_with_constraints(&constraints)
-        .map_err(|e| MediaError::from_js(e.into()))?;
+        .map_err(|_| MediaError::InsecureContext)
+}
+
+async fn await_stream(promise: Result<js_sys::Promise, JsValue>) -> Result<MediaStream, MediaError> {
+    let promise = promise.map_err(|e| MediaError::from_js(e.into()))?;
     let stream = JsFuture::from(promise)
         .await
         .map_err(|e| MediaError::from_js(e.into()))?;
     stream
         .dyn_into::<MediaStream>()
         .map_err(|v| MediaError::Other(v.into()))
+}
+
+/// Asks for the camera and/or microphone.
+pub async fn get_user_media(request: &MediaRequest) -> Result<MediaStream, MediaError> {
+    let devices = media_devices()?;
+    let constraints = MediaStreamConstraints::new();
+    constraints.set_audio(&audio_constraints(&request.audio)?);
+    constraints.set_video(&video_constraints(&request.video)?);
+    await_stream(devices.get_user_media_with_constraints(&constraints)).await
+}
+
+/// Asks to capture a screen, window or tab, with its audio when the browser offers it.
+pub async fn get_display_media(with_audio: bool) -> Result<MediaStream, MediaError> {
+    let devices = media_devices()?;
+    let constraints = web_sys::DisplayMediaStreamConstraints::new();
+    constraints.set_video(&JsValue::TRUE);
+    constraints.set_audio(&JsValue::from_bool(with_audio));
+    await_stream(devices.get_display_media_with_constraints(&constraints)).await
+}
+
+/// A camera, microphone or speaker.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceInfo {
+    pub device_id: String,
+    /// `"audioinput"`, `"videoinput"` or `"audiooutput"`.
+    pub kind: String,
+    /// Empty until the page has been granted media permission.
+    pub label: String,
+}
+
+/// Lists media devices.
+pub async fn enumerate_devices() -> Result<Vec<DeviceInfo>, MediaError> {
+    let devices = media_devices()?;
+    let promise = devices
+        .enumerate_devices()
+        .map_err(|e| MediaError::from_js(e.into()))?;
+    let list = JsFuture::from(promise)
+        .await
+        .map_err(|e| MediaError::from_js(e.into()))?;
+    let list: js_sys::Array = list.unchecked_into();
+    Ok(list
+        .iter()
+        .filter_map(|d| d.dyn_into::<MediaDeviceInfo>().ok())
+        .map(|d| DeviceInfo {
+            kind: match d.kind() {
+                MediaDeviceKind::Audioinput => "audioinput",
+                MediaDeviceKind::Videoinput => "videoinput",
+                MediaDeviceKind::Audiooutput => "audiooutput",
+                _ => "unknown",
+            }
+            .into(),
+            device_id: d.device_id(),
+            label: d.label(),
+        })
+        .collect())
 }

@@ -12,7 +12,7 @@ mod room;
 mod signaling;
 
 pub use error::{Error, JsError};
-pub use peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent};
+pub use peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent, TrackSource};
 pub use room::{JoinOptions, PeerSnapshot, Room, RoomEvent, RoomEvents};
 pub use signaling::{Signaling, SignalingEvent};
 

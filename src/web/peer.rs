@@ -16,7 +16,7 @@ use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{
-    MessageEvent, RtcConfiguration, RtcDataChannel, RtcDataChannelInit, RtcDataChannelState,
+    MediaStream, MediaStreamTrack, MessageEvent, RtcRtpSender, RtcTrackEvent, RtcConfiguration, RtcDataChannel, RtcDataChannelInit, RtcDataChannelState,
     RtcIceCandidateInit, RtcPeerConnection, RtcPeerConnectionIceEvent, RtcPeerConnectionState,
     RtcSdpType, RtcSessionDescriptionInit, RtcSignalingState,
 };
@@ -35,6 +35,16 @@ extern "C" {
     /// <https://developer.mozilla.org/en-US/docs/Web/API/RTCPeerConnection/restartIce>
     #[wasm_bindgen(method, js_name = restartIce)]
     fn restart_ice(this: &PeerConnectionExt);
+
+    #[wasm_bindgen(method, catch, js_name = addTrack)]
+    fn add_track_checked(
+        this: &PeerConnectionExt,
+        track: &MediaStreamTrack,
+        stream: &MediaStream,
+    ) -> Result<RtcRtpSender, JsValue>;
+
+    #[wasm_bindgen(method, catch, js_name = removeTrack)]
+    fn remove_track_checked(this: &PeerConnectionExt, sender: &RtcRtpSender) -> Result<(), JsValue>;
 }
 
 fn ext(pc: &RtcPeerConnection) -> &PeerConnectionExt {
@@ -56,6 +66,16 @@ pub struct PeerConfig {
     /// Whether we open the connection now (the peer that joined later does). The other
     /// side waits for the first offer, which avoids a needless offer collision.
     pub initiator: bool,
+}
+
+/// Where a local track comes from. Each source has at most one sender per connection,
+/// so switching devices is a `replaceTrack` on the same sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TrackSource {
+    Microphone,
+    Camera,
+    ScreenVideo,
+    ScreenAudio,
 }
 
 /// `RTCPeerConnection.connectionState`.
@@ -108,6 +128,11 @@ pub enum PeerEvent {
     ControlClosed,
     /// A text frame arrived on the control channel.
     ControlMessage(String),
+    /// A remote track arrived, with the stream the sender grouped it in.
+    Track {
+        track: MediaStreamTrack,
+        stream: Option<MediaStream>,
+    },
     /// Something failed; the connection may recover (e.g. a rejected candidate).
     Error(Error),
 }
@@ -120,9 +145,53 @@ struct Shared {
     /// Listeners on the control channel; they hold only a `Weak<Shared>`.
     control_listeners: RefCell<Vec<EventListener>>,
     pending_control: RefCell<VecDeque<String>>,
+    /// Whether channel and tracks are attached: at once for an initiator, at the first
+    /// remote offer otherwise (so they ride on that offer's answer, no extra round).
+    started: std::cell::Cell<bool>,
+    /// The tracks we want to send, by source.
+    wanted_tracks: RefCell<std::collections::BTreeMap<TrackSource, (MediaStreamTrack, MediaStream)>>,
+    senders: RefCell<std::collections::BTreeMap<TrackSource, RtcRtpSender>>,
 }
 
 impl Shared {
+    /// Attaches the control channel and every wanted track.
+    fn start(self: &Rc<Self>) {
+        if self.started.replace(true) {
+            return;
+        }
+        self.ensure_control_channel();
+        let sources: Vec<TrackSource> = self.wanted_tracks.borrow().keys().copied().collect();
+        for source in sources {
+            if let Err(e) = self.sync_track(source) {
+                self.emit(PeerEvent::Error(e));
+            }
+        }
+    }
+
+    /// Makes the sender for `source` match `wanted_tracks`; returns the pending
+    /// `replaceTrack` promise when the sender already existed.
+    fn sync_track(&self, source: TrackSource) -> Result<Option<js_sys::Promise>, Error> {
+        if !self.started.get() {
+            return Ok(None);
+        }
+        let wanted = self.wanted_tracks.borrow();
+        let mut senders = self.senders.borrow_mut();
+        match (wanted.get(&source), senders.get(&source)) {
+            (Some((track, _)), Some(sender)) => Ok(Some(sender.replace_track(Some(track)))),
+            (Some((track, stream)), None) => {
+                let sender = ext(&self.pc).add_track_checked(track, stream)?;
+                senders.insert(source, sender);
+                Ok(None)
+            }
+            (None, Some(sender)) => {
+                let result = ext(&self.pc).remove_track_checked(sender);
+                senders.remove(&source);
+                result.map(|_| None).map_err(Error::from)
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
     fn emit(&self, event: PeerEvent) {
         // Nobody listening any more means the owner is shutting down.
         let _ = self.events.unbounded_send(event);
@@ -217,7 +286,6 @@ impl Shared {
                 let RemoteDescriptionAction::Apply { answer_needed } = action else {
                     return Ok(());
                 };
-                self.ensure_control_channel();
                 let init = RtcSessionDescriptionInit::new(match kind {
                     DescriptionKind::Offer => RtcSdpType::Offer,
                     DescriptionKind::Answer => RtcSdpType::Answer,
@@ -227,6 +295,9 @@ impl Shared {
                 self.negotiation.borrow_mut().remote_description_applied();
                 applied?;
                 if answer_needed {
+                    // Tracks added now reuse the offer's transceivers and go out
+                    // with this answer.
+                    self.start();
                     JsFuture::from(ext(&self.pc).set_local_description_implicit()).await?;
                     self.send_local_description();
                 }
@@ -279,6 +350,9 @@ impl PeerConnection {
             control: RefCell::new(None),
             control_listeners: RefCell::new(Vec::new()),
             pending_control: RefCell::new(VecDeque::new()),
+            started: std::cell::Cell::new(false),
+            wanted_tracks: RefCell::new(Default::default()),
+            senders: RefCell::new(Default::default()),
         });
 
         let listen = |kind: &'static str, f: fn(&Rc<Shared>, &web_sys::Event)| {
@@ -303,6 +377,16 @@ impl PeerConnection {
                     }));
                 }
             }),
+            listen("track", |shared, event| {
+                let Some(event) = event.dyn_ref::<RtcTrackEvent>() else {
+                    return;
+                };
+                let stream = event.streams().get(0).dyn_into::<MediaStream>().ok();
+                shared.emit(PeerEvent::Track {
+                    track: event.track(),
+                    stream,
+                });
+            }),
             listen("connectionstatechange", |shared, _| {
                 let state = ConnectionState::from_web(shared.pc.connection_state());
                 if state == ConnectionState::Failed {
@@ -326,7 +410,7 @@ impl PeerConnection {
         });
 
         if config.initiator {
-            shared.ensure_control_channel();
+            shared.start();
         }
         Ok((
             PeerConnection {
@@ -370,6 +454,30 @@ impl PeerConnection {
                 Ok(())
             }
         }
+    }
+
+    /// Sends `track` (grouped in `stream`, whose id the remote sees) as `source`, or
+    /// stops sending `source` with `None`. A new source or a removal renegotiates; a
+    /// different track for a source already sent uses `replaceTrack` (no
+    /// renegotiation), and the returned promise settles when it is swapped.
+    pub fn set_track(
+        &self,
+        source: TrackSource,
+        track: Option<(&MediaStreamTrack, &MediaStream)>,
+    ) -> Result<Option<js_sys::Promise>, Error> {
+        {
+            let mut wanted = self.shared.wanted_tracks.borrow_mut();
+            match track {
+                Some((t, s)) => wanted.insert(source, (t.clone(), s.clone())),
+                None => wanted.remove(&source),
+            };
+        }
+        self.shared.sync_track(source)
+    }
+
+    /// The sender currently used for `source`, if any.
+    pub fn sender(&self, source: TrackSource) -> Option<RtcRtpSender> {
+        self.shared.senders.borrow().get(&source).cloned()
     }
 
     /// Whether the control channel is open.

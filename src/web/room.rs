@@ -1,9 +1,14 @@
 //! A room: the signaling session plus one [`PeerConnection`] per remote member (mesh).
 
-use super::peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent};
+use super::media::{self, MediaError, MediaRequest};
+use super::peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent, TrackSource};
 use super::signaling::{Signaling, SignalingEvent, SignalingSender};
 use super::{now_ms, Error};
-use crate::core::chat::{ChatComposer, ChatMessage, PeerMessage};
+use crate::core::chat::{ChatComposer, ChatMessage, MediaState, PeerMessage};
+use gloo_events::EventListener;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{MediaStream, MediaStreamTrack};
 use crate::core::negotiation::is_polite;
 use futures_channel::mpsc;
 use futures_util::StreamExt;
@@ -42,6 +47,15 @@ pub enum RoomEvent {
     PeerChannelOpen(PeerId),
     /// A chat message from another peer.
     Chat(ChatMessage),
+    /// A peer started sending a stream (camera+mic, or a screen share). Tell them
+    /// apart with [`RoomEvent::PeerMedia`]'s `camera_stream` / `screen_stream` ids.
+    RemoteStream { peer: PeerId, stream: MediaStream },
+    /// A peer's stream has no tracks left (e.g. the screen share stopped).
+    RemoteStreamRemoved { peer: PeerId, stream_id: String },
+    /// A peer's media state changed (mute, camera off, screen share on/off).
+    PeerMedia { peer: PeerId, state: MediaState },
+    /// Our own screen share ended (from the browser's "Stop sharing" button too).
+    ScreenShareEnded,
     /// The signaling server went away. Established peer connections keep working;
     /// new peers cannot join until the room is joined again.
     SignalingLost { reason: String },
@@ -60,6 +74,20 @@ pub struct PeerSnapshot {
 struct RemotePeer {
     info: PeerInfo,
     connection: PeerConnection,
+    /// Streams received from this peer, by id, each watched for track removal.
+    streams: BTreeMap<String, (MediaStream, EventListener)>,
+    media: MediaState,
+}
+
+/// Our capture streams and the state we announce.
+#[derive(Default)]
+struct LocalMedia {
+    /// Microphone and camera tracks (one stream, kept across device switches).
+    camera: Option<MediaStream>,
+    screen: Option<MediaStream>,
+    /// Watches the screen track's `ended` (the browser's own "Stop sharing").
+    screen_ended: Option<EventListener>,
+    state: MediaState,
 }
 
 struct RoomShared {
@@ -71,6 +99,9 @@ struct RoomShared {
     peers: RefCell<BTreeMap<PeerId, RemotePeer>>,
     composer: RefCell<ChatComposer>,
     events: mpsc::UnboundedSender<RoomEvent>,
+    /// Tracks sent to every peer (and to peers that join later), by source.
+    tracks: RefCell<BTreeMap<TrackSource, (MediaStreamTrack, MediaStream)>>,
+    media: RefCell<LocalMedia>,
 }
 
 impl RoomShared {
@@ -94,10 +125,21 @@ impl RoomShared {
                 return;
             }
         };
+        for (source, (track, stream)) in self.tracks.borrow().iter() {
+            if let Err(e) = connection.set_track(*source, Some((track, stream))) {
+                self.emit(RoomEvent::Warning(e));
+            }
+        }
         spawn_local(forward_peer_events(Rc::downgrade(self), info.id.clone(), events));
-        self.peers
-            .borrow_mut()
-            .insert(info.id.clone(), RemotePeer { info: info.clone(), connection });
+        self.peers.borrow_mut().insert(
+            info.id.clone(),
+            RemotePeer {
+                info: info.clone(),
+                connection,
+                streams: BTreeMap::new(),
+                media: MediaState::default(),
+            },
+        );
         self.emit(RoomEvent::PeerJoined(info));
     }
 
@@ -138,7 +180,102 @@ impl RoomShared {
         }
     }
 
-    fn handle_peer_event(&self, from: &str, event: PeerEvent) {
+    fn broadcast(&self, msg: &PeerMessage) {
+        let wire = msg.to_json();
+        for peer in self.peers.borrow().values() {
+            if let Err(e) = peer.connection.send_control(&wire) {
+                self.emit(RoomEvent::Warning(e));
+            }
+        }
+    }
+
+    fn announce_media(&self) {
+        let state = self.media.borrow().state.clone();
+        self.broadcast(&PeerMessage::Media(state));
+    }
+
+    /// Sends `track` as `source` to every peer (now and later), or stops it.
+    async fn set_track(&self, source: TrackSource, track: Option<(MediaStreamTrack, MediaStream)>) {
+        match &track {
+            Some(t) => self.tracks.borrow_mut().insert(source, t.clone()),
+            None => self.tracks.borrow_mut().remove(&source),
+        };
+        let mut replacing = Vec::new();
+        for peer in self.peers.borrow().values() {
+            match peer
+                .connection
+                .set_track(source, track.as_ref().map(|(t, s)| (t, s)))
+            {
+                Ok(Some(promise)) => replacing.push(promise),
+                Ok(None) => {}
+                Err(e) => self.emit(RoomEvent::Warning(e)),
+            }
+        }
+        for promise in replacing {
+            if let Err(e) = JsFuture::from(promise).await {
+                self.emit(RoomEvent::Warning(e.into()));
+            }
+        }
+    }
+
+    fn remote_track(self: &Rc<Self>, from: &str, stream: Option<MediaStream>) {
+        let Some(stream) = stream else { return };
+        let id = stream.id();
+        let mut peers = self.peers.borrow_mut();
+        let Some(peer) = peers.get_mut(from) else { return };
+        if peer.streams.contains_key(&id) {
+            return;
+        }
+        let weak = Rc::downgrade(self);
+        let (peer_id, stream_id) = (from.to_owned(), id.clone());
+        let listener = EventListener::new(&stream, "removetrack", move |event| {
+            let empty = event
+                .target()
+                .and_then(|t| t.dyn_into::<MediaStream>().ok())
+                .is_some_and(|s| s.get_tracks().length() == 0);
+            if let (true, Some(room)) = (empty, weak.upgrade()) {
+                room.remote_stream_gone(&peer_id, &stream_id);
+            }
+        });
+        peer.streams.insert(id, (stream.clone(), listener));
+        drop(peers);
+        self.emit(RoomEvent::RemoteStream {
+            peer: from.to_owned(),
+            stream,
+        });
+    }
+
+    fn remote_stream_gone(&self, from: &str, stream_id: &str) {
+        let removed = self
+            .peers
+            .borrow_mut()
+            .get_mut(from)
+            .and_then(|p| p.streams.remove(stream_id));
+        if removed.is_some() {
+            self.emit(RoomEvent::RemoteStreamRemoved {
+                peer: from.to_owned(),
+                stream_id: stream_id.to_owned(),
+            });
+        }
+    }
+
+    fn remote_media(&self, from: &str, state: MediaState) {
+        let old_screen = {
+            let mut peers = self.peers.borrow_mut();
+            let Some(peer) = peers.get_mut(from) else { return };
+            std::mem::replace(&mut peer.media, state.clone()).screen_stream
+        };
+        // A share that stopped is gone now, even before renegotiation removes it.
+        if let Some(old) = old_screen.filter(|old| state.screen_stream.as_ref() != Some(old)) {
+            self.remote_stream_gone(from, &old);
+        }
+        self.emit(RoomEvent::PeerMedia {
+            peer: from.to_owned(),
+            state,
+        });
+    }
+
+    fn handle_peer_event(self: &Rc<Self>, from: &str, event: PeerEvent) {
         match event {
             PeerEvent::Signal(payload) => {
                 let data = match serde_json::to_value(&payload) {
@@ -156,10 +293,20 @@ impl RoomShared {
                 id: from.to_owned(),
                 state,
             }),
-            PeerEvent::ControlOpen => self.emit(RoomEvent::PeerChannelOpen(from.to_owned())),
+            PeerEvent::ControlOpen => {
+                let state = self.media.borrow().state.clone();
+                if let Some(peer) = self.peers.borrow().get(from) {
+                    let _ = peer
+                        .connection
+                        .send_control(&PeerMessage::Media(state).to_json());
+                }
+                self.emit(RoomEvent::PeerChannelOpen(from.to_owned()))
+            }
+            PeerEvent::Track { stream, .. } => self.remote_track(from, stream),
             PeerEvent::ControlClosed => {}
             PeerEvent::ControlMessage(text) => match PeerMessage::parse(&text, from) {
                 Ok(PeerMessage::Chat(chat)) => self.emit(RoomEvent::Chat(chat)),
+                Ok(PeerMessage::Media(state)) => self.remote_media(from, state),
                 Err(e) => self.emit(RoomEvent::Warning(Error::BadPeerMessage {
                     peer: from.to_owned(),
                     reason: e.to_string(),
@@ -268,6 +415,8 @@ impl Room {
             signaling: signaling.sender(),
             peers: RefCell::new(BTreeMap::new()),
             events: events_tx,
+            tracks: RefCell::new(BTreeMap::new()),
+            media: RefCell::new(LocalMedia::default()),
         });
         for peer in peers {
             shared.add_peer(peer, true);
@@ -315,12 +464,7 @@ impl Room {
             .borrow_mut()
             .compose(&self.shared.name, text, now_ms())
             .map_err(|e| Error::InvalidInput(e.to_string()))?;
-        let wire = PeerMessage::Chat(msg.clone()).to_json();
-        for peer in self.shared.peers.borrow().values() {
-            if let Err(e) = peer.connection.send_control(&wire) {
-                self.shared.emit(RoomEvent::Warning(e));
-            }
-        }
+        self.shared.broadcast(&PeerMessage::Chat(msg.clone()));
         Ok(msg)
     }
 
@@ -329,10 +473,211 @@ impl Room {
         self.shared.peers.borrow().get(id).map(|p| f(&p.connection))
     }
 
+    /// Starts capturing camera and/or microphone and sends them to every peer.
+    /// Returns the local stream (for a self-view). Calling it again replaces the
+    /// capture (e.g. from voice-only to video) without a second stream.
+    pub async fn start_media(&self, request: &MediaRequest) -> Result<MediaStream, Error> {
+        let captured = media::get_user_media(request).await?;
+        let stream = self.shared.media.borrow().camera.clone();
+        let stream = match stream {
+            Some(s) => s,
+            None => MediaStream::new()?,
+        };
+        let audio = captured.get_audio_tracks().get(0).dyn_into::<MediaStreamTrack>().ok();
+        let video = captured.get_video_tracks().get(0).dyn_into::<MediaStreamTrack>().ok();
+        self.put_camera_track(&stream, TrackSource::Microphone, audio).await;
+        self.put_camera_track(&stream, TrackSource::Camera, video).await;
+        {
+            let mut media = self.shared.media.borrow_mut();
+            media.camera = Some(stream.clone());
+            media.state.camera_stream = Some(stream.id());
+            media.state.mic = request.audio.is_some();
+            media.state.camera = request.video.is_some();
+        }
+        self.shared.announce_media();
+        Ok(stream)
+    }
+
+    /// Puts `track` into our camera stream as `source` (replacing and stopping the
+    /// previous one) and sends it to every peer; `None` removes the source.
+    async fn put_camera_track(
+        &self,
+        stream: &MediaStream,
+        source: TrackSource,
+        track: Option<MediaStreamTrack>,
+    ) {
+        let old = self.shared.tracks.borrow().get(&source).map(|(t, _)| t.clone());
+        if let Some(old) = &old {
+            stream.remove_track(old);
+        }
+        if let Some(track) = &track {
+            stream.add_track(track);
+        }
+        self.shared
+            .set_track(source, track.map(|t| (t, stream.clone())))
+            .await;
+        if let Some(old) = old {
+            old.stop();
+        }
+    }
+
+    /// Stops camera and microphone.
+    pub async fn stop_media(&self) {
+        let Some(stream) = self.shared.media.borrow().camera.clone() else {
+            return;
+        };
+        self.put_camera_track(&stream, TrackSource::Microphone, None).await;
+        self.put_camera_track(&stream, TrackSource::Camera, None).await;
+        {
+            let mut media = self.shared.media.borrow_mut();
+            media.camera = None;
+            media.state.camera_stream = None;
+            media.state.mic = false;
+            media.state.camera = false;
+        }
+        self.shared.announce_media();
+    }
+
+    /// Mutes or unmutes the microphone (no renegotiation; peers are told).
+    pub fn set_mic_enabled(&self, enabled: bool) -> bool {
+        self.set_enabled(TrackSource::Microphone, enabled)
+    }
+
+    /// Turns the camera picture on or off (no renegotiation; peers are told).
+    pub fn set_camera_enabled(&self, enabled: bool) -> bool {
+        self.set_enabled(TrackSource::Camera, enabled)
+    }
+
+    fn set_enabled(&self, source: TrackSource, enabled: bool) -> bool {
+        let Some((track, _)) = self.shared.tracks.borrow().get(&source).cloned() else {
+            return false;
+        };
+        track.set_enabled(enabled);
+        {
+            let mut media = self.shared.media.borrow_mut();
+            match source {
+                TrackSource::Microphone => media.state.mic = enabled,
+                _ => media.state.camera = enabled,
+            }
+        }
+        self.shared.announce_media();
+        true
+    }
+
+    /// Switches the microphone (`video == false`) or camera to another device, using
+    /// `RTCRtpSender.replaceTrack` so the call goes on without renegotiation.
+    pub async fn switch_device(&self, video: bool, device_id: &str) -> Result<(), Error> {
+        let Some(stream) = self.shared.media.borrow().camera.clone() else {
+            return Err(Error::InvalidInput("start camera or microphone first".into()));
+        };
+        let (source, request) = if video {
+            let mut v = media::VideoRequest::call_default();
+            v.device_id = Some(device_id.to_owned());
+            (TrackSource::Camera, MediaRequest { audio: None, video: Some(v) })
+        } else {
+            let request = MediaRequest {
+                audio: Some(Some(device_id.to_owned())),
+                video: None,
+            };
+            (TrackSource::Microphone, request)
+        };
+        let enabled = self
+            .shared
+            .tracks
+            .borrow()
+            .get(&source)
+            .map(|(t, _)| t.enabled())
+            .unwrap_or(true);
+        let captured = media::get_user_media(&request).await?;
+        let track = captured.get_tracks().get(0).dyn_into::<MediaStreamTrack>().ok();
+        if let Some(track) = &track {
+            track.set_enabled(enabled);
+        }
+        self.put_camera_track(&stream, source, track).await;
+        Ok(())
+    }
+
+    /// Shares a screen, window or tab (with its audio when offered) as its own
+    /// stream, next to the camera. Returns the screen stream for a local preview.
+    pub async fn start_screen_share(&self) -> Result<MediaStream, Error> {
+        if self.shared.media.borrow().screen.is_some() {
+            return Err(Error::InvalidInput("already sharing the screen".into()));
+        }
+        let stream = media::get_display_media(true).await?;
+        let video = stream
+            .get_video_tracks()
+            .get(0)
+            .dyn_into::<MediaStreamTrack>()
+            .map_err(|_| MediaError::NoDevice("the shared surface has no video".into()))?;
+        let audio = stream.get_audio_tracks().get(0).dyn_into::<MediaStreamTrack>().ok();
+        let weak = Rc::downgrade(&self.shared);
+        let ended = EventListener::once(&video, "ended", move |_| {
+            if let Some(shared) = weak.upgrade() {
+                spawn_local(async move { Room { shared }.stop_screen_share().await });
+            }
+        });
+        {
+            let mut media = self.shared.media.borrow_mut();
+            media.screen = Some(stream.clone());
+            media.screen_ended = Some(ended);
+            media.state.screen_stream = Some(stream.id());
+        }
+        // Announce first so peers classify the new stream as a screen on arrival.
+        self.shared.announce_media();
+        self.shared
+            .set_track(TrackSource::ScreenVideo, Some((video, stream.clone())))
+            .await;
+        if let Some(audio) = audio {
+            self.shared
+                .set_track(TrackSource::ScreenAudio, Some((audio, stream.clone())))
+                .await;
+        }
+        Ok(stream)
+    }
+
+    /// Stops the screen share on every peer.
+    pub async fn stop_screen_share(&self) {
+        let stream = {
+            let mut media = self.shared.media.borrow_mut();
+            media.screen_ended = None;
+            media.state.screen_stream = None;
+            media.screen.take()
+        };
+        let Some(stream) = stream else { return };
+        self.shared.announce_media();
+        self.shared.set_track(TrackSource::ScreenVideo, None).await;
+        self.shared.set_track(TrackSource::ScreenAudio, None).await;
+        for track in stream.get_tracks().iter() {
+            if let Ok(track) = track.dyn_into::<MediaStreamTrack>() {
+                track.stop();
+            }
+        }
+        self.shared.emit(RoomEvent::ScreenShareEnded);
+    }
+
+    /// Our current media state (what peers are told).
+    pub fn media_state(&self) -> MediaState {
+        self.shared.media.borrow().state.clone()
+    }
+
+    /// A peer's last announced media state.
+    pub fn peer_media(&self, id: &str) -> Option<MediaState> {
+        self.shared.peers.borrow().get(id).map(|p| p.media.clone())
+    }
+
     /// Leaves the room: closes every peer connection and the signaling socket.
     pub fn leave(&self) {
         self.shared.signaling.close();
         let peers = std::mem::take(&mut *self.shared.peers.borrow_mut());
         drop(peers);
+        let media = std::mem::take(&mut *self.shared.media.borrow_mut());
+        for stream in [media.camera, media.screen].into_iter().flatten() {
+            for track in stream.get_tracks().iter() {
+                if let Ok(track) = track.dyn_into::<MediaStreamTrack>() {
+                    track.stop();
+                }
+            }
+        }
+        self.shared.tracks.borrow_mut().clear();
     }
 }
