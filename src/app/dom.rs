@@ -3,7 +3,7 @@
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{
     Document, Element, HtmlAnchorElement, HtmlButtonElement, HtmlElement, HtmlFormElement,
-    HtmlInputElement, Url,
+    HtmlInputElement, HtmlSelectElement, HtmlVideoElement, Url,
 };
 
 /// The page's fixed elements, found once by id.
@@ -25,6 +25,20 @@ pub(super) struct Dom {
     pub chat_log: HtmlElement,
     pub chat_form: HtmlFormElement,
     pub chat_input: HtmlInputElement,
+    pub videos: HtmlElement,
+    pub local_tile: HtmlElement,
+    pub local_video: HtmlVideoElement,
+    pub local_screen_tile: HtmlElement,
+    pub local_screen: HtmlVideoElement,
+    pub media_error: HtmlElement,
+    pub start_video: HtmlButtonElement,
+    pub start_voice: HtmlButtonElement,
+    pub toggle_mic: HtmlButtonElement,
+    pub toggle_camera: HtmlButtonElement,
+    pub toggle_screen: HtmlButtonElement,
+    pub camera_select: HtmlSelectElement,
+    pub mic_select: HtmlSelectElement,
+    pub speaker_select: HtmlSelectElement,
 }
 
 fn by_id<T: JsCast>(doc: &Document, id: &str) -> Result<T, JsValue> {
@@ -56,6 +70,20 @@ impl Dom {
             chat_log: by_id(&doc, "chat-log")?,
             chat_form: by_id(&doc, "chat-form")?,
             chat_input: by_id(&doc, "chat-input")?,
+            videos: by_id(&doc, "videos")?,
+            local_tile: by_id(&doc, "local-tile")?,
+            local_video: by_id(&doc, "local-video")?,
+            local_screen_tile: by_id(&doc, "local-screen-tile")?,
+            local_screen: by_id(&doc, "local-screen")?,
+            media_error: by_id(&doc, "media-error")?,
+            start_video: by_id(&doc, "start-video")?,
+            start_voice: by_id(&doc, "start-voice")?,
+            toggle_mic: by_id(&doc, "toggle-mic")?,
+            toggle_camera: by_id(&doc, "toggle-camera")?,
+            toggle_screen: by_id(&doc, "toggle-screen")?,
+            camera_select: by_id(&doc, "camera-select")?,
+            mic_select: by_id(&doc, "mic-select")?,
+            speaker_select: by_id(&doc, "speaker-select")?,
             doc,
         })
     }
@@ -65,19 +93,19 @@ impl Dom {
         self.status.set_text_content(Some(text));
     }
 
-    fn element(&self, tag: &str) -> Option<Element> {
+    pub fn element(&self, tag: &str) -> Option<Element> {
         self.doc.create_element(tag).ok()
     }
 
     /// A `<span class=...>` holding `text` as text.
-    fn span(&self, class: &str, text: &str) -> Option<Element> {
+    pub fn span(&self, class: &str, text: &str) -> Option<Element> {
         let span = self.element("span")?;
         span.set_class_name(class);
         span.set_text_content(Some(text));
         Some(span)
     }
 
-    fn participant(&self, id: &str) -> Option<Element> {
+    pub fn participant(&self, id: &str) -> Option<Element> {
         let children = self.participants.children();
         (0..children.length())
             .filter_map(|i| children.item(i))

@@ -3,13 +3,14 @@
 //! API the npm package wraps. All user-supplied text is set with `textContent`,
 //! never parsed as HTML.
 
+mod call;
 mod dom;
 
 use crate::web::{Error, JoinOptions, Room, RoomEvent, RoomEvents};
 use dom::Dom;
 use gloo_events::{EventListener, EventListenerOptions};
 use peerlink_protocol::PeerInfo;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::spawn_local;
@@ -23,6 +24,7 @@ pub fn start() -> Result<(), JsValue> {
     let app = Rc::new(App {
         dom,
         room: RefCell::new(None),
+        session: Cell::new(0),
     });
     app.init();
     Ok(())
@@ -31,6 +33,8 @@ pub fn start() -> Result<(), JsValue> {
 struct App {
     dom: Dom,
     room: RefCell<Option<Room>>,
+    /// Bumped on every join/leave so loops of an old session stop.
+    session: Cell<u32>,
 }
 
 impl App {
@@ -61,6 +65,52 @@ impl App {
         .forget();
         let app = self.clone();
         EventListener::new(&d.leave_button, "click", move |_| app.leave()).forget();
+        let app = self.clone();
+        EventListener::new(&d.start_video, "click", move |_| app.start_media(true)).forget();
+        let app = self.clone();
+        EventListener::new(&d.start_voice, "click", move |_| app.start_media(false)).forget();
+        let app = self.clone();
+        EventListener::new(&d.toggle_mic, "click", move |_| app.toggle_mic()).forget();
+        let app = self.clone();
+        EventListener::new(&d.toggle_camera, "click", move |_| app.toggle_camera()).forget();
+        let app = self.clone();
+        EventListener::new(&d.toggle_screen, "click", move |_| app.toggle_screen()).forget();
+        let app = self.clone();
+        EventListener::new(&d.camera_select, "change", move |_| app.switch_device(true)).forget();
+        let app = self.clone();
+        EventListener::new(&d.mic_select, "change", move |_| app.switch_device(false)).forget();
+        let app = self.clone();
+        EventListener::new(&d.speaker_select, "change", move |_| app.dom.apply_speaker_all())
+            .forget();
+        if let Some(devices) = web_sys::window().and_then(|w| w.navigator().media_devices().ok()) {
+            let app = self.clone();
+            EventListener::new(&devices, "devicechange", move |_| app.refresh_devices()).forget();
+        }
+        let app = self.clone();
+        EventListener::new(&d.doc, "keydown", move |event| app.shortcut(event)).forget();
+    }
+
+    /// M toggles the microphone, V the camera, S the screen share — unless the user
+    /// is typing in a field.
+    fn shortcut(self: &Rc<Self>, event: &web_sys::Event) {
+        let Some(key) = event.dyn_ref::<web_sys::KeyboardEvent>() else { return };
+        if key.ctrl_key() || key.meta_key() || key.alt_key() || self.room.borrow().is_none() {
+            return;
+        }
+        let typing = event
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .is_some_and(|el| matches!(el.tag_name().as_str(), "INPUT" | "TEXTAREA" | "SELECT"));
+        if typing {
+            return;
+        }
+        match key.key().as_str() {
+            "m" | "M" => self.toggle_mic(),
+            "v" | "V" => self.toggle_camera(),
+            "s" | "S" => self.toggle_screen(),
+            _ => return,
+        }
+        event.prevent_default();
     }
 
     fn join(self: Rc<Self>) {
@@ -80,6 +130,13 @@ impl App {
                 return;
             }
         };
+        let mode = d
+            .doc
+            .query_selector("input[name=mode]:checked")
+            .ok()
+            .flatten()
+            .and_then(|el| el.get_attribute("value"))
+            .unwrap_or_else(|| "chat".into());
         d.join_button.set_disabled(true);
         d.set_status("connecting", "Connecting to the signaling server…");
         let options = JoinOptions {
@@ -92,7 +149,14 @@ impl App {
             let result = Room::join(options).await;
             self.dom.join_button.set_disabled(false);
             match result {
-                Ok((room, events)) => self.joined(room, events),
+                Ok((room, events)) => {
+                    self.joined(room, events);
+                    match mode.as_str() {
+                        "video" => self.start_media(true),
+                        "voice" => self.start_media(false),
+                        _ => {}
+                    }
+                }
                 Err(e) => self.dom.set_status("error", &join_error_text(&e)),
             }
         });
@@ -117,16 +181,22 @@ impl App {
         d.room_panel.set_hidden(false);
         let _ = d.chat_input.focus();
         *self.room.borrow_mut() = Some(room);
+        let session = self.session.get() + 1;
+        self.session.set(session);
 
         let app = self.clone();
         spawn_local(async move {
             while let Some(event) = events.next().await {
+                if app.session.get() != session {
+                    return;
+                }
                 app.on_event(event);
             }
         });
+        self.poll_stats(session);
     }
 
-    fn on_event(&self, event: RoomEvent) {
+    fn on_event(self: &Rc<Self>, event: RoomEvent) {
         let d = &self.dom;
         match event {
             RoomEvent::PeerJoined(PeerInfo { id, name }) => {
@@ -134,6 +204,7 @@ impl App {
                 d.add_system_line(&format!("{name} joined"));
             }
             RoomEvent::PeerLeft(id) => {
+                d.remove_peer_tiles(&id);
                 if let Some(name) = d.remove_participant(&id) {
                     d.add_system_line(&format!("{name} left"));
                 }
@@ -141,6 +212,21 @@ impl App {
             RoomEvent::PeerState { id, state } => d.set_participant_state(&id, state.as_str()),
             RoomEvent::PeerChannelOpen(_) => {}
             RoomEvent::Chat(msg) => d.add_chat(&msg.name, &msg.text, msg.time_ms, false),
+            RoomEvent::RemoteStream { peer, stream } => {
+                let room = self.current_room();
+                let state = room.and_then(|r| r.peer_media(&peer)).unwrap_or_default();
+                let screen = state.screen_stream.as_deref() == Some(stream.id().as_str());
+                let name = self.peer_name(&peer);
+                d.add_remote_stream(&peer, &name, &stream, screen);
+                d.apply_peer_media(&peer, &name, &state);
+            }
+            RoomEvent::RemoteStreamRemoved { peer, stream_id } => {
+                d.remove_remote_stream(&peer, &stream_id)
+            }
+            RoomEvent::PeerMedia { peer, state } => {
+                d.apply_peer_media(&peer, &self.peer_name(&peer), &state)
+            }
+            RoomEvent::ScreenShareEnded => self.screen_share_ended(),
             RoomEvent::SignalingLost { reason } => d.set_status(
                 "disconnected",
                 &format!(
@@ -173,7 +259,18 @@ impl App {
         if let Some(room) = self.room.borrow_mut().take() {
             room.leave();
         }
+        self.session.set(self.session.get() + 1);
         let d = &self.dom;
+        d.local_video.set_src_object(None);
+        d.local_tile.set_hidden(true);
+        self.screen_share_ended();
+        if let Ok(tiles) = d.videos.query_selector_all("[data-testid=remote-tile]") {
+            for i in 0..tiles.length() {
+                if let Some(t) = tiles.item(i).and_then(|n| n.dyn_into::<web_sys::Element>().ok()) {
+                    t.remove();
+                }
+            }
+        }
         d.room_panel.set_hidden(true);
         d.join_panel.set_hidden(false);
         d.set_status("idle", "You left the room.");

@@ -7,6 +7,7 @@
 
 mod error;
 pub mod media;
+pub mod stats;
 mod peer;
 mod room;
 mod signaling;

@@ -655,6 +655,14 @@ impl Room {
         self.shared.emit(RoomEvent::ScreenShareEnded);
     }
 
+    /// Live statistics of the connection to one peer.
+    pub async fn stats(&self, id: &str) -> Result<super::stats::PeerStats, Error> {
+        let pc = self
+            .with_peer(id, |p| p.as_raw().clone())
+            .ok_or_else(|| Error::InvalidInput(format!("no peer {id} in the room")))?;
+        super::stats::peer_stats(&pc).await
+    }
+
     /// Our current media state (what peers are told).
     pub fn media_state(&self) -> MediaState {
         self.shared.media.borrow().state.clone()
