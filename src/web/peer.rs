@@ -468,7 +468,9 @@ impl PeerConnection {
         {
             let mut wanted = self.shared.wanted_tracks.borrow_mut();
             match track {
-                Some((t, s)) => wanted.insert(source, (t.clone(), s.clone())),
+                // Clone::clone, not .clone(): web-sys' inherent MediaStream(Track)::clone()
+                // would create a new stream/track with a new id.
+                Some((t, s)) => wanted.insert(source, (Clone::clone(t), Clone::clone(s))),
                 None => wanted.remove(&source),
             };
         }

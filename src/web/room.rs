@@ -79,6 +79,9 @@ struct RemotePeer {
     media: MediaState,
 }
 
+// Note: `MediaStream` and `MediaStreamTrack` have an inherent JS `clone()` that makes a
+// *new* stream/track; this module always copies handles with `Clone::clone(&x)`.
+
 /// Our capture streams and the state we announce.
 #[derive(Default)]
 struct LocalMedia {
@@ -237,7 +240,7 @@ impl RoomShared {
                 room.remote_stream_gone(&peer_id, &stream_id);
             }
         });
-        peer.streams.insert(id, (stream.clone(), listener));
+        peer.streams.insert(id, (Clone::clone(&stream), listener));
         drop(peers);
         self.emit(RoomEvent::RemoteStream {
             peer: from.to_owned(),
@@ -489,7 +492,7 @@ impl Room {
         self.put_camera_track(&stream, TrackSource::Camera, video).await;
         {
             let mut media = self.shared.media.borrow_mut();
-            media.camera = Some(stream.clone());
+            media.camera = Some(Clone::clone(&stream));
             media.state.camera_stream = Some(stream.id());
             media.state.mic = request.audio.is_some();
             media.state.camera = request.video.is_some();
@@ -506,7 +509,7 @@ impl Room {
         source: TrackSource,
         track: Option<MediaStreamTrack>,
     ) {
-        let old = self.shared.tracks.borrow().get(&source).map(|(t, _)| t.clone());
+        let old = self.shared.tracks.borrow().get(&source).map(|(t, _)| Clone::clone(t));
         if let Some(old) = &old {
             stream.remove_track(old);
         }
@@ -514,7 +517,7 @@ impl Room {
             stream.add_track(track);
         }
         self.shared
-            .set_track(source, track.map(|t| (t, stream.clone())))
+            .set_track(source, track.map(|t| (t, Clone::clone(stream))))
             .await;
         if let Some(old) = old {
             old.stop();
@@ -618,18 +621,18 @@ impl Room {
         });
         {
             let mut media = self.shared.media.borrow_mut();
-            media.screen = Some(stream.clone());
+            media.screen = Some(Clone::clone(&stream));
             media.screen_ended = Some(ended);
             media.state.screen_stream = Some(stream.id());
         }
         // Announce first so peers classify the new stream as a screen on arrival.
         self.shared.announce_media();
         self.shared
-            .set_track(TrackSource::ScreenVideo, Some((video, stream.clone())))
+            .set_track(TrackSource::ScreenVideo, Some((video, Clone::clone(&stream))))
             .await;
         if let Some(audio) = audio {
             self.shared
-                .set_track(TrackSource::ScreenAudio, Some((audio, stream.clone())))
+                .set_track(TrackSource::ScreenAudio, Some((audio, Clone::clone(&stream))))
                 .await;
         }
         Ok(stream)

@@ -1,1 +1,0 @@
-//! File-transfer protocol (issue 5): placeholder until the state machine lands.

@@ -1,0 +1,1 @@
+//! File-transfer protocol (issue 5): work in progress.
