@@ -201,9 +201,16 @@ impl App {
         match event {
             RoomEvent::PeerJoined(PeerInfo { id, name }) => {
                 d.add_participant(&id, &name);
+                if let Some(pc) = self
+                    .current_room()
+                    .and_then(|r| r.with_peer(&id, |p| p.as_raw().clone()))
+                {
+                    debug_peers().set(&JsValue::from_str(&id), &pc);
+                }
                 d.add_system_line(&format!("{name} joined"));
             }
             RoomEvent::PeerLeft(id) => {
+                debug_peers().delete(&JsValue::from_str(&id));
                 d.remove_peer_tiles(&id);
                 if let Some(name) = d.remove_participant(&id) {
                     d.add_system_line(&format!("{name} left"));
@@ -259,6 +266,7 @@ impl App {
         if let Some(room) = self.room.borrow_mut().take() {
             room.leave();
         }
+        debug_peers().clear();
         self.session.set(self.session.get() + 1);
         let d = &self.dom;
         d.local_video.set_src_object(None);
@@ -275,6 +283,27 @@ impl App {
         d.join_panel.set_hidden(false);
         d.set_status("idle", "You left the room.");
     }
+}
+
+/// `window.peerlink.peers`: a `Map` from peer id to its `RTCPeerConnection`, for
+/// debugging from the console (and for the end-to-end tests' `getStats`).
+fn debug_peers() -> js_sys::Map {
+    let key = JsValue::from_str("peerlink");
+    let Some(window) = web_sys::window() else {
+        return js_sys::Map::new();
+    };
+    let existing = js_sys::Reflect::get(&window, &key)
+        .ok()
+        .and_then(|o| js_sys::Reflect::get(&o, &JsValue::from_str("peers")).ok())
+        .and_then(|m| m.dyn_into::<js_sys::Map>().ok());
+    if let Some(map) = existing {
+        return map;
+    }
+    let map = js_sys::Map::new();
+    let holder = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&holder, &JsValue::from_str("peers"), &map);
+    let _ = js_sys::Reflect::set(&window, &key, &holder);
+    map
 }
 
 fn join_error_text(e: &Error) -> String {

@@ -613,6 +613,8 @@ impl Room {
             .dyn_into::<MediaStreamTrack>()
             .map_err(|_| MediaError::NoDevice("the shared surface has no video".into()))?;
         let audio = stream.get_audio_tracks().get(0).dyn_into::<MediaStreamTrack>().ok();
+        // Screens are text and detail: keep the resolution, drop frame rate instead.
+        let _ = js_sys::Reflect::set(&video, &"contentHint".into(), &"detail".into());
         let weak = Rc::downgrade(&self.shared);
         let ended = EventListener::once(&video, "ended", move |_| {
             if let Some(shared) = weak.upgrade() {

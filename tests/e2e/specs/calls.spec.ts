@@ -1,0 +1,118 @@
+import { expect, test } from '../lib/fixtures';
+import {
+  expectMediaFlowing,
+  inbound,
+  joinWith,
+  localScreenSize,
+  tiles,
+  videoSize,
+} from '../lib/call';
+import { CONNECT_TIMEOUT_MS, type PeerPage } from '../lib/peer-page';
+
+/** Every page receives playing camera video and audio from every other page. */
+async function expectFullMesh(peers: PeerPage[]): Promise<void> {
+  for (const viewer of peers) {
+    const others = peers.filter((p) => p !== viewer);
+    await viewer.expectConnectedTo(others);
+    for (const other of others) await expectMediaFlowing(viewer, other);
+  }
+}
+
+test('two pages hold a video call: remote video decodes and audio flows both ways', async ({ openPeers, room }) => {
+  const peers = await openPeers('Ada', 'Bo');
+  for (const p of peers) await joinWith(p, room, 'video');
+  await expectFullMesh(peers);
+});
+
+test('three pages hold a video call: every page plays the other two', async ({ openPeers, room }) => {
+  const peers = await openPeers('Ada', 'Bo', 'Cy');
+  for (const p of peers) await joinWith(p, room, 'video');
+  await expectFullMesh(peers);
+});
+
+test('a voice-only call carries audio and no video', async ({ openPeers, room }) => {
+  const [ada, bo] = await openPeers('Ada', 'Bo');
+  await joinWith(ada, room, 'voice');
+  await joinWith(bo, room, 'voice');
+  await ada.expectConnectedTo([bo]);
+  await bo.expectConnectedTo([ada]);
+  await expectMediaFlowing(ada, bo, false);
+  await expectMediaFlowing(bo, ada, false);
+  for (const [viewer, other] of [[ada, bo], [bo, ada]] as const) {
+    const s = await inbound(viewer, other);
+    expect(s.videoStreams, `${viewer.name} receives no video`).toBe(0);
+    expect(s.framesDecoded).toBe(0);
+    await expect(await tiles(viewer, other, 'camera')).toHaveClass(/voice-only/);
+  }
+});
+
+test('mute and camera-off are shown on the other side, by button and keyboard', async ({ openPeers, room }) => {
+  const [ada, bo] = await openPeers('Ada', 'Bo');
+  await joinWith(ada, room, 'video');
+  await joinWith(bo, room, 'video');
+  await expectMediaFlowing(bo, ada);
+  const adaOnBo = bo.participant('Ada');
+  const adaTile = await tiles(bo, ada, 'camera');
+  await expect(adaOnBo).toHaveAttribute('data-mic', 'on', { timeout: CONNECT_TIMEOUT_MS });
+  await expect(adaTile.getByTestId('badge-muted')).toHaveCount(0);
+
+  await ada.page.getByTestId('toggle-mic').click();
+  await expect(adaOnBo).toHaveAttribute('data-mic', 'off', { timeout: CONNECT_TIMEOUT_MS });
+  await expect(adaTile.getByTestId('badge-muted')).toBeVisible();
+  // Muting disables the track: the sender keeps the connection but sends silence.
+  expect(
+    await ada.page.getByTestId('local-video').evaluate(
+      (v: HTMLVideoElement) => (v.srcObject as MediaStream).getAudioTracks()[0].enabled,
+    ),
+  ).toBe(false);
+
+  await ada.page.locator('body').press('m');
+  await expect(adaOnBo).toHaveAttribute('data-mic', 'on', { timeout: CONNECT_TIMEOUT_MS });
+  await expect(adaTile.getByTestId('badge-muted')).toHaveCount(0);
+
+  await ada.page.locator('body').press('v');
+  await expect(adaOnBo).toHaveAttribute('data-camera', 'off', { timeout: CONNECT_TIMEOUT_MS });
+  await expect(adaTile.getByTestId('badge-camera-off')).toBeVisible();
+});
+
+test('a screen share appears on every other page at its own size and goes away when stopped', async ({ openPeers, room }) => {
+  const [ada, bo, cy] = await openPeers('Ada', 'Bo', 'Cy');
+  for (const p of [ada, bo, cy]) await joinWith(p, room, 'video');
+  for (const viewer of [bo, cy]) await expectMediaFlowing(viewer, ada);
+
+  await ada.page.getByTestId('toggle-screen').click();
+  await expect(ada.page.getByTestId('local-screen')).toBeVisible();
+  const [w, h] = await localScreenSize(ada.page);
+  expect(w).toBeGreaterThan(0);
+  for (const viewer of [bo, cy]) {
+    const screen = await tiles(viewer, ada, 'screen');
+    await expect(screen).toHaveCount(1, { timeout: CONNECT_TIMEOUT_MS });
+    // Camera and screen side by side.
+    await expect(await tiles(viewer, ada, 'camera')).toHaveCount(1);
+    await expect.poll(() => videoSize(screen), { timeout: CONNECT_TIMEOUT_MS }).toEqual([w, h]);
+    const [cw, ch] = await videoSize(await tiles(viewer, ada, 'camera'));
+    expect([cw, ch]).not.toEqual([w, h]);
+  }
+
+  await ada.page.getByTestId('toggle-screen').click();
+  await expect(ada.page.getByTestId('local-screen')).toBeHidden();
+  for (const viewer of [bo, cy]) {
+    await expect(await tiles(viewer, ada, 'screen')).toHaveCount(0, { timeout: CONNECT_TIMEOUT_MS });
+    await expect(await tiles(viewer, ada, 'camera')).toHaveCount(1);
+  }
+});
+
+test('both sides starting a screen share at the same moment both end up visible', async ({ openPeers, room }) => {
+  const [ada, bo] = await openPeers('Ada', 'Bo');
+  await joinWith(ada, room, 'video');
+  await joinWith(bo, room, 'video');
+  await expectMediaFlowing(ada, bo);
+  await expectMediaFlowing(bo, ada);
+
+  await Promise.all([ada.page.getByTestId('toggle-screen').click(), bo.page.getByTestId('toggle-screen').click()]);
+  for (const [viewer, other] of [[ada, bo], [bo, ada]] as const) {
+    const screen = await tiles(viewer, other, 'screen');
+    await expect(screen).toHaveCount(1, { timeout: CONNECT_TIMEOUT_MS });
+    await expect.poll(async () => (await videoSize(screen))[0], { timeout: CONNECT_TIMEOUT_MS }).toBeGreaterThan(0);
+  }
+});
