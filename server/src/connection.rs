@@ -1,0 +1,281 @@
+//! One WebSocket connection: reading and checking client frames, and writing the
+//! connection's outbound queue.
+//!
+//! Each connection runs two tasks. The reader (this module's [`run`]) parses
+//! frames, applies the rate limit and talks to [`Rooms`]; the writer drains the
+//! connection's bounded [`Outbox`] into the socket and sends keep-alive pings. A
+//! client that stops reading fills only its own queue, and is then dropped.
+
+use crate::rate_limit::{NoticeThrottle, TokenBucket};
+use crate::rooms::{Membership, Outbox, Rooms};
+use crate::Config;
+use axum::body::Bytes;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use peerlink_protocol::{ClientMessage, ErrorCode, ServerMessage, MAX_TEXT_FRAME_BYTES};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+use tokio::time::{interval_at, timeout, MissedTickBehavior};
+
+/// WebSocket close codes (RFC 6455 §7.4.1) the server sends.
+mod close_code {
+    /// The server is shutting down, or the connection went silent.
+    pub(super) const GOING_AWAY: u16 = 1001;
+    /// A message larger than the hard cap.
+    pub(super) const TOO_BIG: u16 = 1009;
+    /// The socket failed in some other way.
+    pub(super) const PROTOCOL_ERROR: u16 = 1002;
+}
+
+/// What every connection shares.
+pub(crate) struct Shared {
+    pub(crate) rooms: Rooms,
+    pub(crate) config: Config,
+    /// Becomes `true` when the server starts shutting down.
+    pub(crate) shutdown: watch::Receiver<bool>,
+}
+
+/// Why a connection ended.
+#[derive(Debug)]
+enum End {
+    /// The client closed the socket (close frame or EOF).
+    ClientClosed,
+    /// Nothing arrived within the idle timeout.
+    Idle,
+    /// The outbound queue overflowed: the client is not reading.
+    TooSlow,
+    /// The server is shutting down.
+    Shutdown,
+    /// The WebSocket layer failed, e.g. a frame above the hard cap.
+    Failed(axum::Error),
+}
+
+impl End {
+    /// The close frame to send, if any is worth sending.
+    fn close_frame(&self) -> Option<CloseFrame> {
+        let (code, reason) = match self {
+            End::ClientClosed | End::TooSlow => return None,
+            End::Idle => (close_code::GOING_AWAY, "idle timeout"),
+            End::Shutdown => (close_code::GOING_AWAY, "server shutting down"),
+            End::Failed(error) if is_capacity_error(error) => {
+                (close_code::TOO_BIG, "message too large")
+            }
+            End::Failed(_) => (close_code::PROTOCOL_ERROR, "websocket error"),
+        };
+        Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        })
+    }
+}
+
+/// Whether tungstenite refused a message for exceeding the size caps. axum wraps
+/// the error opaquely, so this looks at its source chain's text.
+fn is_capacity_error(error: &axum::Error) -> bool {
+    let text = error.to_string().to_ascii_lowercase();
+    text.contains("space limit exceeded") || text.contains("too long") || text.contains("capacity")
+}
+
+/// Serves one upgraded WebSocket until it closes, then removes the peer from its
+/// room (which tells the others).
+pub(crate) async fn run(socket: WebSocket, shared: Arc<Shared>, remote: SocketAddr) {
+    let config = &shared.config;
+    let (outbox, queue, overflowed) = Outbox::new(config.outbound_queue);
+    let (sink, mut stream) = socket.split();
+    let mut writer = tokio::spawn(write_loop(sink, queue, config.ping_interval));
+    let mut shutdown = shared.shutdown.clone();
+    let mut reader = Reader {
+        shared: &shared,
+        outbox,
+        membership: None,
+        bucket: TokenBucket::new(config.rate_limit, Instant::now()),
+        rate_notices: NoticeThrottle::new(config.rate_notice_interval),
+    };
+    tracing::debug!(%remote, "websocket connected");
+
+    let end = loop {
+        tokio::select! {
+            frame = timeout(config.idle_timeout, stream.next()) => match frame {
+                Err(_elapsed) => break End::Idle,
+                Ok(None) => break End::ClientClosed,
+                Ok(Some(Err(error))) => break End::Failed(error),
+                Ok(Some(Ok(message))) => {
+                    if reader.on_message(message, Instant::now()).is_break() {
+                        break End::ClientClosed;
+                    }
+                }
+            },
+            () = overflowed.notified() => break End::TooSlow,
+            // An error means the server handle is gone: shut down too.
+            _ = shutdown.wait_for(|stopping| *stopping) => break End::Shutdown,
+        }
+    };
+
+    let peer = reader.membership.as_ref().map(|m| m.id.clone());
+    tracing::info!(%remote, peer = peer.as_deref().unwrap_or("-"), reason = ?end, "websocket closed");
+    if let Some(membership) = reader.membership.take() {
+        shared.rooms.leave(&membership);
+    }
+    // The room no longer holds a clone of the outbox, so dropping this one closes
+    // the queue and the writer finishes once it has sent what is queued.
+    drop(reader);
+    finish(&mut writer, end, config.close_grace).await;
+}
+
+/// Lets the writer flush and sends a close frame, within `grace`; a client that
+/// is not reading gets neither.
+async fn finish(writer: &mut JoinHandle<Option<WsSink>>, end: End, grace: std::time::Duration) {
+    if matches!(end, End::TooSlow) {
+        writer.abort();
+        return;
+    }
+    let closing = async {
+        if let Ok(Some(mut sink)) = (&mut *writer).await {
+            if let Some(frame) = end.close_frame() {
+                // The socket may already be gone; there is nobody left to tell.
+                let _ = sink.send(Message::Close(Some(frame))).await;
+            }
+            let _ = sink.close().await;
+        }
+    };
+    if timeout(grace, closing).await.is_err() {
+        writer.abort();
+    }
+}
+
+type WsSink = SplitSink<WebSocket, Message>;
+
+/// Drains the outbound queue into the socket and pings the client every
+/// `ping_interval`. Returns the sink once the queue is closed, so the caller can
+/// send a close frame, or `None` if the socket failed.
+async fn write_loop(
+    mut sink: WsSink,
+    mut queue: mpsc::Receiver<Utf8Bytes>,
+    ping_interval: std::time::Duration,
+) -> Option<WsSink> {
+    let start = tokio::time::Instant::now() + ping_interval;
+    let mut pings = interval_at(start, ping_interval);
+    pings.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        let message = tokio::select! {
+            frame = queue.recv() => match frame {
+                Some(frame) => Message::Text(frame),
+                None => return Some(sink),
+            },
+            _ = pings.tick() => Message::Ping(Bytes::new()),
+        };
+        if let Err(error) = sink.send(message).await {
+            tracing::debug!(%error, "websocket write failed");
+            return None;
+        }
+    }
+}
+
+/// The reading side's state for one connection.
+struct Reader<'a> {
+    shared: &'a Shared,
+    outbox: Outbox,
+    membership: Option<Membership>,
+    bucket: TokenBucket,
+    rate_notices: NoticeThrottle,
+}
+
+impl Reader<'_> {
+    /// Handles one incoming WebSocket message. `Break` means the client closed.
+    fn on_message(&mut self, message: Message, now: Instant) -> std::ops::ControlFlow<()> {
+        match message {
+            Message::Text(text) => {
+                if self.admit(now) {
+                    self.on_text(&text);
+                }
+            }
+            Message::Binary(_) => {
+                if self.admit(now) {
+                    self.refuse(
+                        ErrorCode::BinaryFrame,
+                        "binary frames are not part of the protocol; send JSON text",
+                    );
+                }
+            }
+            // Pings are answered by the WebSocket layer; pongs only prove the
+            // client is alive, which reaching this point already recorded.
+            Message::Ping(_) | Message::Pong(_) => {}
+            Message::Close(_) => return std::ops::ControlFlow::Break(()),
+        }
+        std::ops::ControlFlow::Continue(())
+    }
+
+    /// Applies the rate limit to one data frame: `false` drops it, with at most
+    /// one `rate_limited` error per notice interval.
+    fn admit(&mut self, now: Instant) -> bool {
+        if self.bucket.try_take(now) {
+            return true;
+        }
+        if self.rate_notices.allow(now) {
+            self.refuse(
+                ErrorCode::RateLimited,
+                "too many frames; frames are being dropped",
+            );
+        }
+        false
+    }
+
+    fn on_text(&mut self, text: &str) {
+        if text.len() > MAX_TEXT_FRAME_BYTES {
+            self.refuse(
+                ErrorCode::TooLarge,
+                format!(
+                    "frame is {} bytes; the limit is {MAX_TEXT_FRAME_BYTES}",
+                    text.len()
+                ),
+            );
+            return;
+        }
+        let message = match ClientMessage::parse(text) {
+            Ok(message) => message,
+            Err(error) => return self.refuse(error.code, error.message),
+        };
+        match message {
+            ClientMessage::Ping => self.outbox.send(&ServerMessage::Pong),
+            ClientMessage::Join {
+                room,
+                name,
+                password,
+            } => {
+                if self.membership.is_some() {
+                    return self.refuse(
+                        ErrorCode::AlreadyJoined,
+                        "this connection has already joined a room",
+                    );
+                }
+                match self
+                    .shared
+                    .rooms
+                    .join(&room, &name, password.as_deref(), &self.outbox)
+                {
+                    Ok(membership) => {
+                        tracing::info!(room = %membership.room, peer = %membership.id, "joined");
+                        self.membership = Some(membership);
+                    }
+                    Err(refusal) => self.outbox.send(&refusal.to_message()),
+                }
+            }
+            ClientMessage::Signal { to, data } => {
+                let Some(membership) = &self.membership else {
+                    return self.refuse(ErrorCode::NotJoined, "join a room before signaling");
+                };
+                if let Err(refusal) = self.shared.rooms.relay(membership, &to, data) {
+                    self.outbox.send(&refusal.to_message());
+                }
+            }
+        }
+    }
+
+    fn refuse(&self, code: ErrorCode, message: impl Into<String>) {
+        self.outbox.send(&ServerMessage::error(code, message));
+    }
+}
