@@ -19,6 +19,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # trunk 0.22 needs a newer rustc than the machine's 1.95; 0.21.14 builds.
 TRUNK_VERSION="0.21.14"
+WASM_PACK_VERSION="0.15.1"
 WASM_TARGET="wasm32-unknown-unknown"
 
 want_browsers=0 want_trunk=0 want_wasm_bindgen=0 want_wasm_pack=0 want_node=0
@@ -125,13 +126,8 @@ if ((want_trunk)); then
   cargo_install trunk trunk "$TRUNK_VERSION" --locked
 fi
 if ((want_wasm_pack)); then
-  # Any version will do (it calls the wasm-bindgen on PATH); only install if absent.
-  if command -v wasm-pack >/dev/null 2>&1; then
-    log "wasm-pack $(tool_version wasm-pack) present"
-  else
-    log "cargo install wasm-pack (takes minutes)"
-    cargo install wasm-pack
-  fi
+  # It calls the wasm-bindgen on PATH; pinned to a version that builds on rustc 1.95.
+  cargo_install wasm-pack wasm-pack "$WASM_PACK_VERSION"
 fi
 
 # --- Node: the Playwright package in tests/e2e --------------------------------

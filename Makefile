@@ -1,0 +1,108 @@
+# peerlink: every target installs what it needs first (scripts/setup.sh skips
+# whatever is already there at the right version), so each one works on a
+# fresh machine. Browser tests run inside scripts/netns.sh: a private network
+# namespace with a veth pair (Chromium gathers no ICE candidates on loopback
+# alone, and no test traffic may leave the machine).
+#
+#   make serve       build the page and run the server on http://127.0.0.1:8080/
+#   make test        test-native + test-wasm + test-e2e (what CI runs)
+#   make lint        rustfmt --check, clippy -D warnings (native and wasm32), e2e typecheck
+#   make bench       scripts/bench*.sh
+#   make pkg         the npm package (wasm-pack) in pkg/
+#
+# One e2e test:   make test-e2e E2E_ARGS='-g "share link"'
+# One wasm test:  make test-wasm WASM_TEST_ARGS='--test web_peer'
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+export PATH := $(HOME)/.cargo/bin:$(PATH)
+
+CARGO ?= cargo
+SETUP := scripts/setup.sh
+NETNS := scripts/netns.sh
+WASM_TARGET := wasm32-unknown-unknown
+LISTEN ?= 0.0.0.0:8080
+PORT = $(lastword $(subst :, ,$(LISTEN)))
+
+# Browser tests of the client crate: its lib tests and tests/web_*.rs.
+WEB_TESTS := $(patsubst tests/%.rs,--test %,$(wildcard tests/web_*.rs))
+WASM_TEST_ARGS ?= --lib $(WEB_TESTS)
+E2E_ARGS ?=
+
+# wasm-bindgen-test in headless Chromium via Debian's chromedriver. Browser
+# mode for every test binary, also those without wasm_bindgen_test_configure!.
+WASM_TEST_ENV := \
+	CHROMEDRIVER=/usr/bin/chromedriver \
+	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+	WASM_BINDGEN_USE_BROWSER=1 \
+	WASM_BINDGEN_TEST_WEBDRIVER_JSON=$(CURDIR)/webdriver.json
+
+# The e2e suite starts this server binary itself (one per test).
+E2E_SERVER_BIN := $(CURDIR)/target/debug/peerlink-server
+
+.PHONY: help setup serve dist test test-native test-wasm test-e2e lint bench pkg clean
+
+help:
+	@sed -n '1,16p' Makefile | sed 's/^# \{0,1\}//'
+
+setup:
+	$(SETUP) --browsers --trunk --wasm-bindgen --node
+
+# --- the app -------------------------------------------------------------------
+
+dist:
+	$(SETUP) --trunk
+	trunk build --release
+
+serve: dist
+	@echo
+	@echo "peerlink: open http://127.0.0.1:$(PORT)/ (listening on $(LISTEN); Ctrl-C stops)"
+	@echo
+	$(CARGO) run --release -p peerlink-server -- --static dist --listen $(LISTEN)
+
+# --- tests ---------------------------------------------------------------------
+
+test: test-native test-wasm test-e2e
+
+test-native:
+	$(SETUP)
+	$(CARGO) test --workspace
+
+# Build outside the namespace (it has no network for crates), run inside.
+test-wasm:
+	$(SETUP) --browsers --wasm-bindgen
+	$(WASM_TEST_ENV) $(CARGO) test -p peerlink --target $(WASM_TARGET) $(WASM_TEST_ARGS) --no-run
+	$(NETNS) env $(WASM_TEST_ENV) $(CARGO) test --offline -p peerlink --target $(WASM_TARGET) $(WASM_TEST_ARGS)
+
+test-e2e: dist
+	$(SETUP) --browsers --node
+	$(CARGO) build -p peerlink-server
+	cd tests/e2e && PEERLINK_SERVER_BIN=$(E2E_SERVER_BIN) npm test -- $(E2E_ARGS)
+
+# --- quality -------------------------------------------------------------------
+
+lint:
+	$(SETUP) --node
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p peerlink --target $(WASM_TARGET) --all-targets --features app -- -D warnings
+	cd tests/e2e && npm run --silent typecheck
+
+# Benchmarks print figures; they are not tests and not part of `make test`.
+bench:
+	$(SETUP) --browsers --trunk --node
+	@shopt -s nullglob; scripts=(scripts/bench*.sh); \
+	if (( $${#scripts[@]} == 0 )); then echo "bench: no scripts/bench*.sh yet"; fi; \
+	for script in "$${scripts[@]}"; do echo "== $$script"; "$$script"; done
+
+# The npm package: the library without the page (no `app` feature).
+pkg:
+	$(SETUP) --wasm-pack
+	wasm-pack build --release --target web --out-dir pkg
+
+clean:
+	rm -rf dist pkg tests/e2e/test-results tests/e2e/playwright-report
+	$(CARGO) clean

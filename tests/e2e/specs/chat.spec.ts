@@ -1,0 +1,60 @@
+import { test, expect, expectExited, type PeerPage } from '../lib/fixtures';
+
+test('three peers connect, chat, and keep chatting peer-to-peer after the server stops', async ({
+  server,
+  room,
+  openPeers,
+}) => {
+  const peers = await openPeers('Alice', 'Bob', 'Carol');
+  for (const peer of peers) await peer.join(room);
+
+  const othersOf = (peer: PeerPage) => peers.filter((p) => p !== peer);
+  for (const peer of peers) await peer.expectConnectedTo(othersOf(peer));
+
+  // Everyone says something; Carol uses Enter instead of the Send button.
+  const first = new Map(peers.map((p) => [p.name, `hello from ${p.name}`]));
+  for (const peer of peers) await peer.sendChat(first.get(peer.name)!, peer.name === 'Carol' ? 'enter' : 'button');
+  for (const peer of peers) {
+    for (const sender of peers) await peer.expectMessagesFrom(sender.name, [first.get(sender.name)!]);
+    await expect(peer.messages).toHaveCount(peers.length);
+  }
+
+  // Without the signaling server, the data channels still carry chat: the
+  // messages never went through the server.
+  await server.stop();
+  expectExited(server);
+
+  const second = new Map(peers.map((p) => [p.name, `still here, ${p.name} (no server)`]));
+  for (const peer of peers) await peer.sendChat(second.get(peer.name)!);
+  for (const peer of peers) {
+    for (const sender of peers) {
+      await peer.expectMessagesFrom(sender.name, [first.get(sender.name)!, second.get(sender.name)!]);
+    }
+    await expect(peer.messages).toHaveCount(2 * peers.length);
+  }
+  for (const peer of peers) await peer.expectConnectedTo(othersOf(peer));
+});
+
+test('names and messages are shown as text, never run as HTML', async ({ room, openPeers }) => {
+  const payload = '<img src=x onerror=window.__xss=1>';
+  const namePayload = '<img src=x onerror=window.__xssName=1>';
+  const [mallory, victim] = await openPeers(namePayload, 'Victim');
+  await mallory.join(room);
+  await victim.join(room);
+  await victim.expectConnectedTo([mallory]);
+  await mallory.expectConnectedTo([victim]);
+
+  await mallory.sendChat(payload);
+  for (const peer of [mallory, victim]) {
+    await peer.expectMessagesFrom(namePayload, [payload]);
+    await expect(peer.chatLog.locator('img')).toHaveCount(0);
+  }
+  await expect(victim.participant(namePayload)).toContainText(namePayload);
+  await expect(victim.participantList.locator('img')).toHaveCount(0);
+  await expect(mallory.myName).toHaveText(namePayload);
+
+  for (const peer of [mallory, victim]) {
+    expect(await peer.page.evaluate(() => (window as unknown as Record<string, unknown>).__xss)).toBeUndefined();
+    expect(await peer.page.evaluate(() => (window as unknown as Record<string, unknown>).__xssName)).toBeUndefined();
+  }
+});

@@ -1,0 +1,40 @@
+import { test, expect, expectExited } from '../lib/fixtures';
+
+test('joining while the signaling server is down shows an error naming it', async ({ server, room, openPeers }) => {
+  const [peer] = await openPeers('Dana');
+  await server.stop();
+  expectExited(server);
+
+  await peer.submitJoin(room);
+  await expect(peer.status).toHaveAttribute('data-state', 'error');
+  await expect(peer.status).toContainText(/signaling server/i);
+  // Still on the join form, so the user can try again.
+  await expect(peer.joinForm).toBeVisible();
+});
+
+test('the room comes from the URL, and the share link leads back to it', async ({ server, room, openPeers }) => {
+  const [peer] = await openPeers('Erin');
+  await peer.open(server.url(`/?room=${encodeURIComponent(room)}`));
+  await expect(peer.roomInput).toHaveValue(room);
+
+  // Join with the prefilled room: only the name is typed.
+  await peer.nameInput.fill(peer.name);
+  await peer.joinButton.click();
+  await peer.expectJoined();
+
+  const href = await peer.shareLink.getAttribute('href');
+  expect(href, 'share-link has an href').not.toBeNull();
+  const shared = new URL(href!, server.url('/'));
+  expect(shared.origin).toBe(server.origin);
+  expect(shared.searchParams.get('room')).toBe(room);
+
+  // Someone opening the shared link lands in the same room.
+  const [guest] = await openPeers('Frank');
+  await guest.open(shared.href);
+  await expect(guest.roomInput).toHaveValue(room);
+  await guest.nameInput.fill(guest.name);
+  await guest.joinButton.click();
+  await guest.expectJoined();
+  await guest.expectConnectedTo([peer]);
+  await peer.expectConnectedTo([guest]);
+});
