@@ -1,1 +1,121 @@
-//! File-transfer protocol (issue 5): work in progress.
+//! File transfer between two peers over one ordered, reliable `RTCDataChannel`, as a
+//! sans-IO state machine ([`TransferManager`]): the glue pushes in messages, file
+//! reads, write confirmations, connection changes and the time; it pulls out
+//! [`Output`]s (messages to send, reads and writes to do, events for the UI). Nothing
+//! here touches the network, the disk or a clock.
+//!
+//! # Protocol
+//!
+//! Text frames are JSON [`ControlMessage`]s; binary frames are chunks (see
+//! [`encode_chunk`]: 13-byte header with version, transfer id and offset, then the
+//! payload).
+//!
+//! ```text
+//! sender                                  receiver
+//! offer {id,name,relative_path,size,mime_type} ──▶  (user decides)
+//!                      ◀── accept {id,window} | reject {id}
+//! chunk frames (offset 0, 1 chunk, …)  ──▶  write, confirm
+//!                      ◀── ack {id,offset}   every ack_interval bytes written
+//! end {id,sha256}                      ──▶  once all bytes are written: compare
+//!                      ◀── verdict {id,result: verified | hash_mismatch}
+//! cancel {id,by,reason?}               ◀─▶  either side, at any time
+//! ```
+//!
+//! **Hashing.** Both sides hash incrementally with SHA-256 in file order: the sender
+//! over the bytes the glue hands it (each byte once, even when re-sent), the receiver
+//! over the bytes it passes on for writing.
+//!
+//! **Flow control.** The sender never asks for a read when the channel's
+//! `bufferedAmount` plus the reads in progress plus the next frame would exceed
+//! [`TransferConfig::high_water_mark`], and resumes when the glue reports a lower
+//! amount (`bufferedamountlow`). End to end, it keeps at most the receiver's advertised
+//! `window` bytes beyond the last ack; the receiver fails a sender that overruns it.
+//! Outgoing transfers take turns chunk by chunk (round-robin).
+//!
+//! **Resuming.** On a lost connection both sides pause and keep their state, the
+//! receiver its running SHA-256. When the channel is open again, the sender
+//! re-announces each unfinished transfer with its `offer`; the receiver answers with
+//! `resume {id, offset, window}` where `offset` is exactly what it has hashed and
+//! handed over for writing (writes already queued still complete), followed by an
+//! `ack` of what is confirmed written. The sender continues from `offset`, so no byte
+//! before it is sent again. If the receiver's page reloaded, its glue recreates the
+//! transfer from the offer it stored ([`TransferManager::restore_incoming`]) and feeds
+//! back the bytes it has on disk ([`TransferManager::feed_stored_bytes`]), which
+//! rebuilds the hasher (SHA-256 state cannot be saved with `sha2` 0.10) and makes
+//! that length the resume offset. The sender must still have the file (same manager;
+//! keep one per remote client, not per connection). The final digest check covers
+//! the whole file, so a resume that went wrong cannot go unnoticed. Messages that
+//! cannot be sent while disconnected are not queued: everything needed is derived
+//! from the state on reconnection (a cancel while offline is sent then).
+//!
+//! **Validation.** Offers are sanitized ([`sanitize_file_name`],
+//! [`sanitize_relative_path`], [`sanitize_mime_type`]) and limited to
+//! [`MAX_FILE_SIZE`]; chunks past the end of the file or the window fail the
+//! transfer; chunks for unknown, unaccepted or finished transfers are ignored;
+//! duplicate chunks and acks are harmless (acks count as a monotonic maximum); acks
+//! or resumes beyond what was sent fail the transfer. No input can make it panic.
+//!
+//! # Memory bound
+//!
+//! The manager never holds file contents beyond:
+//! - sending: the chunk frames it has produced and not yet handed out, at most
+//!   `high_water_mark + 256 KiB` in total (reads are only requested within that
+//!   budget, one per transfer at a time);
+//! - receiving: per incoming transfer, the [`Output::WriteChunk`]s not yet confirmed
+//!   with [`TransferManager::chunk_written`], at most `receive_window` bytes (8 MiB
+//!   by default), a bound it enforces on the sender. This also bounds the glue's
+//!   write queue.
+//!
+//! Apart from that, each transfer has fixed-size state (a SHA-256 state, counters,
+//! ≤ 17 progress samples) plus its sanitized offer (name ≤ 255 bytes, path ≤ 4 KiB,
+//! MIME type ≤ 255 bytes), and at most [`TransferConfig::max_transfers`] transfers are
+//! kept per direction (finished ones are forgotten first, further offers rejected).
+//!
+//! # Glue outline
+//!
+//! ```text
+//! on channel open:        mgr.set_max_message_size(sctp.maxMessageSize);
+//!                         channel.bufferedAmountLowThreshold = config.low_water_mark;
+//!                         mgr.on_connection_restored()
+//! on close / failure:     mgr.on_connection_lost()
+//! on text message:        mgr.handle_control_text(text, now)
+//! on binary message:      mgr.handle_chunk(bytes)
+//! on bufferedamountlow:   (just drain)
+//! drain, after any input: mgr.set_buffered_amount(channel.bufferedAmount);
+//!                         while let Some(out) = mgr.poll_output() { match out {
+//!     SendControl(m)                  => channel.send(m.to_json()),
+//!     SendChunk { frame, .. }         => channel.send(frame),
+//!     SendChunkRequest { id, offset, len } => read the slice, then
+//!                                        mgr.provide_chunk(id, offset, bytes) and drain,
+//!     WriteChunk { id, offset, bytes }  => write, then
+//!                                        mgr.chunk_written(id, offset, len, now) and drain,
+//!     Event(e)                        => update the UI } }
+//! ```
+
+mod manager;
+mod progress;
+mod receive;
+mod sanitize;
+mod send;
+mod types;
+mod wire;
+
+#[cfg(test)]
+mod tests;
+
+pub use manager::{TransferManager, DEFAULT_MAX_MESSAGE_SIZE};
+pub use progress::Progress;
+pub use sanitize::{
+    sanitize_file_name, sanitize_mime_type, sanitize_relative_path, FALLBACK_FILE_NAME,
+    MAX_FILE_NAME_BYTES, MAX_MIME_TYPE_BYTES, MAX_PATH_COMPONENTS, MAX_RELATIVE_PATH_BYTES,
+};
+pub use send::OutgoingFile;
+pub use types::{
+    Direction, FailureReason, Output, Side, TransferConfig, TransferError, TransferEvent,
+    TransferKey, TransferPhase, MIN_RECEIVE_WINDOW,
+};
+pub use wire::{
+    decode_chunk, encode_chunk, sha256_from_hex, sha256_to_hex, ChunkFrame, ControlMessage,
+    FileOffer, Role, TransferId, Verdict, WireError, CHUNK_FRAME_VERSION, CHUNK_HEADER_LEN,
+    MAX_CHUNK_FRAME_LEN, MAX_CONTROL_MESSAGE_LEN, MAX_FILE_SIZE, MAX_REASON_CHARS,
+};

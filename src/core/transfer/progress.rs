@@ -57,12 +57,16 @@ impl ProgressMeter {
     pub(crate) fn record(&mut self, now_ms: f64, done: u64) {
         // A clock that jumps backwards (or NaN) must not produce negative speeds.
         let now_ms = match self.samples.back() {
-            Some(&(last, _)) if !(now_ms >= last) => last,
-            _ => now_ms,
+            Some(&(last, _)) if now_ms >= last => now_ms,
+            Some(&(last, _)) => last,
+            None => now_ms,
         };
         // Keep one sample at or before the window start as the base of the average.
         while self.samples.len() >= 2
-            && self.samples.get(1).is_some_and(|&(t, _)| t <= now_ms - self.window_ms)
+            && self
+                .samples
+                .get(1)
+                .is_some_and(|&(t, _)| t <= now_ms - self.window_ms)
         {
             self.samples.pop_front();
         }
@@ -107,7 +111,7 @@ impl ProgressMeter {
         let due = finished
             || match self.last_event_ms {
                 None => true,
-                Some(last) => !(now_ms - last < interval_ms),
+                Some(last) => now_ms - last >= interval_ms,
             };
         if due {
             self.last_event_ms = Some(now_ms);
@@ -124,7 +128,7 @@ mod tests {
     fn speed_and_eta_over_the_window() {
         let mut meter = ProgressMeter::new(1000.0);
         meter.record(0.0, 0);
-        for t in 1..=20 {
+        for t in 1..=20u32 {
             meter.record(f64::from(t) * 100.0, u64::from(t) * 10_000);
         }
         // 10 kB per 100 ms = 100 kB/s, steady.
@@ -139,15 +143,18 @@ mod tests {
     fn speed_reflects_the_recent_window_and_decays_when_stalled() {
         let mut meter = ProgressMeter::new(1000.0);
         // Fast at first, then slow: the estimate only sees the slow part.
-        for t in 0..=10 {
+        for t in 0..=10u32 {
             meter.record(f64::from(t) * 100.0, u64::from(t) * 1_000_000);
         }
-        for t in 11..=40 {
+        for t in 11..=40u32 {
             meter.record(f64::from(t) * 100.0, 10_000_000 + u64::from(t - 10) * 1000);
         }
         let done = 10_000_000 + 30 * 1000;
         let p = meter.snapshot(4000.0, done, 20_000_000);
-        assert!(p.bytes_per_sec > 9_000.0 && p.bytes_per_sec < 11_000.0, "{p:?}");
+        assert!(
+            p.bytes_per_sec > 9_000.0 && p.bytes_per_sec < 11_000.0,
+            "{p:?}"
+        );
         // Nothing more arrives for 9 seconds: the speed falls.
         let stalled = meter.snapshot(13_000.0, done, 20_000_000);
         assert!(stalled.bytes_per_sec < p.bytes_per_sec / 5.0, "{stalled:?}");

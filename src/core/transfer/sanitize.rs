@@ -242,7 +242,7 @@ mod tests {
         let kept = sanitize_relative_path(&deep);
         assert_eq!(kept.split('/').count(), MAX_PATH_COMPONENTS);
         assert!(kept.ends_with("/name.txt"));
-        let wide = format!("{}/end.bin", ["x".repeat(250); 30].join("/"));
+        let wide = format!("{}/end.bin", vec!["x".repeat(250); 30].join("/"));
         let kept = sanitize_relative_path(&wide);
         assert!(kept.len() <= MAX_RELATIVE_PATH_BYTES);
         assert!(kept.ends_with("/end.bin"));
@@ -269,7 +269,10 @@ mod tests {
     #[test]
     fn mime_types() {
         assert_eq!(sanitize_mime_type("image/PNG"), "image/png");
-        assert_eq!(sanitize_mime_type("text/plain; charset=utf-8"), "text/plain; charset=utf-8");
+        assert_eq!(
+            sanitize_mime_type("text/plain; charset=utf-8"),
+            "text/plain; charset=utf-8"
+        );
         assert_eq!(sanitize_mime_type(""), "");
         assert_eq!(sanitize_mime_type("nonsense"), "");
         assert_eq!(sanitize_mime_type("text/\nhtml"), "");

@@ -124,7 +124,8 @@ impl Outgoing {
     pub(super) fn finish(&mut self, phase: TransferPhase, reason: Option<String>, connected: bool) {
         self.phase = phase;
         self.pending_read = None;
-        self.tell_remote = !connected && matches!(phase, TransferPhase::Cancelled | TransferPhase::Failed);
+        self.tell_remote =
+            !connected && matches!(phase, TransferPhase::Cancelled | TransferPhase::Failed);
         self.reason = reason;
     }
 
@@ -137,7 +138,12 @@ impl Outgoing {
         self.meter.snapshot(now_ms, self.acked, self.offer.size)
     }
 
-    fn progress_event(&mut self, id: TransferId, now_ms: f64, config: &TransferConfig) -> Option<TransferEvent> {
+    fn progress_event(
+        &mut self,
+        id: TransferId,
+        now_ms: f64,
+        config: &TransferConfig,
+    ) -> Option<TransferEvent> {
         let finished = self.acked >= self.offer.size;
         self.meter.record(now_ms, self.acked);
         self.meter
@@ -153,7 +159,11 @@ impl TransferManager {
     /// Offers a file to the remote; returns the new transfer's id. The offer goes out
     /// now, or when the connection is (back) up. Nothing is read until the remote
     /// accepts.
-    pub fn offer_file(&mut self, file: OutgoingFile, now_ms: f64) -> Result<TransferId, TransferError> {
+    pub fn offer_file(
+        &mut self,
+        file: OutgoingFile,
+        now_ms: f64,
+    ) -> Result<TransferId, TransferError> {
         if file.size > MAX_FILE_SIZE {
             return Err(TransferError::FileTooLarge(file.size));
         }
@@ -217,7 +227,10 @@ impl TransferManager {
         let end = offset.saturating_add(wanted_len);
         // `next_offset` never passes `hashed`, so the bytes follow on from what was
         // hashed; only the part not seen before is hashed (re-sends after a resume).
-        debug_assert!(transfer.hashed >= offset, "reads must follow the hashed prefix");
+        debug_assert!(
+            transfer.hashed >= offset,
+            "reads must follow the hashed prefix"
+        );
         if transfer.hashed >= offset && transfer.hashed < end {
             let seen = usize::try_from(transfer.hashed - offset).unwrap_or(usize::MAX);
             if let Some(new) = bytes.get(seen..) {
@@ -230,7 +243,8 @@ impl TransferManager {
         }
         transfer.max_sent = transfer.max_sent.max(end);
         let frame = encode_chunk(id, offset, bytes);
-        self.outputs.push_back(Output::SendChunk { id, offset, frame });
+        self.outputs
+            .push_back(Output::SendChunk { id, offset, frame });
         self.maybe_send_end(id);
         Ok(())
     }
@@ -414,8 +428,9 @@ impl TransferManager {
             transfer.meter.record(now_ms, transfer.acked);
         }
         // Frames not yet handed out would only duplicate what follows.
-        self.outputs
-            .retain(|output| !matches!(output, Output::SendChunk { id: other, .. } if *other == id));
+        self.outputs.retain(
+            |output| !matches!(output, Output::SendChunk { id: other, .. } if *other == id),
+        );
         let key = TransferKey::outgoing(id);
         if was_undecided {
             self.emit(TransferEvent::Accepted { key });

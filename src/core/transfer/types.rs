@@ -128,10 +128,7 @@ pub enum TransferEvent {
     /// The remote offers a file; answer with
     /// [`accept`](super::TransferManager::accept) or
     /// [`reject`](super::TransferManager::reject). `offer` is already sanitized.
-    Offered {
-        key: TransferKey,
-        offer: FileOffer,
-    },
+    Offered { key: TransferKey, offer: FileOffer },
     /// The remote accepted our offer.
     Accepted { key: TransferKey },
     /// The remote rejected our offer.
@@ -172,7 +169,11 @@ pub enum Output {
     /// `file.slice(offset, offset + len).arrayBuffer()`) and hand them to
     /// [`provide_chunk`](super::TransferManager::provide_chunk) (or report
     /// [`read_failed`](super::TransferManager::read_failed)).
-    SendChunkRequest { id: TransferId, offset: u64, len: u64 },
+    SendChunkRequest {
+        id: TransferId,
+        offset: u64,
+        len: u64,
+    },
     /// Send `frame` as a binary frame (chunk `offset..` of outgoing transfer `id`).
     SendChunk {
         id: TransferId,
@@ -209,7 +210,11 @@ pub enum TransferError {
     #[error("{0} transfers are already in progress in this direction")]
     TooManyTransfers(usize),
     #[error("{key} has only {size} bytes, but {fed} stored bytes were fed back")]
-    StoredBytesExceedSize { key: TransferKey, size: u64, fed: u64 },
+    StoredBytesExceedSize {
+        key: TransferKey,
+        size: u64,
+        fed: u64,
+    },
 }
 
 /// Tuning. The defaults suit Chromium and Firefox.
@@ -256,9 +261,10 @@ impl TransferConfig {
     /// The same settings brought into their valid ranges.
     pub(crate) fn normalized(mut self) -> Self {
         self.high_water_mark = self.high_water_mark.max(1);
-        self.low_water_mark = self
-            .low_water_mark
-            .min(self.high_water_mark.saturating_sub(MAX_CHUNK_FRAME_LEN as u64));
+        self.low_water_mark = self.low_water_mark.min(
+            self.high_water_mark
+                .saturating_sub(MAX_CHUNK_FRAME_LEN as u64),
+        );
         self.receive_window = self.receive_window.max(MIN_RECEIVE_WINDOW);
         self.ack_interval = self.ack_interval.clamp(1, self.receive_window / 2);
         self.max_transfers = self.max_transfers.clamp(1, 1 << 20);

@@ -276,16 +276,31 @@ mod tests {
     #[test]
     fn chunk_decoding_rejects_bad_frames() {
         assert_eq!(decode_chunk(&[]), Err(WireError::Truncated { len: 0 }));
-        assert_eq!(decode_chunk(&[1; 12]), Err(WireError::Truncated { len: 12 }));
+        assert_eq!(
+            decode_chunk(&[1; 12]),
+            Err(WireError::Truncated { len: 12 })
+        );
         let good = encode_chunk(1, 0, b"x");
-        assert_eq!(decode_chunk(&good[..CHUNK_HEADER_LEN]), Err(WireError::EmptyPayload));
+        assert_eq!(
+            decode_chunk(&good[..CHUNK_HEADER_LEN]),
+            Err(WireError::EmptyPayload)
+        );
         let mut wrong_version = good.clone();
         wrong_version[0] = 9;
-        assert_eq!(decode_chunk(&wrong_version), Err(WireError::UnknownVersion(9)));
+        assert_eq!(
+            decode_chunk(&wrong_version),
+            Err(WireError::UnknownVersion(9))
+        );
         let huge = encode_chunk(1, 0, &vec![0; MAX_CHUNK_FRAME_LEN]);
-        assert!(matches!(decode_chunk(&huge), Err(WireError::FrameTooLarge { .. })));
+        assert!(matches!(
+            decode_chunk(&huge),
+            Err(WireError::FrameTooLarge { .. })
+        ));
         let overflow = encode_chunk(1, u64::MAX - 1, b"abc");
-        assert!(matches!(decode_chunk(&overflow), Err(WireError::OffsetOverflow { .. })));
+        assert!(matches!(
+            decode_chunk(&overflow),
+            Err(WireError::OffsetOverflow { .. })
+        ));
         // A frame that ends exactly at u64::MAX is representable.
         assert!(decode_chunk(&encode_chunk(1, u64::MAX - 3, b"abc")).is_ok());
     }
@@ -329,12 +344,18 @@ mod tests {
             by: Role::Receiver,
             reason: None,
         };
-        assert_eq!(cancel.to_json(), r#"{"type":"cancel","id":3,"by":"receiver"}"#);
+        assert_eq!(
+            cancel.to_json(),
+            r#"{"type":"cancel","id":3,"by":"receiver"}"#
+        );
         let verdict = ControlMessage::Verdict {
             id: 1,
             result: Verdict::HashMismatch,
         };
-        assert_eq!(verdict.to_json(), r#"{"type":"verdict","id":1,"result":"hash_mismatch"}"#);
+        assert_eq!(
+            verdict.to_json(),
+            r#"{"type":"verdict","id":1,"result":"hash_mismatch"}"#
+        );
         for msg in [
             offer,
             cancel,
@@ -370,12 +391,18 @@ mod tests {
             r#"{"type":"verdict","id":1,"result":"maybe"}"#,
         ] {
             assert!(
-                matches!(ControlMessage::parse(bad), Err(WireError::MalformedControl(_))),
+                matches!(
+                    ControlMessage::parse(bad),
+                    Err(WireError::MalformedControl(_))
+                ),
                 "{bad}"
             );
         }
         let long = format!(r#"{{"type":"reject","id":1,"x":"{}"}}"#, "a".repeat(20_000));
-        assert!(matches!(ControlMessage::parse(&long), Err(WireError::ControlTooLong { .. })));
+        assert!(matches!(
+            ControlMessage::parse(&long),
+            Err(WireError::ControlTooLong { .. })
+        ));
     }
 
     #[test]

@@ -1,0 +1,589 @@
+//! The receiving side: offers, accept/reject, chunk validation, incremental SHA-256,
+//! write confirmations and acknowledgements, the verdict, and restoring after a
+//! reload.
+
+use sha2::{Digest, Sha256};
+
+use super::manager::TransferManager;
+use super::progress::{Progress, ProgressMeter};
+use super::sanitize::{sanitize_file_name, sanitize_mime_type, sanitize_relative_path};
+use super::types::{
+    FailureReason, Output, Side, TransferConfig, TransferError, TransferEvent, TransferKey,
+    TransferPhase,
+};
+use super::wire::{
+    clean_reason, decode_chunk, sha256_from_hex, ControlMessage, FileOffer, Role, TransferId,
+    Verdict, WireError, MAX_FILE_SIZE,
+};
+
+/// State of one incoming transfer. Fixed size apart from the offer's strings.
+#[derive(Debug, Clone)]
+pub(super) struct Incoming {
+    pub(super) offer: FileOffer,
+    pub(super) phase: TransferPhase,
+    /// SHA-256 of bytes `0..received`, in order.
+    hasher: Sha256,
+    /// Bytes received and handed to the glue for writing (a prefix of the file).
+    received: u64,
+    /// Bytes the glue confirmed written (`<= received`).
+    durable: u64,
+    /// The last offset acknowledged to the sender.
+    last_ack: u64,
+    /// The sender's digest from `End`.
+    expected: Option<[u8; 32]>,
+    /// A `Resume` was sent because a chunk skipped ahead; do not repeat it for every
+    /// following chunk.
+    resync_pending: bool,
+    /// While restoring: the sender re-announced the transfer, answer when done.
+    offer_seen: bool,
+    interrupted: bool,
+    /// Finished while disconnected: the remote must be told on reconnection.
+    tell_remote: bool,
+    reason: Option<String>,
+    meter: ProgressMeter,
+}
+
+impl Incoming {
+    fn new(offer: FileOffer, phase: TransferPhase, config: &TransferConfig) -> Self {
+        Self {
+            offer,
+            phase,
+            hasher: Sha256::new(),
+            received: 0,
+            durable: 0,
+            last_ack: 0,
+            expected: None,
+            resync_pending: false,
+            offer_seen: false,
+            interrupted: false,
+            tell_remote: false,
+            reason: None,
+            meter: ProgressMeter::new(config.progress_window_ms),
+        }
+    }
+
+    /// Pauses for a lost connection; returns whether bytes were flowing.
+    pub(super) fn pause(&mut self) -> bool {
+        self.resync_pending = false;
+        let active = matches!(
+            self.phase,
+            TransferPhase::Transferring | TransferPhase::Verifying
+        );
+        if active {
+            self.interrupted = true;
+        }
+        active
+    }
+
+    pub(super) fn finish(&mut self, phase: TransferPhase, reason: Option<String>, connected: bool) {
+        self.phase = phase;
+        self.tell_remote =
+            !connected && matches!(phase, TransferPhase::Cancelled | TransferPhase::Failed);
+        self.reason = reason;
+    }
+
+    /// The cancel reason still to be sent to the remote, once.
+    pub(super) fn take_pending_notice(&mut self) -> Option<Option<String>> {
+        std::mem::take(&mut self.tell_remote).then(|| self.reason.clone())
+    }
+
+    pub(super) fn progress(&self, now_ms: f64) -> Progress {
+        self.meter.snapshot(now_ms, self.durable, self.offer.size)
+    }
+
+    fn progress_event(
+        &mut self,
+        id: TransferId,
+        now_ms: f64,
+        config: &TransferConfig,
+    ) -> Option<TransferEvent> {
+        let finished = self.durable >= self.offer.size;
+        self.meter.record(now_ms, self.durable);
+        self.meter
+            .event_due(now_ms, config.progress_interval_ms, finished)
+            .then(|| TransferEvent::Progress {
+                key: TransferKey::incoming(id),
+                progress: self.progress(now_ms),
+            })
+    }
+
+    fn receiving(&self) -> bool {
+        matches!(
+            self.phase,
+            TransferPhase::Transferring | TransferPhase::Verifying
+        )
+    }
+}
+
+/// Sanitizes everything in an offer that will end up in a file name or be shown.
+fn sanitize_offer(offer: FileOffer) -> FileOffer {
+    FileOffer {
+        id: offer.id,
+        name: sanitize_file_name(&offer.name),
+        relative_path: offer
+            .relative_path
+            .filter(|path| !path.is_empty())
+            .map(|path| sanitize_relative_path(&path)),
+        size: offer.size,
+        mime_type: sanitize_mime_type(&offer.mime_type),
+    }
+}
+
+impl TransferManager {
+    /// Handles a binary frame from the remote. `Err` only for a malformed frame (log
+    /// it; nothing changed). Chunks for unknown, unaccepted or finished transfers are
+    /// ignored; duplicates are dropped and overlaps trimmed; a chunk past the end of
+    /// the file or beyond the receive window fails its transfer.
+    pub fn handle_chunk(&mut self, frame: &[u8]) -> Result<(), WireError> {
+        let chunk = decode_chunk(frame)?;
+        let id = chunk.id;
+        let window = self.config.receive_window;
+        let connected = self.connected;
+        let Some(transfer) = self.incoming.get_mut(&id) else {
+            return Ok(());
+        };
+        if !transfer.receiving() {
+            return Ok(());
+        }
+        // `decode_chunk` guarantees that this does not overflow.
+        let end = chunk.offset.saturating_add(chunk.payload.len() as u64);
+        if end > transfer.offer.size {
+            let reason = format!(
+                "chunk ends at {end}, past the file's {} bytes",
+                transfer.offer.size
+            );
+            self.fail_incoming(id, FailureReason::Protocol(reason));
+            return Ok(());
+        }
+        if end <= transfer.received {
+            return Ok(()); // already have it (a re-send after a resume)
+        }
+        if chunk.offset > transfer.received {
+            // Bytes are missing: ask once to continue from what we have.
+            if connected && !transfer.resync_pending {
+                transfer.resync_pending = true;
+                let offset = transfer.received;
+                self.send(ControlMessage::Resume { id, offset, window });
+            }
+            return Ok(());
+        }
+        if end > transfer.durable.saturating_add(window) {
+            let reason = format!(
+                "chunk ends at {end}, beyond the receive window ({} written + {window})",
+                transfer.durable
+            );
+            self.fail_incoming(id, FailureReason::Protocol(reason));
+            return Ok(());
+        }
+        let seen = usize::try_from(transfer.received - chunk.offset).unwrap_or(usize::MAX);
+        let Some(fresh) = chunk.payload.get(seen..) else {
+            return Ok(());
+        };
+        transfer.hasher.update(fresh);
+        let offset = transfer.received;
+        transfer.received = end;
+        transfer.resync_pending = false;
+        if transfer.received == transfer.offer.size {
+            transfer.phase = TransferPhase::Verifying;
+        }
+        self.outputs.push_back(Output::WriteChunk {
+            id,
+            offset,
+            bytes: fresh.to_vec(),
+        });
+        Ok(())
+    }
+
+    /// Accepts an offered file. Have the destination ready (an empty file for a
+    /// 0-byte one): [`Output::WriteChunk`]s follow.
+    pub fn accept(&mut self, id: TransferId, now_ms: f64) -> Result<(), TransferError> {
+        let key = TransferKey::incoming(id);
+        let transfer = self
+            .incoming
+            .get_mut(&id)
+            .ok_or(TransferError::UnknownTransfer(key))?;
+        if transfer.phase != TransferPhase::AwaitingDecision {
+            return Err(TransferError::InvalidState {
+                key,
+                action: "be accepted",
+                phase: transfer.phase,
+            });
+        }
+        transfer.phase = if transfer.offer.size == 0 {
+            TransferPhase::Verifying
+        } else {
+            TransferPhase::Transferring
+        };
+        transfer.meter.record(now_ms, 0);
+        // While disconnected, the acceptance is given as `Resume` from 0 when the
+        // sender re-announces the offer.
+        let window = self.config.receive_window;
+        self.send(ControlMessage::Accept { id, window });
+        Ok(())
+    }
+
+    /// Declines an offered file.
+    pub fn reject(&mut self, id: TransferId) -> Result<(), TransferError> {
+        let key = TransferKey::incoming(id);
+        let transfer = self
+            .incoming
+            .get_mut(&id)
+            .ok_or(TransferError::UnknownTransfer(key))?;
+        if transfer.phase != TransferPhase::AwaitingDecision {
+            return Err(TransferError::InvalidState {
+                key,
+                action: "be rejected",
+                phase: transfer.phase,
+            });
+        }
+        transfer.finish(TransferPhase::Rejected, None, true);
+        self.send(ControlMessage::Reject { id });
+        Ok(())
+    }
+
+    /// Confirms that the glue wrote `len` bytes at `offset` of incoming file `id`
+    /// (after an [`Output::WriteChunk`]), in order. Drives acknowledgements, progress
+    /// and, after the last byte, the verdict.
+    pub fn chunk_written(
+        &mut self,
+        id: TransferId,
+        offset: u64,
+        len: u64,
+        now_ms: f64,
+    ) -> Result<(), TransferError> {
+        let transfer = self
+            .incoming
+            .get_mut(&id)
+            .ok_or(TransferError::UnknownTransfer(TransferKey::incoming(id)))?;
+        if !transfer.receiving() {
+            return Ok(()); // a write that finished after a cancel
+        }
+        let end = offset.saturating_add(len).min(transfer.received);
+        if end > transfer.durable {
+            transfer.durable = end;
+            if let Some(event) = transfer.progress_event(id, now_ms, &self.config) {
+                self.emit(event);
+            }
+        }
+        self.maybe_ack(id);
+        self.maybe_complete(id, now_ms);
+        Ok(())
+    }
+
+    /// The glue could not write an incoming file: the transfer fails and the sender is
+    /// told.
+    pub fn write_failed(&mut self, id: TransferId, reason: &str) -> Result<(), TransferError> {
+        let key = TransferKey::incoming(id);
+        let phase = self
+            .incoming
+            .get(&id)
+            .map(|t| t.phase)
+            .ok_or(TransferError::UnknownTransfer(key))?;
+        if phase.is_terminal() {
+            return Err(TransferError::InvalidState {
+                key,
+                action: "fail",
+                phase,
+            });
+        }
+        self.fail_incoming(id, FailureReason::WriteFailed(reason.to_owned()));
+        Ok(())
+    }
+
+    /// After a page reload: re-creates an accepted incoming transfer from the offer the
+    /// glue stored (e.g. in IndexedDB) next to the partial file. Then feed back the
+    /// bytes already stored, in order, with
+    /// [`feed_stored_bytes`](Self::feed_stored_bytes) (this rebuilds the SHA-256 state,
+    /// which cannot itself be saved), and call
+    /// [`finish_restore`](Self::finish_restore). The sender (which still has the file)
+    /// then continues from there.
+    pub fn restore_incoming(&mut self, offer: FileOffer) -> Result<(), TransferError> {
+        let offer = sanitize_offer(offer);
+        let key = TransferKey::incoming(offer.id);
+        if offer.size > MAX_FILE_SIZE {
+            return Err(TransferError::FileTooLarge(offer.size));
+        }
+        if let Some(existing) = self.incoming.get(&offer.id) {
+            if !existing.phase.is_terminal() {
+                return Err(TransferError::InvalidState {
+                    key,
+                    action: "be restored",
+                    phase: existing.phase,
+                });
+            }
+            self.incoming.remove(&offer.id);
+        }
+        if !Self::make_room(&mut self.incoming, self.config.max_transfers, |t| t.phase) {
+            return Err(TransferError::TooManyTransfers(self.incoming.len()));
+        }
+        let mut transfer = Incoming::new(offer, TransferPhase::Restoring, &self.config);
+        transfer.interrupted = true;
+        self.incoming.insert(key.id, transfer);
+        Ok(())
+    }
+
+    /// Feeds back the next stored bytes of a transfer being restored.
+    pub fn feed_stored_bytes(&mut self, id: TransferId, bytes: &[u8]) -> Result<(), TransferError> {
+        let key = TransferKey::incoming(id);
+        let transfer = self
+            .incoming
+            .get_mut(&id)
+            .ok_or(TransferError::UnknownTransfer(key))?;
+        if transfer.phase != TransferPhase::Restoring {
+            return Err(TransferError::InvalidState {
+                key,
+                action: "take stored bytes",
+                phase: transfer.phase,
+            });
+        }
+        let fed = transfer.received.saturating_add(bytes.len() as u64);
+        if fed > transfer.offer.size {
+            return Err(TransferError::StoredBytesExceedSize {
+                key,
+                size: transfer.offer.size,
+                fed,
+            });
+        }
+        transfer.hasher.update(bytes);
+        transfer.received = fed;
+        Ok(())
+    }
+
+    /// Ends restoring: the transfer continues from the bytes fed back, which count as
+    /// written. Returns that offset; new [`Output::WriteChunk`]s start there (truncate
+    /// anything stored beyond it).
+    pub fn finish_restore(&mut self, id: TransferId, now_ms: f64) -> Result<u64, TransferError> {
+        let key = TransferKey::incoming(id);
+        let transfer = self
+            .incoming
+            .get_mut(&id)
+            .ok_or(TransferError::UnknownTransfer(key))?;
+        if transfer.phase != TransferPhase::Restoring {
+            return Err(TransferError::InvalidState {
+                key,
+                action: "finish restoring",
+                phase: transfer.phase,
+            });
+        }
+        transfer.durable = transfer.received;
+        transfer.phase = if transfer.received == transfer.offer.size {
+            TransferPhase::Verifying
+        } else {
+            TransferPhase::Transferring
+        };
+        transfer.meter.record(now_ms, transfer.durable);
+        let offset = transfer.received;
+        // If the sender already re-announced the transfer, answer now; otherwise its
+        // re-announcement on reconnection will be answered.
+        if self.connected && std::mem::take(&mut transfer.offer_seen) {
+            self.answer_reannounced(id);
+        }
+        Ok(offset)
+    }
+
+    pub(super) fn on_offer(&mut self, offer: FileOffer) {
+        let offer = sanitize_offer(offer);
+        let id = offer.id;
+        if offer.size > MAX_FILE_SIZE {
+            self.send(ControlMessage::Reject { id });
+            return;
+        }
+        if let Some(existing) = self.incoming.get(&id) {
+            if existing.offer == offer {
+                self.answer_reannounced(id);
+                return;
+            }
+            // Same id, different file: the sender restarted and reuses ids. The old
+            // transfer cannot finish any more; do not message about it, the id now
+            // means the new file.
+            let was_terminal = existing.phase.is_terminal();
+            self.incoming.remove(&id);
+            if !was_terminal {
+                self.emit(TransferEvent::Failed {
+                    key: TransferKey::incoming(id),
+                    reason: FailureReason::Superseded,
+                });
+            }
+        }
+        if !Self::make_room(&mut self.incoming, self.config.max_transfers, |t| t.phase) {
+            self.send(ControlMessage::Reject { id });
+            return;
+        }
+        let transfer = Incoming::new(offer.clone(), TransferPhase::AwaitingDecision, &self.config);
+        self.incoming.insert(id, transfer);
+        self.emit(TransferEvent::Offered {
+            key: TransferKey::incoming(id),
+            offer,
+        });
+    }
+
+    /// The sender re-announced a transfer we know (after a reconnection): say where we
+    /// stand.
+    fn answer_reannounced(&mut self, id: TransferId) {
+        let window = self.config.receive_window;
+        let Some(transfer) = self.incoming.get_mut(&id) else {
+            return;
+        };
+        let mut messages = Vec::new();
+        let mut event = None;
+        match transfer.phase {
+            TransferPhase::AwaitingDecision => {}
+            TransferPhase::Restoring => transfer.offer_seen = true,
+            TransferPhase::Transferring | TransferPhase::Verifying => {
+                let offset = transfer.received;
+                messages.push(ControlMessage::Resume { id, offset, window });
+                // The last ack may have been lost with the connection; the sender's
+                // window depends on it.
+                if transfer.durable > 0 {
+                    messages.push(ControlMessage::Ack {
+                        id,
+                        offset: transfer.durable,
+                    });
+                    transfer.last_ack = transfer.durable;
+                }
+                transfer.resync_pending = false;
+                if std::mem::take(&mut transfer.interrupted) {
+                    event = Some(TransferEvent::Resumed {
+                        key: TransferKey::incoming(id),
+                        offset,
+                    });
+                }
+            }
+            TransferPhase::Completed { verified } => messages.push(ControlMessage::Verdict {
+                id,
+                result: if verified {
+                    Verdict::Verified
+                } else {
+                    Verdict::HashMismatch
+                },
+            }),
+            TransferPhase::Rejected => messages.push(ControlMessage::Reject { id }),
+            TransferPhase::Cancelled | TransferPhase::Failed => {
+                transfer.tell_remote = false;
+                messages.push(ControlMessage::Cancel {
+                    id,
+                    by: Role::Receiver,
+                    reason: transfer.reason.clone(),
+                });
+            }
+        }
+        for msg in messages {
+            self.send(msg);
+        }
+        if let Some(event) = event {
+            self.emit(event);
+        }
+    }
+
+    pub(super) fn on_end(&mut self, id: TransferId, sha256: &str, now_ms: f64) {
+        let Some(transfer) = self.incoming.get_mut(&id) else {
+            return;
+        };
+        match transfer.phase {
+            TransferPhase::Transferring | TransferPhase::Verifying => {}
+            // Our verdict was lost: the sender resent `End`.
+            TransferPhase::Completed { .. } => {
+                self.answer_reannounced(id);
+                return;
+            }
+            _ => return,
+        }
+        let Some(digest) = sha256_from_hex(sha256) else {
+            let reason = "malformed SHA-256 in end".to_owned();
+            self.fail_incoming(id, FailureReason::Protocol(reason));
+            return;
+        };
+        transfer.expected = Some(digest);
+        self.maybe_complete(id, now_ms);
+    }
+
+    pub(super) fn on_incoming_cancelled(&mut self, id: TransferId, reason: Option<String>) {
+        let Some(transfer) = self.incoming.get_mut(&id) else {
+            return;
+        };
+        if transfer.phase.is_terminal() {
+            return;
+        }
+        let reason = reason.as_deref().map(clean_reason);
+        transfer.finish(TransferPhase::Cancelled, reason.clone(), true);
+        self.emit(TransferEvent::Cancelled {
+            key: TransferKey::incoming(id),
+            by: Side::Remote,
+            reason,
+        });
+    }
+
+    /// Acknowledges written bytes every `ack_interval` (at most half the window, so a
+    /// sender that filled the window always gets an ack) and at the end.
+    fn maybe_ack(&mut self, id: TransferId) {
+        if !self.connected {
+            return; // the ack is given on reconnection, after `Resume`
+        }
+        let interval = self.config.ack_interval;
+        let Some(transfer) = self.incoming.get_mut(&id) else {
+            return;
+        };
+        let unacked = transfer.durable.saturating_sub(transfer.last_ack);
+        if unacked == 0 || (unacked < interval && transfer.durable < transfer.offer.size) {
+            return;
+        }
+        transfer.last_ack = transfer.durable;
+        let offset = transfer.durable;
+        self.send(ControlMessage::Ack { id, offset });
+    }
+
+    /// Once every byte is written and the sender's digest is known: compare, send the
+    /// verdict, report.
+    fn maybe_complete(&mut self, id: TransferId, now_ms: f64) {
+        let Some(transfer) = self.incoming.get_mut(&id) else {
+            return;
+        };
+        let Some(expected) = transfer.expected else {
+            return;
+        };
+        if transfer.phase != TransferPhase::Verifying || transfer.durable < transfer.offer.size {
+            return;
+        }
+        let digest: [u8; 32] = transfer.hasher.clone().finalize().into();
+        let verified = digest == expected;
+        transfer.finish(TransferPhase::Completed { verified }, None, true);
+        let progress = transfer.progress_event(id, now_ms, &self.config);
+        self.send(ControlMessage::Verdict {
+            id,
+            result: if verified {
+                Verdict::Verified
+            } else {
+                Verdict::HashMismatch
+            },
+        });
+        if let Some(event) = progress {
+            self.emit(event);
+        }
+        self.emit(TransferEvent::Completed {
+            key: TransferKey::incoming(id),
+            verified,
+        });
+    }
+
+    /// Fails an unfinished incoming transfer and tells the sender.
+    pub(super) fn fail_incoming(&mut self, id: TransferId, reason: FailureReason) {
+        let connected = self.connected;
+        let Some(transfer) = self.incoming.get_mut(&id) else {
+            return;
+        };
+        if transfer.phase.is_terminal() {
+            return;
+        }
+        let text = reason.to_string();
+        transfer.finish(TransferPhase::Failed, Some(text.clone()), connected);
+        self.send(ControlMessage::Cancel {
+            id,
+            by: Role::Receiver,
+            reason: Some(text),
+        });
+        self.emit(TransferEvent::Failed {
+            key: TransferKey::incoming(id),
+            reason,
+        });
+    }
+}
