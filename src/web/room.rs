@@ -77,6 +77,9 @@ struct RemotePeer {
     /// Streams received from this peer, by id, each watched for track removal.
     streams: BTreeMap<String, (MediaStream, EventListener)>,
     media: MediaState,
+    /// The server said this peer left, but our direct link to it was still up; it
+    /// is removed when that link goes down.
+    left_signaling: bool,
 }
 
 // Note: `MediaStream` and `MediaStreamTrack` have an inherent JS `clone()` that makes a
@@ -141,9 +144,37 @@ impl RoomShared {
                 connection,
                 streams: BTreeMap::new(),
                 media: MediaState::default(),
+                left_signaling: false,
             },
         );
         self.emit(RoomEvent::PeerJoined(info));
+    }
+
+    /// The server says `id` left. A peer whose data channel is still open only lost
+    /// its signaling socket (or the server is shutting down): keep the direct link
+    /// until it goes down by itself, so the call and chat go on.
+    fn peer_left_signaling(&self, id: &str) {
+        let still_linked = {
+            let mut peers = self.peers.borrow_mut();
+            match peers.get_mut(id) {
+                Some(peer) if peer.connection.control_open() => {
+                    peer.left_signaling = true;
+                    true
+                }
+                _ => false,
+            }
+        };
+        if !still_linked {
+            self.remove_peer(id);
+        }
+    }
+
+    /// Removes `id` if the server already said it left.
+    fn link_down(&self, id: &str) {
+        let left = self.peers.borrow().get(id).is_some_and(|p| p.left_signaling);
+        if left {
+            self.remove_peer(id);
+        }
     }
 
     fn remove_peer(&self, id: &str) {
@@ -156,7 +187,7 @@ impl RoomShared {
     fn handle_server_message(self: &Rc<Self>, msg: ServerMessage) {
         match msg {
             ServerMessage::PeerJoined { peer } => self.add_peer(peer, false),
-            ServerMessage::PeerLeft { id } => self.remove_peer(&id),
+            ServerMessage::PeerLeft { id } => self.peer_left_signaling(&id),
             ServerMessage::Signal { from, data } => {
                 let payload = match serde_json::from_value::<SignalPayload>(data) {
                     Ok(p) => p,
@@ -292,10 +323,15 @@ impl RoomShared {
                     self.emit(RoomEvent::Warning(e));
                 }
             }
-            PeerEvent::StateChanged(state) => self.emit(RoomEvent::PeerState {
-                id: from.to_owned(),
-                state,
-            }),
+            PeerEvent::StateChanged(state) => {
+                self.emit(RoomEvent::PeerState {
+                    id: from.to_owned(),
+                    state,
+                });
+                if matches!(state, ConnectionState::Failed | ConnectionState::Closed) {
+                    self.link_down(from);
+                }
+            }
             PeerEvent::ControlOpen => {
                 let state = self.media.borrow().state.clone();
                 if let Some(peer) = self.peers.borrow().get(from) {
@@ -306,7 +342,7 @@ impl RoomShared {
                 self.emit(RoomEvent::PeerChannelOpen(from.to_owned()))
             }
             PeerEvent::Track { stream, .. } => self.remote_track(from, stream),
-            PeerEvent::ControlClosed => {}
+            PeerEvent::ControlClosed => self.link_down(from),
             PeerEvent::ControlMessage(text) => match PeerMessage::parse(&text, from) {
                 Ok(PeerMessage::Chat(chat)) => self.emit(RoomEvent::Chat(chat)),
                 Ok(PeerMessage::Media(state)) => self.remote_media(from, state),
