@@ -18,7 +18,9 @@ SHELL := bash
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:
 
-export PATH := $(HOME)/.cargo/bin:$(PATH)
+# wasm-opt comes from scripts/binaryen (npm binaryen 132): Debian's 108 cannot
+# parse what wasm-bindgen emits for Rust 1.95 (see scripts/setup.sh).
+export PATH := $(CURDIR)/scripts/binaryen/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 
 CARGO ?= cargo
 SETUP := scripts/setup.sh

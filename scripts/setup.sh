@@ -10,9 +10,12 @@
 #   --browsers      Debian's chromium + chromium-driver, iproute2 and nftables
 #                   (the browser tests run in a private network namespace)
 #   --wasm-bindgen  wasm-bindgen-cli at exactly the version in Cargo.lock
-#   --trunk         trunk 0.21.14 (+ wasm-bindgen-cli, + binaryen for wasm-opt)
-#   --wasm-pack     wasm-pack (+ wasm-bindgen-cli, + binaryen)
+#   --trunk         trunk 0.21.14 (+ wasm-bindgen-cli, + wasm-opt)
+#   --wasm-pack     wasm-pack 0.15.1 (+ wasm-bindgen-cli, + wasm-opt)
 #   --node          Node.js/npm, then the Playwright package in tests/e2e
+# wasm-opt is binaryen 132 from npm, in scripts/binaryen/node_modules/.bin
+# (put first on PATH by the Makefile): Debian's binaryen 108 cannot parse
+# the table.fill that wasm-bindgen emits for Rust 1.95's reference types.
 #   --all           all of the above
 set -euo pipefail
 
@@ -22,16 +25,16 @@ TRUNK_VERSION="0.21.14"
 WASM_PACK_VERSION="0.15.1"
 WASM_TARGET="wasm32-unknown-unknown"
 
-want_browsers=0 want_trunk=0 want_wasm_bindgen=0 want_wasm_pack=0 want_node=0
+want_browsers=0 want_trunk=0 want_wasm_bindgen=0 want_wasm_pack=0 want_node=0 want_wasm_opt=0
 for arg in "$@"; do
   case "$arg" in
     --browsers) want_browsers=1 ;;
-    --trunk) want_trunk=1 want_wasm_bindgen=1 ;;
+    --trunk) want_trunk=1 want_wasm_bindgen=1 want_wasm_opt=1 ;;
     --wasm-bindgen) want_wasm_bindgen=1 ;;
-    --wasm-pack) want_wasm_pack=1 want_wasm_bindgen=1 ;;
+    --wasm-pack) want_wasm_pack=1 want_wasm_bindgen=1 want_wasm_opt=1 ;;
     --node) want_node=1 ;;
-    --all) want_browsers=1 want_trunk=1 want_wasm_bindgen=1 want_wasm_pack=1 want_node=1 ;;
-    -h | --help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --all) want_browsers=1 want_trunk=1 want_wasm_bindgen=1 want_wasm_pack=1 want_node=1 want_wasm_opt=1 ;;
+    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup.sh: unknown option: $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -42,8 +45,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 # --- Debian packages --------------------------------------------------------
 apt_packages=()
 ((want_browsers)) && apt_packages+=(chromium chromium-driver iproute2 nftables)
-((want_trunk || want_wasm_pack)) && apt_packages+=(binaryen)
-if ((want_node)) && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
+if ((want_node || want_wasm_opt)) && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
   apt_packages+=(nodejs npm)
 fi
 
@@ -130,19 +132,23 @@ if ((want_wasm_pack)); then
   cargo_install wasm-pack wasm-pack "$WASM_PACK_VERSION"
 fi
 
-# --- Node: the Playwright package in tests/e2e --------------------------------
-if ((want_node)); then
-  e2e="$ROOT/tests/e2e"
-  stamp="$e2e/node_modules/.peerlink-lock.sha256"
-  want_sum="$(sha256sum "$e2e/package-lock.json" | awk '{print $1}')"
-  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want_sum" ]]; then
-    log "tests/e2e node_modules up to date"
-  else
-    log "npm ci in tests/e2e"
-    # Browsers come from Debian; Playwright must never fetch its own (it can't here).
-    (cd "$e2e" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
-    printf '%s\n' "$want_sum" >"$stamp"
+# --- npm packages (each folder has its own package-lock.json) -----------------
+# npm ci unless node_modules was installed from this very lock file.
+npm_ci() {
+  local dir="$1" stamp sum
+  stamp="$dir/node_modules/.peerlink-lock.sha256"
+  sum="$(sha256sum "$dir/package-lock.json" | awk '{print $1}')"
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$sum" ]]; then
+    log "${dir#"$ROOT"/} node_modules up to date"
+    return
   fi
-fi
+  log "npm ci in ${dir#"$ROOT"/}"
+  # Browsers come from Debian; Playwright must never fetch its own (it can't here).
+  (cd "$dir" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund)
+  printf '%s\n' "$sum" >"$stamp"
+}
+
+((want_wasm_opt)) && npm_ci "$ROOT/scripts/binaryen"
+((want_node)) && npm_ci "$ROOT/tests/e2e"
 
 log "done"
