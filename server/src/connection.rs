@@ -11,12 +11,13 @@ use crate::rooms::{Membership, Outbox, Rooms};
 use crate::Config;
 use axum::body::Bytes;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::stream::SplitSink;
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use peerlink_protocol::{ClientMessage, ErrorCode, ServerMessage, MAX_TEXT_FRAME_BYTES};
 use std::net::SocketAddr;
+use std::ops::ControlFlow;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio::time::{interval_at, timeout, MissedTickBehavior};
@@ -52,13 +53,15 @@ enum End {
     Shutdown,
     /// The WebSocket layer failed, e.g. a frame above the hard cap.
     Failed(axum::Error),
+    /// The writer stopped because writing to the socket failed.
+    WriterGone,
 }
 
 impl End {
     /// The close frame to send, if any is worth sending.
     fn close_frame(&self) -> Option<CloseFrame> {
         let (code, reason) = match self {
-            End::ClientClosed | End::TooSlow => return None,
+            End::ClientClosed | End::TooSlow | End::WriterGone => return None,
             End::Idle => (close_code::GOING_AWAY, "idle timeout"),
             End::Shutdown => (close_code::GOING_AWAY, "server shutting down"),
             End::Failed(error) if is_capacity_error(error) => {
@@ -77,7 +80,7 @@ impl End {
 /// the error opaquely, so this looks at its source chain's text.
 fn is_capacity_error(error: &axum::Error) -> bool {
     let text = error.to_string().to_ascii_lowercase();
-    text.contains("space limit exceeded") || text.contains("too long") || text.contains("capacity")
+    text.contains("space limit exceeded") || text.contains("message too long")
 }
 
 /// Serves one upgraded WebSocket until it closes, then removes the peer from its
@@ -98,19 +101,32 @@ pub(crate) async fn run(socket: WebSocket, shared: Arc<Shared>, remote: SocketAd
     tracing::debug!(%remote, "websocket connected");
 
     let end = loop {
-        tokio::select! {
+        let reply = tokio::select! {
             frame = timeout(config.idle_timeout, stream.next()) => match frame {
                 Err(_elapsed) => break End::Idle,
                 Ok(None) => break End::ClientClosed,
                 Ok(Some(Err(error))) => break End::Failed(error),
-                Ok(Some(Ok(message))) => {
-                    if reader.on_message(message, Instant::now()).is_break() {
-                        break End::ClientClosed;
-                    }
-                }
+                Ok(Some(Ok(message))) => match reader.on_message(message, Instant::now()) {
+                    ControlFlow::Break(()) => break End::ClientClosed,
+                    ControlFlow::Continue(reply) => reply,
+                },
             },
             () = overflowed.notified() => break End::TooSlow,
             // An error means the server handle is gone: shut down too.
+            _ = shutdown.wait_for(|stopping| *stopping) => break End::Shutdown,
+        };
+        let Some(reply) = reply else { continue };
+        // Replies to the client's own frames wait for room in its queue, so a
+        // client that sends faster than it reads is slowed down (we stop reading
+        // it) rather than dropped. One that stops reading altogether still ends.
+        let frame = Utf8Bytes::from(reply.to_json());
+        tokio::select! {
+            sent = timeout(config.idle_timeout, reader.outbox.send_waiting(frame)) => match sent {
+                Ok(Ok(())) => {}
+                Ok(Err(_writer_gone)) => break End::WriterGone,
+                Err(_elapsed) => break End::TooSlow,
+            },
+            () = overflowed.notified() => break End::TooSlow,
             _ = shutdown.wait_for(|stopping| *stopping) => break End::Shutdown,
         }
     };
@@ -123,23 +139,39 @@ pub(crate) async fn run(socket: WebSocket, shared: Arc<Shared>, remote: SocketAd
     // The room no longer holds a clone of the outbox, so dropping this one closes
     // the queue and the writer finishes once it has sent what is queued.
     drop(reader);
-    finish(&mut writer, end, config.close_grace).await;
+    finish(&mut writer, &mut stream, end, config.close_grace).await;
 }
 
-/// Lets the writer flush and sends a close frame, within `grace`; a client that
-/// is not reading gets neither.
-async fn finish(writer: &mut JoinHandle<Option<WsSink>>, end: End, grace: std::time::Duration) {
+/// Lets the writer flush, sends a close frame and waits for the client's close
+/// reply, all within `grace`. Reading until the reply (rather than dropping the
+/// socket at once) keeps late client frames from turning into a TCP reset that
+/// would destroy the close frame in flight. A client that is not reading gets
+/// none of this.
+async fn finish(
+    writer: &mut JoinHandle<Option<WsSink>>,
+    stream: &mut SplitStream<WebSocket>,
+    end: End,
+    grace: Duration,
+) {
     if matches!(end, End::TooSlow) {
         writer.abort();
         return;
     }
     let closing = async {
-        if let Ok(Some(mut sink)) = (&mut *writer).await {
-            if let Some(frame) = end.close_frame() {
-                // The socket may already be gone; there is nobody left to tell.
-                let _ = sink.send(Message::Close(Some(frame))).await;
+        let Ok(Some(mut sink)) = (&mut *writer).await else {
+            return;
+        };
+        if let Some(frame) = end.close_frame() {
+            // The socket may already be gone; there is nobody left to tell.
+            let _ = sink.send(Message::Close(Some(frame))).await;
+        }
+        let _ = sink.flush().await;
+        if !matches!(end, End::ClientClosed | End::Failed(_) | End::WriterGone) {
+            while let Some(Ok(message)) = stream.next().await {
+                if matches!(message, Message::Close(_)) {
+                    break;
+                }
             }
-            let _ = sink.close().await;
         }
     };
     if timeout(grace, closing).await.is_err() {
@@ -155,7 +187,7 @@ type WsSink = SplitSink<WebSocket, Message>;
 async fn write_loop(
     mut sink: WsSink,
     mut queue: mpsc::Receiver<Utf8Bytes>,
-    ping_interval: std::time::Duration,
+    ping_interval: Duration,
 ) -> Option<WsSink> {
     let start = tokio::time::Instant::now() + ping_interval;
     let mut pings = interval_at(start, ping_interval);
@@ -185,97 +217,97 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
-    /// Handles one incoming WebSocket message. `Break` means the client closed.
-    fn on_message(&mut self, message: Message, now: Instant) -> std::ops::ControlFlow<()> {
-        match message {
-            Message::Text(text) => {
-                if self.admit(now) {
-                    self.on_text(&text);
-                }
-            }
-            Message::Binary(_) => {
-                if self.admit(now) {
-                    self.refuse(
-                        ErrorCode::BinaryFrame,
-                        "binary frames are not part of the protocol; send JSON text",
-                    );
-                }
-            }
+    /// Handles one incoming WebSocket message, returning the reply for the
+    /// client, if any. `Break` means the client closed.
+    fn on_message(&mut self, message: Message, now: Instant) -> ControlFlow<(), Reply> {
+        let reply = match message {
+            Message::Text(text) => match self.admit(now) {
+                Ok(()) => self.on_text(&text),
+                Err(notice) => notice,
+            },
+            Message::Binary(_) => match self.admit(now) {
+                Ok(()) => refuse(
+                    ErrorCode::BinaryFrame,
+                    "binary frames are not part of the protocol; send JSON text",
+                ),
+                Err(notice) => notice,
+            },
             // Pings are answered by the WebSocket layer; pongs only prove the
             // client is alive, which reaching this point already recorded.
-            Message::Ping(_) | Message::Pong(_) => {}
-            Message::Close(_) => return std::ops::ControlFlow::Break(()),
-        }
-        std::ops::ControlFlow::Continue(())
+            Message::Ping(_) | Message::Pong(_) => None,
+            Message::Close(_) => return ControlFlow::Break(()),
+        };
+        ControlFlow::Continue(reply)
     }
 
-    /// Applies the rate limit to one data frame: `false` drops it, with at most
-    /// one `rate_limited` error per notice interval.
-    fn admit(&mut self, now: Instant) -> bool {
+    /// Applies the rate limit to one data frame. `Err` drops it, carrying a
+    /// `rate_limited` notice at most once per notice interval.
+    fn admit(&mut self, now: Instant) -> Result<(), Reply> {
         if self.bucket.try_take(now) {
-            return true;
-        }
-        if self.rate_notices.allow(now) {
-            self.refuse(
+            Ok(())
+        } else if self.rate_notices.allow(now) {
+            Err(refuse(
                 ErrorCode::RateLimited,
                 "too many frames; frames are being dropped",
-            );
+            ))
+        } else {
+            Err(None)
         }
-        false
     }
 
-    fn on_text(&mut self, text: &str) {
+    fn on_text(&mut self, text: &str) -> Reply {
         if text.len() > MAX_TEXT_FRAME_BYTES {
-            self.refuse(
+            return refuse(
                 ErrorCode::TooLarge,
                 format!(
                     "frame is {} bytes; the limit is {MAX_TEXT_FRAME_BYTES}",
                     text.len()
                 ),
             );
-            return;
         }
         let message = match ClientMessage::parse(text) {
             Ok(message) => message,
-            Err(error) => return self.refuse(error.code, error.message),
+            Err(error) => return refuse(error.code, error.message),
         };
         match message {
-            ClientMessage::Ping => self.outbox.send(&ServerMessage::Pong),
+            ClientMessage::Ping => Some(ServerMessage::Pong),
             ClientMessage::Join {
                 room,
                 name,
                 password,
             } => {
                 if self.membership.is_some() {
-                    return self.refuse(
+                    return refuse(
                         ErrorCode::AlreadyJoined,
                         "this connection has already joined a room",
                     );
                 }
-                match self
-                    .shared
-                    .rooms
-                    .join(&room, &name, password.as_deref(), &self.outbox)
-                {
+                // On success the welcome is queued by `join` itself, under the
+                // room lock, so it precedes anything relayed to the new peer.
+                let rooms = &self.shared.rooms;
+                match rooms.join(&room, &name, password.as_deref(), &self.outbox) {
                     Ok(membership) => {
                         tracing::info!(room = %membership.room, peer = %membership.id, "joined");
                         self.membership = Some(membership);
+                        None
                     }
-                    Err(refusal) => self.outbox.send(&refusal.to_message()),
+                    Err(refusal) => Some(refusal.to_message()),
                 }
             }
             ClientMessage::Signal { to, data } => {
                 let Some(membership) = &self.membership else {
-                    return self.refuse(ErrorCode::NotJoined, "join a room before signaling");
+                    return refuse(ErrorCode::NotJoined, "join a room before signaling");
                 };
-                if let Err(refusal) = self.shared.rooms.relay(membership, &to, data) {
-                    self.outbox.send(&refusal.to_message());
-                }
+                let relayed = self.shared.rooms.relay(membership, &to, data);
+                relayed.err().map(|refusal| refusal.to_message())
             }
         }
     }
+}
 
-    fn refuse(&self, code: ErrorCode, message: impl Into<String>) {
-        self.outbox.send(&ServerMessage::error(code, message));
-    }
+/// What the server answers a client frame with, if anything.
+type Reply = Option<ServerMessage>;
+
+fn refuse(code: ErrorCode, message: impl Into<String>) -> Reply {
+    Some(ServerMessage::error(code, message))
 }

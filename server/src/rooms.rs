@@ -45,6 +45,15 @@ impl Outbox {
         }
     }
 
+    /// Queues `frame`, waiting for room in the queue. Fails only if the writer
+    /// has stopped.
+    pub(crate) async fn send_waiting(
+        &self,
+        frame: Utf8Bytes,
+    ) -> Result<(), mpsc::error::SendError<Utf8Bytes>> {
+        self.frames.send(frame).await
+    }
+
     /// Serializes and queues one message.
     pub(crate) fn send(&self, message: &ServerMessage) {
         self.push(Utf8Bytes::from(message.to_json()));
