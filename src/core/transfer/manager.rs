@@ -201,11 +201,13 @@ impl TransferManager {
         }
     }
 
-    /// The data channel is open (first time or again). The sender re-announces every
-    /// unfinished outgoing transfer with its `Offer`; the receiver answers each with
-    /// where it stands (`Resume` from the offset it has, `Verdict`, `Reject` or
-    /// `Cancel`), so each side resumes from what the receiver really has. Cancels and
-    /// failures that happened while disconnected are sent now.
+    /// The data channel is open (first time or again). As sender, re-announces every
+    /// unfinished outgoing transfer with its `Offer` (the receiver answers with
+    /// `Verdict`, `Reject` or `Cancel` if it has finished with it, and treats it as a new
+    /// offer if it has forgotten it). As receiver, sends `Resume` with the exact offset
+    /// it has for every transfer in progress, so the sender continues from there (or
+    /// answers `Cancel` if it no longer has the file). Cancels and failures that
+    /// happened while disconnected are sent now.
     pub fn on_connection_restored(&mut self) {
         if self.connected {
             return;
@@ -224,6 +226,7 @@ impl TransferManager {
                 });
             }
         }
+        let mut resume = Vec::new();
         for (&id, transfer) in &mut self.incoming {
             if let Some(reason) = transfer.take_pending_notice() {
                 messages.push(ControlMessage::Cancel {
@@ -232,9 +235,13 @@ impl TransferManager {
                     reason,
                 });
             }
+            resume.push(id);
         }
         for msg in messages {
             self.send(msg);
+        }
+        for id in resume {
+            self.send_resume(id); // only for transfers in progress
         }
     }
 

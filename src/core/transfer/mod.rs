@@ -33,20 +33,27 @@
 //! Outgoing transfers take turns chunk by chunk (round-robin).
 //!
 //! **Resuming.** On a lost connection both sides pause and keep their state, the
-//! receiver its running SHA-256. When the channel is open again, the sender
-//! re-announces each unfinished transfer with its `offer`; the receiver answers with
-//! `resume {id, offset, window}` where `offset` is exactly what it has hashed and
-//! handed over for writing (writes already queued still complete), followed by an
-//! `ack` of what is confirmed written. The sender continues from `offset`, so no byte
-//! before it is sent again. If the receiver's page reloaded, its glue recreates the
-//! transfer from the offer it stored ([`TransferManager::restore_incoming`]) and feeds
-//! back the bytes it has on disk ([`TransferManager::feed_stored_bytes`]), which
-//! rebuilds the hasher (SHA-256 state cannot be saved with `sha2` 0.10) and makes
-//! that length the resume offset. The sender must still have the file (same manager;
-//! keep one per remote client, not per connection). The final digest check covers
-//! the whole file, so a resume that went wrong cannot go unnoticed. Messages that
-//! cannot be sent while disconnected are not queued: everything needed is derived
-//! from the state on reconnection (a cancel while offline is sent then).
+//! receiver its running SHA-256. When the channel is open again, the receiver sends
+//! `resume {id, offset, window}` for each transfer in progress, where `offset` is
+//! exactly what it has hashed and handed over for writing (writes already queued
+//! still complete), followed by an `ack` of what is confirmed written (the last one
+//! may have been lost). The sender continues from `offset`, so no byte before it is
+//! sent again; it sends nothing for an interrupted transfer until that `resume`
+//! comes. The sender also re-announces each unfinished transfer with its `offer`; a
+//! receiver that has finished with it answers `verdict`, `reject` or `cancel` again
+//! (covering answers lost with the connection), one that has forgotten it sees a new
+//! offer (accepting it restarts from 0).
+//!
+//! If the receiver's page reloads, its glue recreates the transfer from the offer it
+//! stored next to the partial file ([`TransferManager::restore_incoming`]) and feeds
+//! back the bytes it has on disk ([`TransferManager::feed_stored_bytes`]): that
+//! rebuilds the hasher (`sha2` 0.10 cannot save its state) and makes that length the
+//! resume offset, whatever was acknowledged before. The sender must still have the
+//! file (keep one manager per remote client for the page's lifetime, not per
+//! connection); if it does not, it answers `cancel` and the receiver stops waiting.
+//! The final digest covers the whole file, so a resume that went wrong cannot go
+//! unnoticed. Nothing is queued while disconnected: every message needed is derived
+//! from the state on reconnection (including a cancel made while offline).
 //!
 //! **Validation.** Offers are sanitized ([`sanitize_file_name`],
 //! [`sanitize_relative_path`], [`sanitize_mime_type`]) and limited to

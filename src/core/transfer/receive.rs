@@ -34,8 +34,8 @@ pub(super) struct Incoming {
     /// A `Resume` was sent because a chunk skipped ahead; do not repeat it for every
     /// following chunk.
     resync_pending: bool,
-    /// While restoring: the sender re-announced the transfer, answer when done.
-    offer_seen: bool,
+    /// `Resume` was sent since the connection came up; once is enough.
+    resumed_on_this_connection: bool,
     interrupted: bool,
     /// Finished while disconnected: the remote must be told on reconnection.
     tell_remote: bool,
@@ -54,7 +54,7 @@ impl Incoming {
             last_ack: 0,
             expected: None,
             resync_pending: false,
-            offer_seen: false,
+            resumed_on_this_connection: false,
             interrupted: false,
             tell_remote: false,
             reason: None,
@@ -65,6 +65,7 @@ impl Incoming {
     /// Pauses for a lost connection; returns whether bytes were flowing.
     pub(super) fn pause(&mut self) -> bool {
         self.resync_pending = false;
+        self.resumed_on_this_connection = false;
         let active = matches!(
             self.phase,
             TransferPhase::Transferring | TransferPhase::Verifying
@@ -373,10 +374,8 @@ impl TransferManager {
         };
         transfer.meter.record(now_ms, transfer.durable);
         let offset = transfer.received;
-        // If the sender already re-announced the transfer, answer now; otherwise its
-        // re-announcement on reconnection will be answered.
-        if self.connected && std::mem::take(&mut transfer.offer_seen) {
-            self.answer_reannounced(id);
+        if self.connected {
+            self.send_resume(id);
         }
         Ok(offset)
     }
@@ -417,61 +416,75 @@ impl TransferManager {
         });
     }
 
-    /// The sender re-announced a transfer we know (after a reconnection): say where we
-    /// stand.
+    /// The sender re-announced a transfer we know (after a reconnection), or repeated
+    /// `End` after we finished: say where we stand.
     fn answer_reannounced(&mut self, id: TransferId) {
-        let window = self.config.receive_window;
         let Some(transfer) = self.incoming.get_mut(&id) else {
             return;
         };
-        let mut messages = Vec::new();
-        let mut event = None;
-        match transfer.phase {
-            TransferPhase::AwaitingDecision => {}
-            TransferPhase::Restoring => transfer.offer_seen = true,
+        let msg = match transfer.phase {
+            // Undecided: the user's answer will go out. Restoring: `finish_restore`
+            // resumes.
+            TransferPhase::AwaitingDecision | TransferPhase::Restoring => return,
             TransferPhase::Transferring | TransferPhase::Verifying => {
-                let offset = transfer.received;
-                messages.push(ControlMessage::Resume { id, offset, window });
-                // The last ack may have been lost with the connection; the sender's
-                // window depends on it.
-                if transfer.durable > 0 {
-                    messages.push(ControlMessage::Ack {
-                        id,
-                        offset: transfer.durable,
-                    });
-                    transfer.last_ack = transfer.durable;
+                if !transfer.resumed_on_this_connection {
+                    self.send_resume(id);
                 }
-                transfer.resync_pending = false;
-                if std::mem::take(&mut transfer.interrupted) {
-                    event = Some(TransferEvent::Resumed {
-                        key: TransferKey::incoming(id),
-                        offset,
-                    });
-                }
+                return;
             }
-            TransferPhase::Completed { verified } => messages.push(ControlMessage::Verdict {
+            TransferPhase::Completed { verified } => ControlMessage::Verdict {
                 id,
                 result: if verified {
                     Verdict::Verified
                 } else {
                     Verdict::HashMismatch
                 },
-            }),
-            TransferPhase::Rejected => messages.push(ControlMessage::Reject { id }),
+            },
+            TransferPhase::Rejected => ControlMessage::Reject { id },
             TransferPhase::Cancelled | TransferPhase::Failed => {
                 transfer.tell_remote = false;
-                messages.push(ControlMessage::Cancel {
+                ControlMessage::Cancel {
                     id,
                     by: Role::Receiver,
                     reason: transfer.reason.clone(),
-                });
+                }
             }
+        };
+        self.send(msg);
+    }
+
+    /// Tells the sender exactly how many bytes we have (`Resume`), and repeats the
+    /// last ack, which may have been lost with the connection (the sender's window
+    /// depends on it).
+    pub(super) fn send_resume(&mut self, id: TransferId) {
+        let window = self.config.receive_window;
+        if !self.connected {
+            return;
         }
-        for msg in messages {
-            self.send(msg);
+        let Some(transfer) = self.incoming.get_mut(&id) else {
+            return;
+        };
+        if !transfer.receiving() {
+            return;
         }
-        if let Some(event) = event {
-            self.emit(event);
+        let offset = transfer.received;
+        let durable = transfer.durable;
+        transfer.resumed_on_this_connection = true;
+        transfer.resync_pending = false;
+        transfer.last_ack = durable;
+        let resumed = std::mem::take(&mut transfer.interrupted);
+        self.send(ControlMessage::Resume { id, offset, window });
+        if durable > 0 {
+            self.send(ControlMessage::Ack {
+                id,
+                offset: durable,
+            });
+        }
+        if resumed {
+            self.emit(TransferEvent::Resumed {
+                key: TransferKey::incoming(id),
+                offset,
+            });
         }
     }
 

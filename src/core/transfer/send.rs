@@ -273,8 +273,15 @@ impl TransferManager {
         let Some(transfer) = self.outgoing.get_mut(&id) else {
             return;
         };
-        if transfer.phase != TransferPhase::AwaitingDecision {
-            return; // a duplicate, or too late
+        match transfer.phase {
+            TransferPhase::AwaitingDecision => {}
+            // A receiver only accepts an undecided offer: it has forgotten this
+            // transfer (reloaded without restoring) and accepted our re-announcement.
+            TransferPhase::Transferring | TransferPhase::Verifying => {
+                self.on_resume(id, 0, window, now_ms);
+                return;
+            }
+            _ => return,
         }
         if window < MIN_RECEIVE_WINDOW {
             let reason = format!("receive window of {window} bytes is too small");
