@@ -11,14 +11,15 @@
 //! payload).
 //!
 //! ```text
-//! sender                                  receiver
-//! offer {id,name,relative_path,size,mime_type} ──▶  (user decides)
-//!                      ◀── accept {id,window} | reject {id}
-//! chunk frames (offset 0, 1 chunk, …)  ──▶  write, confirm
-//!                      ◀── ack {id,offset}   every ack_interval bytes written
-//! end {id,sha256}                      ──▶  once all bytes are written: compare
-//!                      ◀── verdict {id,result: verified | hash_mismatch}
-//! cancel {id,by,reason?}               ◀─▶  either side, at any time
+//! sender                                        receiver
+//!   offer {id, name, relative_path?, size, mime_type}  ─▶  user decides
+//!                          ◀─  accept {id, window}  |  reject {id}
+//!   chunk frames, offset 0, 1 chunk, …             ─▶  written, confirmed
+//!                          ◀─  ack {id, offset}     (every ack_interval written)
+//!   end {id, sha256}                               ─▶  all written: compare
+//!                          ◀─  verdict {id, result: verified | hash_mismatch}
+//!   cancel {id, by: sender | receiver, reason?}    ◀▶  either side, any time
+//!                          ◀─  resume {id, offset, window}  (after reconnecting)
 //! ```
 //!
 //! **Hashing.** Both sides hash incrementally with SHA-256 in file order: the sender
