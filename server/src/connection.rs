@@ -38,6 +38,10 @@ pub(crate) struct Shared {
     pub(crate) config: Config,
     /// Becomes `true` when the server starts shutting down.
     pub(crate) shutdown: watch::Receiver<bool>,
+    /// Never used to send: every connection task holds an `Arc<Shared>`, so this
+    /// sender is dropped (and [`crate::Server`]'s receiver sees the channel
+    /// close) only once the router and every connection are gone.
+    pub(crate) _alive: mpsc::Sender<()>,
 }
 
 /// Why a connection ended.

@@ -46,7 +46,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::{TcpListener, ToSocketAddrs};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::trace::TraceLayer;
@@ -69,6 +69,8 @@ pub struct Server {
     local_addr: SocketAddr,
     stop: watch::Sender<bool>,
     task: JoinHandle<io::Result<()>>,
+    /// Yields `None` once every connection task has ended (see `Shared::_alive`).
+    connections_done: mpsc::Receiver<()>,
 }
 
 impl Server {
@@ -82,8 +84,9 @@ impl Server {
     pub fn from_listener(listener: TcpListener, config: Config) -> io::Result<Self> {
         let local_addr = listener.local_addr()?;
         let (stop, stopping) = watch::channel(false);
-        let app =
-            router(config, stopping.clone()).into_make_service_with_connect_info::<SocketAddr>();
+        let (alive, connections_done) = mpsc::channel(1);
+        let app = router(config, stopping.clone(), alive)
+            .into_make_service_with_connect_info::<SocketAddr>();
         let mut graceful = stopping;
         let task = tokio::spawn(async move {
             axum::serve(listener, app)
@@ -97,6 +100,7 @@ impl Server {
             local_addr,
             stop,
             task,
+            connections_done,
         })
     }
 
@@ -116,10 +120,18 @@ impl Server {
     }
 
     /// Stops accepting connections, closes every WebSocket (with close code 1001)
-    /// and waits for the server to finish, for at most a few seconds.
+    /// and waits for the server and every connection to finish, for at most a
+    /// few seconds.
     pub async fn shutdown(mut self) -> io::Result<()> {
         self.stop.send_replace(true);
-        match tokio::time::timeout(SHUTDOWN_GRACE, &mut self.task).await {
+        // axum's graceful shutdown waits for HTTP connections, but upgraded
+        // WebSockets run in their own tasks, so wait for those separately.
+        let everything = async {
+            let served = (&mut self.task).await;
+            let _ = self.connections_done.recv().await;
+            served
+        };
+        match tokio::time::timeout(SHUTDOWN_GRACE, everything).await {
             Ok(result) => flatten(result),
             Err(_elapsed) => {
                 tracing::warn!("connections did not close in time; dropping them");
@@ -135,12 +147,13 @@ fn flatten(result: Result<io::Result<()>, tokio::task::JoinError>) -> io::Result
 }
 
 /// The HTTP routes: `/ws`, `/healthz`, and the static page if configured.
-fn router(config: Config, stopping: watch::Receiver<bool>) -> Router {
+fn router(config: Config, stopping: watch::Receiver<bool>, alive: mpsc::Sender<()>) -> Router {
     let static_dir = config.static_dir.clone();
     let shared = Arc::new(Shared {
         rooms: Rooms::new(config.max_peers, config.ice_servers.clone()),
         config,
         shutdown: stopping,
+        _alive: alive,
     });
     let mut router = Router::new()
         .route("/ws", get(websocket))

@@ -98,7 +98,7 @@ async fn signals_are_relayed_both_ways_verbatim() {
 async fn peer_left_on_close_and_on_dropped_connection() {
     let server = start(config()).await;
     let addr = server.local_addr();
-    let (mut a, a_id, mut b, b_id) = pair(addr, "leaving").await;
+    let (mut a, _, mut b, b_id) = pair(addr, "leaving").await;
     let (c, c_id, _) = Client::joined(addr, "leaving", "Cy").await;
     assert!(matches!(a.recv().await, ServerMessage::PeerJoined { .. }));
     assert!(matches!(b.recv().await, ServerMessage::PeerJoined { .. }));
@@ -117,7 +117,6 @@ async fn peer_left_on_close_and_on_dropped_connection() {
     a.signal(&b_id, json!({})).await;
     assert_eq!(a.recv_error().await, ErrorCode::UnknownPeer);
     a.ping_pong().await;
-    let _ = a_id;
 }
 
 #[tokio::test]
@@ -284,7 +283,7 @@ async fn server_pings_and_drops_silent_connections() {
     .await;
     let addr = server.local_addr();
     let (mut silent, silent_id, _) = Client::joined(addr, "quiet", "Sid").await;
-    let (mut live, live_id, _) = Client::joined(addr, "quiet", "Liv").await;
+    let (mut live, _, _) = Client::joined(addr, "quiet", "Liv").await;
 
     // `live` keeps reading, so its client answers the server's pings and it
     // survives; `silent` is never polled, sends no pongs, and is dropped.
@@ -301,11 +300,35 @@ async fn server_pings_and_drops_silent_connections() {
     tokio::time::timeout(common::WAIT, seen_ping).await.unwrap();
     assert_eq!(live.recv().await, ServerMessage::PeerLeft { id: silent_id });
     live.ping_pong().await;
-    let _ = live_id;
 
     // The silent client finds a close frame (1001, going away) after its backlog.
     match silent.closed().await {
         Closed::Frame(code) => assert_eq!(code, Some(1001)),
         Closed::Abrupt => panic!("expected a close frame"),
     }
+}
+
+#[tokio::test]
+async fn shutdown_closes_websockets_and_does_not_hang_on_silent_clients() {
+    let server = start(Config {
+        close_grace: Duration::from_millis(300),
+        ..config()
+    })
+    .await;
+    let addr = server.local_addr();
+    let (mut a, _, _) = Client::joined(addr, "bye", "Ann").await;
+    // Never polled again, so it never answers the server's close frame.
+    let (_unresponsive, _, _) = Client::joined(addr, "bye", "Bob").await;
+
+    let shutdown = tokio::spawn(server.shutdown());
+    match a.closed().await {
+        Closed::Frame(code) => assert_eq!(code, Some(1001)),
+        Closed::Abrupt => panic!("expected a close frame"),
+    }
+    tokio::time::timeout(common::WAIT, shutdown)
+        .await
+        .expect("shutdown hung")
+        .unwrap()
+        .unwrap();
+    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }

@@ -179,12 +179,15 @@ impl Client {
     }
 
     /// Reads until the connection ends; text frames before the end are ignored.
+    /// After a close frame it keeps polling, which sends the client's close reply
+    /// and completes the closing handshake like a browser would.
     pub async fn closed(&mut self) -> Closed {
         let ending = async {
             loop {
                 match self.ws.next().await {
                     Some(Ok(Message::Close(frame))) => {
-                        return Closed::Frame(frame.map(|f: CloseFrame| u16::from(f.code)))
+                        while let Some(Ok(_)) = self.ws.next().await {}
+                        return Closed::Frame(frame.map(|f: CloseFrame| u16::from(f.code)));
                     }
                     Some(Ok(_)) => {}
                     Some(Err(_)) | None => return Closed::Abrupt,
