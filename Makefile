@@ -17,6 +17,8 @@ SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
 .DEFAULT_GOAL := help
 .DELETE_ON_ERROR:
+# Targets share installs, cargo locks and CPU (2 cores): one at a time.
+.NOTPARALLEL:
 
 # wasm-opt comes from scripts/binaryen (npm binaryen 132): Debian's 108 cannot
 # parse what wasm-bindgen emits for Rust 1.95 (see scripts/setup.sh).
