@@ -26,6 +26,8 @@ use tokio::time::{interval_at, timeout, MissedTickBehavior};
 mod close_code {
     /// The server is shutting down, or the connection went silent.
     pub(super) const GOING_AWAY: u16 = 1001;
+    /// A text frame that is not valid UTF-8.
+    pub(super) const INVALID_PAYLOAD: u16 = 1007;
     /// A message larger than the hard cap.
     pub(super) const TOO_BIG: u16 = 1009;
     /// The socket failed in some other way.
@@ -68,10 +70,7 @@ impl End {
             End::ClientClosed | End::TooSlow | End::WriterGone => return None,
             End::Idle => (close_code::GOING_AWAY, "idle timeout"),
             End::Shutdown => (close_code::GOING_AWAY, "server shutting down"),
-            End::Failed(error) if is_capacity_error(error) => {
-                (close_code::TOO_BIG, "message too large")
-            }
-            End::Failed(_) => (close_code::PROTOCOL_ERROR, "websocket error"),
+            End::Failed(error) => failure_close(error),
         };
         Some(CloseFrame {
             code,
@@ -80,11 +79,17 @@ impl End {
     }
 }
 
-/// Whether tungstenite refused a message for exceeding the size caps. axum wraps
-/// the error opaquely, so this looks at its source chain's text.
-fn is_capacity_error(error: &axum::Error) -> bool {
+/// The close code and reason for a WebSocket-layer failure. axum wraps
+/// tungstenite's error opaquely, so this goes by its text.
+fn failure_close(error: &axum::Error) -> (u16, &'static str) {
     let text = error.to_string().to_ascii_lowercase();
-    text.contains("space limit exceeded") || text.contains("message too long")
+    if text.contains("space limit exceeded") || text.contains("message too long") {
+        (close_code::TOO_BIG, "message too large")
+    } else if text.contains("utf-8") {
+        (close_code::INVALID_PAYLOAD, "text frame is not valid UTF-8")
+    } else {
+        (close_code::PROTOCOL_ERROR, "websocket protocol error")
+    }
 }
 
 /// Serves one upgraded WebSocket until it closes, then removes the peer from its

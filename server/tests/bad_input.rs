@@ -318,3 +318,33 @@ async fn a_client_that_stops_reading_is_dropped_without_stalling_the_room() {
         }
     }
 }
+
+#[tokio::test]
+async fn invalid_utf8_text_closes_only_that_connection() {
+    use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+    use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+
+    let server = start(config()).await;
+    let addr = server.local_addr();
+    let (mut a, a_id, mut b, b_id) = pair(addr, "utf8").await;
+    let (mut broken, broken_id, _) = Client::joined(addr, "utf8", "Bad").await;
+    assert!(matches!(a.recv().await, ServerMessage::PeerJoined { .. }));
+    assert!(matches!(b.recv().await, ServerMessage::PeerJoined { .. }));
+
+    // The WebSocket protocol requires failing the connection (RFC 6455 §8.1), so
+    // there is no error frame for this one: the connection closes with 1007.
+    let frame = Frame::message(vec![b'"', 0xff, 0xfe, b'"'], OpCode::Data(Data::Text), true);
+    broken.ws.send(Message::Frame(frame)).await.unwrap();
+    match broken.closed().await {
+        Closed::Frame(code) => assert_eq!(code, Some(1007)),
+        Closed::Abrupt => panic!("expected a close frame"),
+    }
+    assert_eq!(
+        a.recv().await,
+        ServerMessage::PeerLeft {
+            id: broken_id.clone()
+        }
+    );
+    assert_eq!(b.recv().await, ServerMessage::PeerLeft { id: broken_id });
+    assert_relay_works(&mut a, &a_id, &mut b, &b_id).await;
+}
