@@ -6,6 +6,9 @@ pub mod core;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
 
+#[cfg(target_arch = "wasm32")]
+pub mod js;
+
 #[cfg(all(target_arch = "wasm32", feature = "app"))]
 pub mod app;
 
