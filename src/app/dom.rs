@@ -39,6 +39,11 @@ pub(super) struct Dom {
     pub camera_select: HtmlSelectElement,
     pub mic_select: HtmlSelectElement,
     pub speaker_select: HtmlSelectElement,
+    pub drop_zone: HtmlElement,
+    pub file_input: HtmlInputElement,
+    pub folder_input: HtmlInputElement,
+    pub file_target: HtmlSelectElement,
+    pub transfers: HtmlElement,
 }
 
 fn by_id<T: JsCast>(doc: &Document, id: &str) -> Result<T, JsValue> {
@@ -84,6 +89,11 @@ impl Dom {
             camera_select: by_id(&doc, "camera-select")?,
             mic_select: by_id(&doc, "mic-select")?,
             speaker_select: by_id(&doc, "speaker-select")?,
+            drop_zone: by_id(&doc, "drop-zone")?,
+            file_input: by_id(&doc, "file-input")?,
+            folder_input: by_id(&doc, "folder-input")?,
+            file_target: by_id(&doc, "file-target")?,
+            transfers: by_id(&doc, "transfers")?,
             doc,
         })
     }

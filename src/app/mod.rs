@@ -5,6 +5,7 @@
 
 mod call;
 mod dom;
+mod files;
 
 use crate::web::{Error, JoinOptions, Room, RoomEvent, RoomEvents};
 use dom::Dom;
@@ -88,6 +89,41 @@ impl App {
         }
         let app = self.clone();
         EventListener::new(&d.doc, "keydown", move |event| app.shortcut(event)).forget();
+        for input in [&d.file_input, &d.folder_input] {
+            let app = self.clone();
+            let input2 = Clone::clone(input);
+            EventListener::new(input, "change", move |_| {
+                app.send_files(input2.files());
+                input2.set_value("");
+            })
+            .forget();
+        }
+        let app = self.clone();
+        EventListener::new(&d.transfers, "click", move |e| app.transfer_click(e)).forget();
+        for kind in ["dragenter", "dragover"] {
+            let zone = Clone::clone(&d.drop_zone);
+            EventListener::new_with_options(&d.drop_zone, kind, prevent, move |e| {
+                e.prevent_default();
+                let _ = zone.class_list().add_1("over");
+            })
+            .forget();
+        }
+        let zone = Clone::clone(&d.drop_zone);
+        EventListener::new(&d.drop_zone, "dragleave", move |_| {
+            let _ = zone.class_list().remove_1("over");
+        })
+        .forget();
+        let app = self.clone();
+        EventListener::new_with_options(&d.drop_zone, "drop", prevent, move |e| {
+            e.prevent_default();
+            let _ = app.dom.drop_zone.class_list().remove_1("over");
+            let files = e
+                .dyn_ref::<web_sys::DragEvent>()
+                .and_then(|d| d.data_transfer())
+                .and_then(|t| t.files());
+            app.send_files(files);
+        })
+        .forget();
     }
 
     /// M toggles the microphone, V the camera, S the screen share — unless the user
@@ -201,6 +237,7 @@ impl App {
         match event {
             RoomEvent::PeerJoined(PeerInfo { id, name }) => {
                 d.add_participant(&id, &name);
+                self.refresh_file_targets();
                 if let Some(pc) = self
                     .current_room()
                     .and_then(|r| r.with_peer(&id, |p| p.as_raw().clone()))
@@ -212,7 +249,9 @@ impl App {
             RoomEvent::PeerLeft(id) => {
                 debug_peers().delete(&JsValue::from_str(&id));
                 d.remove_peer_tiles(&id);
-                if let Some(name) = d.remove_participant(&id) {
+                let removed = d.remove_participant(&id);
+                self.refresh_file_targets();
+                if let Some(name) = removed {
                     d.add_system_line(&format!("{name} left"));
                 }
             }
@@ -234,6 +273,10 @@ impl App {
                 d.apply_peer_media(&peer, &self.peer_name(&peer), &state)
             }
             RoomEvent::ScreenShareEnded => self.screen_share_ended(),
+            RoomEvent::Transfer { peer, event } => self.on_transfer(&peer, event),
+            RoomEvent::FileReceived { peer, offer, blob } => {
+                self.on_file_received(&peer, &offer, &blob)
+            }
             RoomEvent::SignalingLost { reason } => d.set_status(
                 "disconnected",
                 &format!(
@@ -282,6 +325,16 @@ impl App {
         d.room_panel.set_hidden(true);
         d.join_panel.set_hidden(false);
         d.set_status("idle", "You left the room.");
+    }
+}
+
+impl App {
+    fn refresh_file_targets(&self) {
+        let peers: Vec<(String, String)> = self
+            .current_room()
+            .map(|r| r.peers().into_iter().map(|p| (p.id, p.name)).collect())
+            .unwrap_or_default();
+        self.dom.refresh_file_targets(&peers);
     }
 }
 

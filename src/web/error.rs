@@ -56,6 +56,9 @@ pub enum Error {
     /// Camera, microphone or screen capture failed.
     #[error(transparent)]
     Media(#[from] super::media::MediaError),
+    /// A file transfer request was refused (unknown transfer, wrong state, ...).
+    #[error(transparent)]
+    Transfer(#[from] crate::core::transfer::TransferError),
     /// Any other JavaScript error.
     #[error(transparent)]
     Js(#[from] JsError),

@@ -6,6 +6,7 @@
 //! everything and closes the underlying browser objects.
 
 mod error;
+mod files;
 pub mod media;
 pub mod stats;
 mod peer;

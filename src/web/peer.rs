@@ -53,6 +53,8 @@ fn ext(pc: &RtcPeerConnection) -> &PeerConnectionExt {
 
 /// The SCTP stream id of the negotiated control channel, the same on both sides.
 const CONTROL_CHANNEL_ID: u16 = 0;
+/// The SCTP stream id of the negotiated file-transfer channel.
+const FILES_CHANNEL_ID: u16 = 1;
 /// Control messages queued while the channel is not open yet.
 const MAX_PENDING_CONTROL: usize = 256;
 
@@ -128,6 +130,16 @@ pub enum PeerEvent {
     ControlClosed,
     /// A text frame arrived on the control channel.
     ControlMessage(String),
+    /// The file-transfer channel opened; `max_message_size` is the remote's limit.
+    FilesOpen { max_message_size: u64 },
+    /// The file-transfer channel closed.
+    FilesClosed,
+    /// A text frame on the file-transfer channel (a transfer control message).
+    FilesText(String),
+    /// A binary frame on the file-transfer channel (a chunk).
+    FilesBinary(js_sys::ArrayBuffer),
+    /// The file-transfer channel's `bufferedAmount` fell to its low threshold.
+    FilesBufferedLow,
     /// A remote track arrived, with the stream the sender grouped it in.
     Track {
         track: MediaStreamTrack,
@@ -142,7 +154,8 @@ struct Shared {
     negotiation: RefCell<PerfectNegotiation>,
     events: mpsc::UnboundedSender<PeerEvent>,
     control: RefCell<Option<RtcDataChannel>>,
-    /// Listeners on the control channel; they hold only a `Weak<Shared>`.
+    files: RefCell<Option<RtcDataChannel>>,
+    /// Listeners on the data channels; they hold only a `Weak<Shared>`.
     control_listeners: RefCell<Vec<EventListener>>,
     pending_control: RefCell<VecDeque<String>>,
     /// Whether channel and tracks are attached: at once for an initiator, at the first
@@ -250,6 +263,54 @@ impl Shared {
         ];
         *self.control_listeners.borrow_mut() = listeners;
         *self.control.borrow_mut() = Some(channel);
+        self.create_files_channel();
+    }
+
+    /// The negotiated channel for file transfers: binary chunks need their own
+    /// stream so a large file never delays chat or media state behind it.
+    fn create_files_channel(self: &Rc<Self>) {
+        let init = RtcDataChannelInit::new();
+        init.set_negotiated(true);
+        init.set_id(FILES_CHANNEL_ID);
+        init.set_ordered(true);
+        let channel = self
+            .pc
+            .create_data_channel_with_data_channel_dict("files", &init);
+        channel.set_binary_type(web_sys::RtcDataChannelType::Arraybuffer);
+        let weak = Rc::downgrade(self);
+        let listen = |kind: &'static str, f: fn(&Rc<Shared>, &web_sys::Event)| {
+            let weak: Weak<Shared> = weak.clone();
+            EventListener::new(&channel, kind, move |event| {
+                if let Some(shared) = weak.upgrade() {
+                    f(&shared, event);
+                }
+            })
+        };
+        let listeners = [
+            listen("open", |shared, _| {
+                let max_message_size = js_sys::Reflect::get(&shared.pc, &"sctp".into())
+                    .and_then(|sctp| js_sys::Reflect::get(&sctp, &"maxMessageSize".into()))
+                    .ok()
+                    .and_then(|v| v.as_f64())
+                    .filter(|v| v.is_finite() && *v > 0.0)
+                    .map_or(crate::core::transfer::DEFAULT_MAX_MESSAGE_SIZE, |v| v as u64);
+                shared.emit(PeerEvent::FilesOpen { max_message_size });
+            }),
+            listen("close", |shared, _| shared.emit(PeerEvent::FilesClosed)),
+            listen("bufferedamountlow", |shared, _| shared.emit(PeerEvent::FilesBufferedLow)),
+            listen("message", |shared, event| {
+                let Some(data) = event.dyn_ref::<MessageEvent>().map(|m| m.data()) else {
+                    return;
+                };
+                if let Some(text) = data.as_string() {
+                    shared.emit(PeerEvent::FilesText(text));
+                } else if let Ok(buffer) = data.dyn_into::<js_sys::ArrayBuffer>() {
+                    shared.emit(PeerEvent::FilesBinary(buffer));
+                }
+            }),
+        ];
+        self.control_listeners.borrow_mut().extend(listeners);
+        *self.files.borrow_mut() = Some(channel);
     }
 
     fn flush_pending_control(&self) {
@@ -348,6 +409,7 @@ impl PeerConnection {
             negotiation: RefCell::new(PerfectNegotiation::new(config.polite)),
             events,
             control: RefCell::new(None),
+            files: RefCell::new(None),
             control_listeners: RefCell::new(Vec::new()),
             pending_control: RefCell::new(VecDeque::new()),
             started: std::cell::Cell::new(false),
@@ -482,6 +544,11 @@ impl PeerConnection {
         self.shared.senders.borrow().get(&source).cloned()
     }
 
+    /// The file-transfer data channel, once created.
+    pub fn files_channel(&self) -> Option<RtcDataChannel> {
+        self.shared.files.borrow().clone()
+    }
+
     /// Whether the control channel is open.
     pub fn control_open(&self) -> bool {
         self.shared
@@ -505,8 +572,10 @@ impl PeerConnection {
 impl Drop for PeerConnection {
     fn drop(&mut self) {
         self.shared.control_listeners.borrow_mut().clear();
-        if let Some(channel) = self.shared.control.borrow_mut().take() {
-            channel.close();
+        for slot in [&self.shared.control, &self.shared.files] {
+            if let Some(channel) = slot.borrow_mut().take() {
+                channel.close();
+            }
         }
         self.shared.pc.close();
     }

@@ -10,6 +10,8 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{MediaStream, MediaStreamTrack};
 use crate::core::negotiation::is_polite;
+use crate::core::transfer::{FileOffer, Progress, TransferEvent, TransferId, TransferKey};
+use super::files::PeerFiles;
 use futures_channel::mpsc;
 use futures_util::StreamExt;
 use peerlink_protocol::{ClientMessage, IceServer, PeerId, PeerInfo, ServerMessage, SignalPayload};
@@ -56,6 +58,14 @@ pub enum RoomEvent {
     PeerMedia { peer: PeerId, state: MediaState },
     /// Our own screen share ended (from the browser's "Stop sharing" button too).
     ScreenShareEnded,
+    /// Something happened to a file transfer with `peer` (offered, progress, done...).
+    Transfer { peer: PeerId, event: TransferEvent },
+    /// An incoming file arrived complete and its SHA-256 matched.
+    FileReceived {
+        peer: PeerId,
+        offer: FileOffer,
+        blob: web_sys::Blob,
+    },
     /// The signaling server went away. Established peer connections keep working;
     /// new peers cannot join until the room is joined again.
     SignalingLost { reason: String },
@@ -80,6 +90,7 @@ struct RemotePeer {
     /// The server said this peer left, but our direct link to it was still up; it
     /// is removed when that link goes down.
     left_signaling: bool,
+    files: Rc<PeerFiles>,
 }
 
 // Note: `MediaStream` and `MediaStreamTrack` have an inherent JS `clone()` that makes a
@@ -145,6 +156,7 @@ impl RoomShared {
                 streams: BTreeMap::new(),
                 media: MediaState::default(),
                 left_signaling: false,
+                files: PeerFiles::new(info.id.clone(), self.events.clone()),
             },
         );
         self.emit(RoomEvent::PeerJoined(info));
@@ -309,6 +321,14 @@ impl RoomShared {
         });
     }
 
+    fn files_of(&self, peer: &str) -> Result<Rc<PeerFiles>, Error> {
+        self.peers
+            .borrow()
+            .get(peer)
+            .map(|p| p.files.clone())
+            .ok_or_else(|| Error::InvalidInput(format!("no peer {peer} in the room")))
+    }
+
     fn handle_peer_event(self: &Rc<Self>, from: &str, event: PeerEvent) {
         match event {
             PeerEvent::Signal(payload) => {
@@ -342,6 +362,36 @@ impl RoomShared {
                 self.emit(RoomEvent::PeerChannelOpen(from.to_owned()))
             }
             PeerEvent::Track { stream, .. } => self.remote_track(from, stream),
+            PeerEvent::FilesOpen { max_message_size } => {
+                let found = self
+                    .peers
+                    .borrow()
+                    .get(from)
+                    .map(|p| (p.files.clone(), p.connection.files_channel()));
+                if let Some((files, Some(channel))) = found {
+                    files.opened(channel, max_message_size);
+                }
+            }
+            PeerEvent::FilesClosed => {
+                if let Ok(files) = self.files_of(from) {
+                    files.closed();
+                }
+            }
+            PeerEvent::FilesText(text) => {
+                if let Ok(files) = self.files_of(from) {
+                    files.text(&text);
+                }
+            }
+            PeerEvent::FilesBinary(buffer) => {
+                if let Ok(files) = self.files_of(from) {
+                    files.binary(&buffer);
+                }
+            }
+            PeerEvent::FilesBufferedLow => {
+                if let Ok(files) = self.files_of(from) {
+                    files.drain();
+                }
+            }
             PeerEvent::ControlClosed => self.link_down(from),
             PeerEvent::ControlMessage(text) => match PeerMessage::parse(&text, from) {
                 Ok(PeerMessage::Chat(chat)) => self.emit(RoomEvent::Chat(chat)),
@@ -694,6 +744,58 @@ impl Room {
             }
         }
         self.shared.emit(RoomEvent::ScreenShareEnded);
+    }
+
+    /// Offers `file` to peer `peer`; `relative_path` (e.g. `webkitRelativePath`) keeps
+    /// a folder's structure. The bytes are read in slices only once accepted.
+    pub fn send_file(
+        &self,
+        peer: &str,
+        file: &web_sys::File,
+        relative_path: Option<String>,
+    ) -> Result<TransferId, Error> {
+        self.shared.files_of(peer)?.send(file, relative_path)
+    }
+
+    /// Offers `file` to every peer in the room; returns (peer, transfer id) pairs.
+    pub fn send_file_to_all(
+        &self,
+        file: &web_sys::File,
+        relative_path: Option<String>,
+    ) -> Vec<(PeerId, Result<TransferId, Error>)> {
+        let peers: Vec<PeerId> = self.shared.peers.borrow().keys().cloned().collect();
+        peers
+            .into_iter()
+            .map(|p| {
+                let r = self.send_file(&p, file, relative_path.clone());
+                (p, r)
+            })
+            .collect()
+    }
+
+    /// Accepts a file `peer` offered; the bytes start flowing.
+    pub fn accept_file(&self, peer: &str, id: TransferId) -> Result<(), Error> {
+        self.shared.files_of(peer)?.accept(id)
+    }
+
+    /// Declines a file `peer` offered.
+    pub fn reject_file(&self, peer: &str, id: TransferId) -> Result<(), Error> {
+        self.shared.files_of(peer)?.reject(id)
+    }
+
+    /// Cancels a transfer in either direction.
+    pub fn cancel_transfer(&self, peer: &str, key: TransferKey) -> Result<(), Error> {
+        self.shared.files_of(peer)?.cancel(key)
+    }
+
+    /// Bytes done, speed and time left of a transfer.
+    pub fn transfer_progress(&self, peer: &str, key: TransferKey) -> Option<Progress> {
+        self.shared.files_of(peer).ok()?.progress(key)
+    }
+
+    /// The (sanitized) offer of a transfer.
+    pub fn transfer_offer(&self, peer: &str, key: TransferKey) -> Option<FileOffer> {
+        self.shared.files_of(peer).ok()?.offer(key)
     }
 
     /// Live statistics of the connection to one peer.

@@ -1,0 +1,339 @@
+//! The files panel: send by picker, folder picker or drag-and-drop, to one peer or
+//! everyone; accept/reject offers; progress with speed and time left; cancel; final
+//! state; save verified files.
+
+use super::{dom::Dom, App};
+use crate::core::transfer::{
+    Direction, FileOffer, Progress, Side, TransferEvent, TransferId, TransferKey,
+};
+use std::rc::Rc;
+use wasm_bindgen::{JsCast, JsValue};
+use web_sys::{Element, File, FileList};
+
+fn row_key(peer: &str, key: TransferKey) -> String {
+    let dir = match key.direction {
+        Direction::Incoming => "in",
+        Direction::Outgoing => "out",
+    };
+    format!("{peer}/{dir}/{}", key.id)
+}
+
+fn human_bytes(bytes: f64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let mut value = bytes;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{value:.0} {}", UNITS[unit])
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+fn human_duration(ms: f64) -> String {
+    let secs = (ms / 1000.0).ceil() as u64;
+    if secs >= 3600 {
+        format!("{}h {:02}m", secs / 3600, (secs % 3600) / 60)
+    } else if secs >= 60 {
+        format!("{}m {:02}s", secs / 60, secs % 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
+impl Dom {
+    fn transfer_row(&self, key: &str) -> Option<Element> {
+        let children = self.transfers.children();
+        (0..children.length())
+            .filter_map(|i| children.item(i))
+            .find(|li| li.get_attribute("data-key").as_deref() == Some(key))
+    }
+
+    fn add_transfer_row(
+        &self,
+        peer: &str,
+        peer_name: &str,
+        key: TransferKey,
+        offer: &FileOffer,
+        state: &str,
+    ) -> Option<Element> {
+        let row_id = row_key(peer, key);
+        if let Some(row) = self.transfer_row(&row_id) {
+            return Some(row);
+        }
+        let li = self.element("li")?;
+        let incoming = key.direction == Direction::Incoming;
+        for (name, value) in [
+            ("data-testid", "transfer"),
+            ("data-key", row_id.as_str()),
+            ("data-peer-id", peer),
+            ("data-id", &key.id.to_string()),
+            ("data-direction", if incoming { "incoming" } else { "outgoing" }),
+            ("data-name", &offer.name),
+            ("data-path", offer.relative_path.as_deref().unwrap_or(&offer.name)),
+            ("data-size", &offer.size.to_string()),
+            ("data-state", state),
+        ] {
+            let _ = li.set_attribute(name, value);
+        }
+        let head = self.element("div")?;
+        head.set_class_name("head");
+        let shown = offer.relative_path.as_deref().unwrap_or(&offer.name);
+        let who = if incoming {
+            format!("from {peer_name}")
+        } else {
+            format!("to {peer_name}")
+        };
+        for part in [
+            self.span("file-name", shown),
+            self.span("rate", &format!("{} · {who}", human_bytes(offer.size as f64))),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            let _ = head.append_child(&part);
+        }
+        let progress = self.element("progress")?;
+        let _ = progress.set_attribute("data-testid", "transfer-progress");
+        let _ = progress.set_attribute("max", "1");
+        let _ = progress.set_attribute("value", "0");
+        let rate = self.span("rate", "")?;
+        let _ = rate.set_attribute("data-testid", "transfer-rate");
+        let result = self.span("result", "")?;
+        let _ = result.set_attribute("data-testid", "transfer-result");
+        let actions = self.element("div")?;
+        actions.set_class_name("actions");
+        let _ = li.append_child(&head);
+        let _ = li.append_child(&progress);
+        let _ = li.append_child(&rate);
+        let _ = li.append_child(&result);
+        let _ = li.append_child(&actions);
+        let _ = self.transfers.prepend_with_node_1(&li);
+        self.set_actions(&li, state);
+        Some(li)
+    }
+
+    /// Shows the buttons that make sense in `state`; actions are handled by one
+    /// delegated click listener on the list (see `App::transfer_click`).
+    fn set_actions(&self, li: &Element, state: &str) {
+        let Ok(Some(actions)) = li.query_selector(".actions") else { return };
+        let incoming = li.get_attribute("data-direction").as_deref() == Some("incoming");
+        let keep_download = actions.query_selector("a").ok().flatten();
+        actions.set_inner_html("");
+        let buttons: &[(&str, &str)] = match state {
+            "offered" if incoming => &[("accept", "Accept"), ("reject", "Reject")],
+            "waiting" | "offered" | "transferring" | "interrupted" => &[("cancel", "Cancel")],
+            _ => &[],
+        };
+        for (action, label) in buttons {
+            if let Some(b) = self.element("button") {
+                let _ = b.set_attribute("type", "button");
+                let _ = b.set_attribute("data-action", action);
+                let _ = b.set_attribute("data-testid", &format!("transfer-{action}"));
+                b.set_text_content(Some(label));
+                let _ = actions.append_child(&b);
+            }
+        }
+        if let Some(a) = keep_download {
+            let _ = actions.append_child(&a);
+        }
+    }
+
+    fn set_transfer_state(&self, li: &Element, state: &str, result: &str) {
+        let _ = li.set_attribute("data-state", state);
+        if let Ok(Some(r)) = li.query_selector("[data-testid=transfer-result]") {
+            r.set_text_content(Some(result));
+        }
+        self.set_actions(li, state);
+    }
+
+    fn set_transfer_progress(&self, li: &Element, progress: &Progress) {
+        if let Ok(Some(p)) = li.query_selector("progress") {
+            let _ = p.set_attribute("value", &format!("{:.4}", progress.fraction()));
+        }
+        if let Ok(Some(r)) = li.query_selector("[data-testid=transfer-rate]") {
+            let left = progress
+                .eta_ms
+                .map(|ms| format!(" · {} left", human_duration(ms)))
+                .unwrap_or_default();
+            r.set_text_content(Some(&format!(
+                "{} of {} · {}/s{left}",
+                human_bytes(progress.bytes_done as f64),
+                human_bytes(progress.bytes_total as f64),
+                human_bytes(progress.bytes_per_sec),
+            )));
+        }
+    }
+
+    pub fn refresh_file_targets(&self, peers: &[(String, String)]) {
+        let current = self.file_target.value();
+        self.file_target.set_inner_html("");
+        if let Some(all) = self.element("option") {
+            let _ = all.set_attribute("value", "");
+            all.set_text_content(Some("everyone"));
+            let _ = self.file_target.append_child(&all);
+        }
+        for (id, name) in peers {
+            if let Some(opt) = self.element("option") {
+                let _ = opt.set_attribute("value", id);
+                opt.set_text_content(Some(name));
+                let _ = self.file_target.append_child(&opt);
+            }
+        }
+        self.file_target.set_value(&current);
+    }
+}
+
+impl App {
+    /// Sends every file of `files` (from a picker or a drop) to the chosen target.
+    pub(super) fn send_files(&self, files: Option<FileList>) {
+        let (Some(files), Some(room)) = (files, self.current_room()) else { return };
+        let target = self.dom.file_target.value();
+        for i in 0..files.length() {
+            let Some(file) = files.item(i) else { continue };
+            let relative = relative_path(&file);
+            let results = if target.is_empty() {
+                room.send_file_to_all(&file, relative.clone())
+            } else {
+                vec![(target.clone(), room.send_file(&target, &file, relative.clone()))]
+            };
+            if results.is_empty() {
+                self.dom.add_system_line("Nobody to send files to yet.");
+            }
+            for (peer, result) in results {
+                match result {
+                    Ok(id) => {
+                        let offer = FileOffer {
+                            id,
+                            name: file.name(),
+                            relative_path: relative.clone(),
+                            size: file.size() as u64,
+                            mime_type: file.type_(),
+                        };
+                        let key = TransferKey::outgoing(id);
+                        let offer = room.transfer_offer(&peer, key).unwrap_or(offer);
+                        let name = self.peer_name(&peer);
+                        self.dom.add_transfer_row(&peer, &name, key, &offer, "waiting");
+                    }
+                    Err(e) => self.dom.add_system_line(&format!("Could not send {}: {e}", file.name())),
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_transfer(&self, peer: &str, event: TransferEvent) {
+        let d = &self.dom;
+        let row = |key: TransferKey| d.transfer_row(&row_key(peer, key));
+        match event {
+            TransferEvent::Offered { key, offer } => {
+                let name = self.peer_name(peer);
+                d.add_transfer_row(peer, &name, key, &offer, "offered");
+            }
+            TransferEvent::Accepted { key } | TransferEvent::Resumed { key, .. } => {
+                if let Some(li) = row(key) {
+                    d.set_transfer_state(&li, "transferring", "");
+                }
+            }
+            TransferEvent::Rejected { key } => {
+                if let Some(li) = row(key) {
+                    d.set_transfer_state(&li, "rejected", "rejected");
+                }
+            }
+            TransferEvent::Progress { key, progress } => {
+                if let Some(li) = row(key) {
+                    d.set_transfer_progress(&li, &progress);
+                }
+            }
+            TransferEvent::Interrupted { key } => {
+                if let Some(li) = row(key) {
+                    d.set_transfer_state(&li, "interrupted", "connection lost — will resume");
+                }
+            }
+            TransferEvent::Completed { key, verified } => {
+                if let Some(li) = row(key) {
+                    if let Some(p) = self.current_room().and_then(|r| r.transfer_progress(peer, key)) {
+                        d.set_transfer_progress(&li, &p);
+                    }
+                    if verified {
+                        d.set_transfer_state(&li, "verified", "verified ✓");
+                    } else {
+                        d.set_transfer_state(&li, "hash-mismatch", "hash mismatch ✗ — file discarded");
+                    }
+                }
+            }
+            TransferEvent::Cancelled { key, by, reason } => {
+                if let Some(li) = row(key) {
+                    let who = match by {
+                        Side::Local => "you",
+                        Side::Remote => "the other side",
+                    };
+                    let why = reason.map(|r| format!(": {r}")).unwrap_or_default();
+                    d.set_transfer_state(&li, "cancelled", &format!("cancelled by {who}{why}"));
+                }
+            }
+            TransferEvent::Failed { key, reason } => {
+                if let Some(li) = row(key) {
+                    d.set_transfer_state(&li, "failed", &format!("failed: {reason}"));
+                }
+            }
+        }
+    }
+
+    pub(super) fn on_file_received(&self, peer: &str, offer: &FileOffer, blob: &web_sys::Blob) {
+        let key = TransferKey::incoming(offer.id);
+        let Some(li) = self.dom.transfer_row(&row_key(peer, key)) else { return };
+        let Ok(url) = web_sys::Url::create_object_url_with_blob(blob) else { return };
+        let Some(a) = self.dom.element("a") else { return };
+        let _ = a.set_attribute("href", &url);
+        let _ = a.set_attribute("download", &offer.name);
+        let _ = a.set_attribute("data-testid", "transfer-download");
+        a.set_text_content(Some("Save"));
+        if let Ok(Some(actions)) = li.query_selector(".actions") {
+            let _ = actions.append_child(&a);
+        }
+    }
+
+    /// The delegated click handler of the transfers list.
+    pub(super) fn transfer_click(self: &Rc<Self>, event: &web_sys::Event) {
+        let Some(button) = event.target().and_then(|t| t.dyn_into::<Element>().ok()) else {
+            return;
+        };
+        let Some(action) = button.get_attribute("data-action") else { return };
+        let Some(li) = button.closest("[data-testid=transfer]").ok().flatten() else { return };
+        let (Some(peer), Some(id)) = (
+            li.get_attribute("data-peer-id"),
+            li.get_attribute("data-id").and_then(|v| v.parse::<TransferId>().ok()),
+        ) else {
+            return;
+        };
+        let incoming = li.get_attribute("data-direction").as_deref() == Some("incoming");
+        let Some(room) = self.current_room() else { return };
+        let result = match action.as_str() {
+            "accept" => room.accept_file(&peer, id),
+            "reject" => room.reject_file(&peer, id),
+            "cancel" => {
+                let key = if incoming {
+                    TransferKey::incoming(id)
+                } else {
+                    TransferKey::outgoing(id)
+                };
+                room.cancel_transfer(&peer, key)
+            }
+            _ => return,
+        };
+        if let Err(e) = result {
+            self.dom.add_system_line(&format!("Transfer: {e}"));
+        }
+    }
+}
+
+/// `webkitRelativePath` of a file picked from a folder (empty otherwise).
+fn relative_path(file: &File) -> Option<String> {
+    js_sys::Reflect::get(file, &JsValue::from_str("webkitRelativePath"))
+        .ok()
+        .and_then(|v| v.as_string())
+        .filter(|p| !p.is_empty())
+}

@@ -1,0 +1,334 @@
+//! File transfer glue: drives one [`TransferManager`] per remote peer over the
+//! peer's "files" data channel, reading outgoing files in slices
+//! (`Blob.slice().arrayBuffer()`) and collecting incoming bytes into Blobs, so wasm
+//! memory stays bounded by the manager's windows whatever the file size.
+//!
+//! See <https://developer.mozilla.org/en-US/docs/Web/API/RTCDataChannel/bufferedamountlow_event>.
+
+use super::room::RoomEvent;
+use super::{now_ms, Error};
+use crate::core::transfer::{
+    Direction, FileOffer, Output, OutgoingFile, Progress, TransferConfig, TransferEvent,
+    TransferId, TransferKey, TransferManager,
+};
+use futures_channel::mpsc;
+use peerlink_protocol::PeerId;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::{Rc, Weak};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_sys::{Blob, BlobPropertyBag, File, RtcDataChannel, RtcDataChannelState};
+
+/// Incoming bytes are gathered into a Blob every this many bytes, so they leave the
+/// JS heap for the browser's blob storage (which can spill to disk).
+const BLOB_SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Where an incoming file's bytes go: in-order segments, merged at the end.
+struct IncomingSink {
+    parts: js_sys::Array,
+    part_bytes: u64,
+    segments: js_sys::Array,
+}
+
+impl IncomingSink {
+    fn new() -> Self {
+        Self {
+            parts: js_sys::Array::new(),
+            part_bytes: 0,
+            segments: js_sys::Array::new(),
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        self.parts.push(&js_sys::Uint8Array::from(bytes));
+        self.part_bytes += bytes.len() as u64;
+        if self.part_bytes >= BLOB_SEGMENT_BYTES {
+            self.seal()?;
+        }
+        Ok(())
+    }
+
+    fn seal(&mut self) -> Result<(), Error> {
+        if self.parts.length() > 0 {
+            let segment = Blob::new_with_u8_array_sequence(&self.parts)?;
+            self.segments.push(&segment);
+            self.parts = js_sys::Array::new();
+            self.part_bytes = 0;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, mime_type: &str) -> Result<Blob, Error> {
+        self.seal()?;
+        let options = BlobPropertyBag::new();
+        options.set_type(mime_type);
+        Ok(Blob::new_with_blob_sequence_and_options(&self.segments, &options)?)
+    }
+}
+
+struct State {
+    manager: TransferManager,
+    outgoing: BTreeMap<TransferId, File>,
+    incoming: BTreeMap<TransferId, IncomingSink>,
+    channel: Option<RtcDataChannel>,
+}
+
+/// File transfers with one remote peer.
+pub(super) struct PeerFiles {
+    peer: PeerId,
+    state: RefCell<State>,
+    events: mpsc::UnboundedSender<RoomEvent>,
+}
+
+impl PeerFiles {
+    pub fn new(peer: PeerId, events: mpsc::UnboundedSender<RoomEvent>) -> Rc<Self> {
+        Rc::new(Self {
+            peer,
+            state: RefCell::new(State {
+                manager: TransferManager::new(TransferConfig::default()),
+                outgoing: BTreeMap::new(),
+                incoming: BTreeMap::new(),
+                channel: None,
+            }),
+            events,
+        })
+    }
+
+    fn emit(&self, event: RoomEvent) {
+        let _ = self.events.unbounded_send(event);
+    }
+
+    fn warn(&self, error: impl Into<Error>) {
+        self.emit(RoomEvent::Warning(error.into()));
+    }
+
+    pub fn opened(self: &Rc<Self>, channel: RtcDataChannel, max_message_size: u64) {
+        {
+            let mut state = self.state.borrow_mut();
+            let low = state.manager.config().low_water_mark;
+            channel.set_buffered_amount_low_threshold(low.min(u32::MAX as u64) as u32);
+            state.channel = Some(channel);
+            state.manager.set_max_message_size(max_message_size);
+            state.manager.on_connection_restored();
+        }
+        self.drain();
+    }
+
+    pub fn closed(self: &Rc<Self>) {
+        self.state.borrow_mut().manager.on_connection_lost();
+        self.drain();
+    }
+
+    pub fn text(self: &Rc<Self>, text: &str) {
+        let result = self
+            .state
+            .borrow_mut()
+            .manager
+            .handle_control_text(text, now_ms());
+        if let Err(e) = result {
+            self.bad_peer(e.to_string());
+        }
+        self.drain();
+    }
+
+    pub fn binary(self: &Rc<Self>, buffer: &js_sys::ArrayBuffer) {
+        let bytes = js_sys::Uint8Array::new(buffer).to_vec();
+        let result = self.state.borrow_mut().manager.handle_chunk(&bytes);
+        drop(bytes);
+        if let Err(e) = result {
+            self.bad_peer(e.to_string());
+        }
+        self.drain();
+    }
+
+    fn bad_peer(&self, reason: String) {
+        self.warn(Error::BadPeerMessage {
+            peer: self.peer.clone(),
+            reason,
+        });
+    }
+
+    /// Offers `file` to this peer; `relative_path` keeps a folder's structure.
+    pub fn send(
+        self: &Rc<Self>,
+        file: &File,
+        relative_path: Option<String>,
+    ) -> Result<TransferId, Error> {
+        let outgoing = OutgoingFile {
+            name: file.name(),
+            relative_path,
+            size: file.size() as u64,
+            mime_type: file.type_(),
+        };
+        let id = {
+            let mut state = self.state.borrow_mut();
+            let id = state.manager.offer_file(outgoing, now_ms())?;
+            // Clone::clone: File's inherent methods are not involved, but stay explicit.
+            state.outgoing.insert(id, Clone::clone(file));
+            id
+        };
+        self.drain();
+        Ok(id)
+    }
+
+    pub fn accept(self: &Rc<Self>, id: TransferId) -> Result<(), Error> {
+        {
+            let mut state = self.state.borrow_mut();
+            state.manager.accept(id, now_ms())?;
+            state.incoming.insert(id, IncomingSink::new());
+        }
+        self.drain();
+        Ok(())
+    }
+
+    pub fn reject(self: &Rc<Self>, id: TransferId) -> Result<(), Error> {
+        self.state.borrow_mut().manager.reject(id)?;
+        self.drain();
+        Ok(())
+    }
+
+    pub fn cancel(self: &Rc<Self>, key: TransferKey) -> Result<(), Error> {
+        self.state.borrow_mut().manager.cancel(key)?;
+        self.drain();
+        Ok(())
+    }
+
+    pub fn progress(&self, key: TransferKey) -> Option<Progress> {
+        self.state.borrow().manager.progress(key, now_ms())
+    }
+
+    pub fn offer(&self, key: TransferKey) -> Option<FileOffer> {
+        self.state.borrow().manager.offer(key).cloned()
+    }
+
+    /// Carries out everything the manager wants done now.
+    pub fn drain(self: &Rc<Self>) {
+        loop {
+            let (output, channel) = {
+                let mut state = self.state.borrow_mut();
+                let channel = state
+                    .channel
+                    .clone()
+                    .filter(|c| c.ready_state() == RtcDataChannelState::Open);
+                if let Some(c) = &channel {
+                    state.manager.set_buffered_amount(c.buffered_amount() as u64);
+                }
+                (state.manager.poll_output(), channel)
+            };
+            let Some(output) = output else { return };
+            match output {
+                Output::SendControl(msg) => {
+                    if let Some(c) = &channel {
+                        if let Err(e) = c.send_with_str(&msg.to_json()) {
+                            self.warn(e);
+                        }
+                    }
+                }
+                Output::SendChunk { frame, .. } => {
+                    if let Some(c) = &channel {
+                        if let Err(e) = c.send_with_u8_array(&frame) {
+                            self.warn(e);
+                        }
+                    }
+                }
+                Output::SendChunkRequest { id, offset, len } => self.read(id, offset, len),
+                Output::WriteChunk { id, offset, bytes } => self.write(id, offset, &bytes),
+                Output::Event(event) => self.on_event(event),
+            }
+        }
+    }
+
+    fn read(self: &Rc<Self>, id: TransferId, offset: u64, len: u64) {
+        let Some(file) = self.state.borrow().outgoing.get(&id).cloned() else {
+            return;
+        };
+        let weak: Weak<Self> = Rc::downgrade(self);
+        spawn_local(async move {
+            let bytes = read_slice(&file, offset, len).await;
+            let Some(this) = weak.upgrade() else { return };
+            {
+                let mut state = this.state.borrow_mut();
+                let result = match bytes {
+                    Ok(bytes) => state.manager.provide_chunk(id, offset, &bytes),
+                    Err(e) => state.manager.read_failed(id, &e.to_string()),
+                };
+                drop(state);
+                if let Err(e) = result {
+                    this.warn(e);
+                }
+            }
+            this.drain();
+        });
+    }
+
+    fn write(self: &Rc<Self>, id: TransferId, offset: u64, bytes: &[u8]) {
+        let mut state = self.state.borrow_mut();
+        let written = match state.incoming.get_mut(&id) {
+            Some(sink) => sink.write(bytes),
+            None => Err(Error::InvalidInput("no destination for this transfer".into())),
+        };
+        let result = match written {
+            Ok(()) => state
+                .manager
+                .chunk_written(id, offset, bytes.len() as u64, now_ms()),
+            Err(e) => state.manager.write_failed(id, &e.to_string()),
+        };
+        drop(state);
+        if let Err(e) = result {
+            self.warn(e);
+        }
+    }
+
+    fn on_event(&self, event: TransferEvent) {
+        let mut ready = None;
+        match &event {
+            TransferEvent::Completed { key, verified } if key.direction == Direction::Incoming => {
+                let mut state = self.state.borrow_mut();
+                let sink = state.incoming.remove(&key.id);
+                let offer = state.manager.offer(*key).cloned();
+                drop(state);
+                // A file whose hash does not match is dropped, never offered to save.
+                if let (true, Some(sink), Some(offer)) = (*verified, sink, offer) {
+                    match sink.finish(&offer.mime_type) {
+                        Ok(blob) => ready = Some((offer, blob)),
+                        Err(e) => self.warn(e),
+                    }
+                }
+            }
+            TransferEvent::Completed { key, .. }
+            | TransferEvent::Cancelled { key, .. }
+            | TransferEvent::Failed { key, .. }
+            | TransferEvent::Rejected { key } => {
+                let mut state = self.state.borrow_mut();
+                match key.direction {
+                    Direction::Incoming => {
+                        state.incoming.remove(&key.id);
+                    }
+                    Direction::Outgoing => {
+                        state.outgoing.remove(&key.id);
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.emit(RoomEvent::Transfer {
+            peer: self.peer.clone(),
+            event,
+        });
+        if let Some((offer, blob)) = ready {
+            self.emit(RoomEvent::FileReceived {
+                peer: self.peer.clone(),
+                offer,
+                blob,
+            });
+        }
+    }
+}
+
+async fn read_slice(file: &File, offset: u64, len: u64) -> Result<Vec<u8>, Error> {
+    let slice = file.slice_with_f64_and_f64(offset as f64, (offset + len) as f64)?;
+    let buffer = JsFuture::from(slice.array_buffer()).await?;
+    let buffer: js_sys::ArrayBuffer = buffer.unchecked_into();
+    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+}
