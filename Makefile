@@ -88,12 +88,16 @@ test-e2e: dist
 
 # --- quality -------------------------------------------------------------------
 
+# Runs every check, then fails if any did, so one run shows all problems.
 lint:
 	$(SETUP) --node
-	$(CARGO) fmt --all --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
-	$(CARGO) clippy -p peerlink --target $(WASM_TARGET) --all-targets --features app -- -D warnings
-	cd tests/e2e && npm run --silent typecheck
+	@failed=(); \
+	check() { echo "+ $$*"; "$$@" || failed+=("$$*"); }; \
+	check $(CARGO) fmt --all --check; \
+	check $(CARGO) clippy --workspace --all-targets -- -D warnings; \
+	check $(CARGO) clippy -p peerlink --target $(WASM_TARGET) --all-targets --features app -- -D warnings; \
+	check npm --prefix tests/e2e run --silent typecheck; \
+	if (( $${#failed[@]} )); then printf 'lint failed: %s\n' "$${failed[@]}"; exit 1; fi
 
 # Benchmarks print figures; they are not tests and not part of `make test`.
 bench:
