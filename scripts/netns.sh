@@ -10,9 +10,11 @@
 # Nothing routes out of the namespace, so no packet leaves the machine.
 #
 # Lifetime: the namespace is also a new PID namespace whose init is this
-# script. When CMD exits (or this script is killed, even with SIGKILL, through
-# unshare --kill-child) the kernel kills every process left inside, and the
-# network namespace with its veth pair disappears with its last process.
+# script (inside). When CMD exits, the kernel kills every process left inside,
+# and the network namespace with its veth pair disappears with its last
+# process. TERM/INT/HUP sent to this script reach CMD (a second signal, or
+# 10 s, kills the namespace); if this script is killed outright, unshare gets
+# SIGKILL (setpriv --pdeathsig) and takes the namespace down (--kill-child).
 # Where PID namespaces are not allowed, the script falls back to finding and
 # killing the processes that share its network namespace.
 #
