@@ -311,21 +311,22 @@ impl App {
         };
         let incoming = li.get_attribute("data-direction").as_deref() == Some("incoming");
         let Some(room) = self.current_room() else { return };
-        let result = match action.as_str() {
-            "accept" => room.accept_file(&peer, id),
-            "reject" => room.reject_file(&peer, id),
+        let (result, state, text) = match action.as_str() {
+            "accept" => (room.accept_file(&peer, id), "transferring", ""),
+            "reject" => (room.reject_file(&peer, id), "rejected", "rejected"),
             "cancel" => {
                 let key = if incoming {
                     TransferKey::incoming(id)
                 } else {
                     TransferKey::outgoing(id)
                 };
-                room.cancel_transfer(&peer, key)
+                (room.cancel_transfer(&peer, key), "cancelled", "cancelled by you")
             }
             _ => return,
         };
-        if let Err(e) = result {
-            self.dom.add_system_line(&format!("Transfer: {e}"));
+        match result {
+            Ok(()) => self.dom.set_transfer_state(&li, state, text),
+            Err(e) => self.dom.add_system_line(&format!("Transfer: {e}")),
         }
     }
 }

@@ -1,0 +1,59 @@
+import { createHash } from 'node:crypto';
+import { createReadStream, mkdirSync, openSync, writeSync, closeSync } from 'node:fs';
+import path from 'node:path';
+import { expect, type Locator } from '@playwright/test';
+import type { PeerPage } from './peer-page';
+
+/**
+ * Writes `size` bytes of deterministic pseudo-random data (xorshift, seeded) to
+ * `file`, 1 MiB at a time, and returns their SHA-256 computed independently here.
+ */
+export function generateFile(file: string, size: number, seed = 1): string {
+  mkdirSync(path.dirname(file), { recursive: true });
+  const hash = createHash('sha256');
+  const fd = openSync(file, 'w');
+  let x = seed >>> 0 || 1;
+  const block = Buffer.alloc(1 << 20);
+  let left = size;
+  while (left > 0) {
+    const n = Math.min(left, block.length);
+    for (let i = 0; i < n; i += 4) {
+      x ^= x << 13;
+      x >>>= 0;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      x >>>= 0;
+      block.writeUInt32LE(x, i);
+    }
+    const chunk = block.subarray(0, n);
+    writeSync(fd, chunk);
+    hash.update(chunk);
+    left -= n;
+  }
+  closeSync(fd);
+  return hash.digest('hex');
+}
+
+/** SHA-256 of a file on disk, streamed. */
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/** The transfer rows of `peer` for file path `p` (relative path, or name). */
+export function transferRow(peer: PeerPage, p: string, direction: 'incoming' | 'outgoing'): Locator {
+  return peer.page.locator(
+    `[data-testid="transfer"][data-direction="${direction}"][data-path=${JSON.stringify(p)}]`,
+  );
+}
+
+/** Saves the verified download of `row` to disk (Playwright download) and returns its path. */
+export async function saveDownload(peer: PeerPage, row: Locator, dir: string): Promise<string> {
+  const link = row.getByTestId('transfer-download');
+  await expect(link).toBeVisible();
+  const [download] = await Promise.all([peer.page.waitForEvent('download'), link.click()]);
+  const target = path.join(dir, `${Date.now()}-${download.suggestedFilename()}`);
+  await download.saveAs(target);
+  return target;
+}

@@ -1,0 +1,90 @@
+import path from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { expect, test } from '../lib/fixtures';
+import { generateFile, saveDownload, sha256File, transferRow } from '../lib/files';
+import { joinWith } from '../lib/call';
+
+const MiB = 1024 * 1024;
+/** Big enough that chunking, flow control and Blob segments all matter. */
+const BIG = 200 * MiB;
+
+test.describe('file sharing', () => {
+  test('a 200 MiB file arrives byte-exact, verified by the app and by the test', async ({ openPeers, room }, testInfo) => {
+    test.setTimeout(300_000);
+    const dir = testInfo.outputPath('files');
+    const source = path.join(dir, 'big.bin');
+    const expected = generateFile(source, BIG, 7);
+
+    const [ada, bo] = await openPeers('Ada', 'Bo');
+    await joinWith(ada, room, 'chat');
+    await joinWith(bo, room, 'chat');
+    await ada.expectConnectedTo([bo]);
+    await bo.expectConnectedTo([ada]);
+
+    await ada.page.getByTestId('file-input').setInputFiles(source);
+    const incoming = transferRow(bo, 'big.bin', 'incoming');
+    await expect(incoming).toHaveAttribute('data-state', 'offered', { timeout: 20_000 });
+    await expect(incoming).toContainText('from Ada');
+    await incoming.getByTestId('transfer-accept').click();
+    await expect(incoming).toHaveAttribute('data-state', 'verified', { timeout: 240_000 });
+    await expect(transferRow(ada, 'big.bin', 'outgoing')).toHaveAttribute('data-state', 'verified');
+
+    const saved = await saveDownload(bo, incoming, dir);
+    expect(await sha256File(saved)).toBe(expected);
+  });
+
+  test('a folder keeps its nested structure', async ({ openPeers, room }, testInfo) => {
+    const dir = testInfo.outputPath('tree');
+    const files: Record<string, string> = {};
+    for (const [rel, size, seed] of [
+      ['album/a.bin', 300_000, 1],
+      ['album/sub/b.bin', 1_000_000, 2],
+      ['album/sub/deeper/c.bin', 17, 3],
+      ['album/empty.bin', 0, 4],
+    ] as const) {
+      files[rel] = generateFile(path.join(dir, rel), size, seed);
+    }
+    const [ada, bo] = await openPeers('Ada', 'Bo');
+    await joinWith(ada, room, 'chat');
+    await joinWith(bo, room, 'chat');
+    await bo.expectConnectedTo([ada]);
+
+    await ada.page.getByTestId('folder-input').setInputFiles(path.join(dir, 'album'));
+    const saveDir = testInfo.outputPath('saved');
+    mkdirSync(saveDir, { recursive: true });
+    for (const [rel, hash] of Object.entries(files)) {
+      const row = transferRow(bo, rel, 'incoming');
+      await expect(row).toHaveAttribute('data-state', 'offered', { timeout: 20_000 });
+      await row.getByTestId('transfer-accept').click();
+      await expect(row).toHaveAttribute('data-state', 'verified', { timeout: 60_000 });
+      expect(await sha256File(await saveDownload(bo, row, saveDir))).toBe(hash);
+    }
+    await expect(bo.page.locator('[data-testid="transfer"][data-direction="incoming"]')).toHaveCount(4);
+  });
+
+  test('rejecting and cancelling end in a clear state on both sides', async ({ openPeers, room }, testInfo) => {
+    const dir = testInfo.outputPath('rc');
+    generateFile(path.join(dir, 'no.bin'), 1000, 5);
+    generateFile(path.join(dir, 'stop.bin'), 64 * MiB, 6);
+    const [ada, bo] = await openPeers('Ada', 'Bo');
+    await joinWith(ada, room, 'chat');
+    await joinWith(bo, room, 'chat');
+    await bo.expectConnectedTo([ada]);
+
+    await ada.page.getByTestId('file-input').setInputFiles(path.join(dir, 'no.bin'));
+    const no = transferRow(bo, 'no.bin', 'incoming');
+    await no.getByTestId('transfer-reject').click();
+    await expect(no).toHaveAttribute('data-state', 'rejected');
+    await expect(transferRow(ada, 'no.bin', 'outgoing')).toHaveAttribute('data-state', 'rejected');
+
+    await ada.page.getByTestId('file-input').setInputFiles(path.join(dir, 'stop.bin'));
+    const stop = transferRow(bo, 'stop.bin', 'incoming');
+    await stop.getByTestId('transfer-accept').click();
+    await expect(stop).toHaveAttribute('data-state', 'transferring');
+    await transferRow(ada, 'stop.bin', 'outgoing').getByTestId('transfer-cancel').click();
+    await expect(transferRow(ada, 'stop.bin', 'outgoing')).toHaveAttribute('data-state', 'cancelled');
+    await expect(stop).toHaveAttribute('data-state', 'cancelled');
+    await expect(stop.getByTestId('transfer-result')).toContainText('cancelled by the other side');
+    await expect(stop.getByTestId('transfer-download')).toHaveCount(0);
+  });
+});
