@@ -25,6 +25,9 @@
 # Bandwidth: `$PEERLINK_IN_HOST b tc qdisc add dev vb root tbf rate 20mbit burst 64kb latency 50ms`
 # Link cut: `$PEERLINK_IN_HOST a ip link set va down` (and up again). No netem here.
 #
+# The hosts have no DNS: a server that looks up names when it starts (Python's
+# http.server does getfqdn) stalls for seconds before it listens.
+#
 # Pages served from 10.78.0.x are not a secure context (only 127.0.0.1 and
 # localhost are): pass Chromium
 # --unsafely-treat-insecure-origin-as-secure=http://10.78.0.1:PORT where a page

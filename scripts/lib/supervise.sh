@@ -16,8 +16,9 @@
 supervise() {
   local target_of_signals="$1"
   shift
-  # Bash gives background jobs /dev/null as stdin unless redirected.
-  exec 3<&0
+  # Bash gives background jobs /dev/null as stdin unless redirected. Our
+  # stdin may also be closed (CI runs with none): then /dev/null it is.
+  { exec 3<&0; } 2>/dev/null || exec 3</dev/null
   "$@" <&3 3<&- &
   _sv_child=$!
   exec 3<&-
