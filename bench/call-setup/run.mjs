@@ -1,0 +1,385 @@
+// Call setup benchmark: join → first remote video frame, peerlink page vs a
+// minimal hand-written JS page (baseline.html), same server, same browser, same
+// run. Started by scripts/bench-call.sh inside scripts/netns.sh; see README.md.
+//
+// Environment:
+//   PEERLINK_SERVER_BIN  peerlink-server binary (required)
+//   BENCH_STATIC         directory served with --static: dist/ plus baseline.html (required)
+//   BENCH_RUNS           measured runs per variant (default 15, at least 10 for the table)
+//   BENCH_WARMUP         unmeasured runs per variant first (default 1)
+//   BENCH_OUT            markdown output (default latest.md next to this file)
+//   BENCH_TIMELINE=1     also print every mark of the median run of each variant
+//   PEERLINK_CHROMIUM    browser (default /usr/bin/chromium)
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, '..', '..');
+const RUNS = Number(process.env.BENCH_RUNS ?? 15);
+const WARMUP = Number(process.env.BENCH_WARMUP ?? 1);
+const OUT = process.env.BENCH_OUT ?? path.join(HERE, 'latest.md');
+const RUN_TIMEOUT_MS = 20_000;
+const TARGET_RATIO = 1.2;
+
+if (process.env.PEERLINK_NETNS !== '1') {
+  throw new Error('run inside scripts/netns.sh (scripts/bench-call.sh does)');
+}
+const SERVER_BIN = required('PEERLINK_SERVER_BIN');
+const STATIC_DIR = required('BENCH_STATIC');
+
+function required(name) {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set (scripts/bench-call.sh sets it)`);
+  return v;
+}
+
+/**
+ * The flags of the e2e suite, read from tests/e2e/lib/chromium.ts so the two
+ * never drift apart (that file is the single list; see shared/TOOLCHAIN.md).
+ */
+function chromiumArgs() {
+  const source = readFileSync(path.join(REPO, 'tests/e2e/lib/chromium.ts'), 'utf8');
+  const list = /CHROMIUM_ARGS\s*=\s*\[([\s\S]*?)\];/.exec(source);
+  if (!list) throw new Error('CHROMIUM_ARGS not found in tests/e2e/lib/chromium.ts');
+  const code = list[1].replace(/\/\/.*$/gm, '');
+  const args = [...code.matchAll(/'([^']*)'|"([^"]*)"/g)].map((m) => m[1] ?? m[2]);
+  if (!args.includes('--use-fake-device-for-media-stream')) {
+    throw new Error(`unexpected CHROMIUM_ARGS: ${args.join(' ')}`);
+  }
+  return args;
+}
+
+// --- the server ---------------------------------------------------------------
+
+async function startServer() {
+  const child = spawn(SERVER_BIN, ['--static', STATIC_DIR, '--listen', '127.0.0.1:0'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
+  });
+  const output = [];
+  child.stderr.setEncoding('utf8').on('data', (c) => output.push(c));
+  const origin = await new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output.join('')}`)), 15_000);
+    child.stdout.setEncoding('utf8').on('data', (chunk) => {
+      output.push(chunk);
+      seen += chunk;
+      const m = /peerlink-server listening on (http:\/\/\S+)/.exec(seen);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1].replace(/\/$/, ''));
+      }
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited (${code ?? signal}) before listening:\n${output.join('')}`));
+    });
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  return {
+    origin,
+    output,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+// --- one run --------------------------------------------------------------------
+
+const VARIANTS = {
+  peerlink: {
+    label: 'peerlink (Rust/Wasm page)',
+    path: '/',
+    async ready(page) {
+      // The static HTML says "Loading…" until the Wasm app runs.
+      await page.waitForFunction(() => {
+        const s = document.querySelector('[data-testid=status]');
+        return s && s.dataset.state === 'idle' && !/^\s*Loading/.test(s.textContent);
+      });
+    },
+    async fill(page, room, name) {
+      await page.getByTestId('mode-video').check();
+      await page.getByTestId('room-input').fill(room);
+      await page.getByTestId('name-input').fill(name);
+    },
+    async inCall(page) {
+      // Joined and the camera is on (the self-view shows once start_media is done).
+      await page.getByTestId('local-tile').waitFor({ state: 'visible', timeout: RUN_TIMEOUT_MS });
+    },
+  },
+  baseline: {
+    label: 'baseline (plain JS page)',
+    path: '/baseline.html',
+    async ready() {},
+    async fill(page, room, name) {
+      await page.getByTestId('room-input').fill(room);
+      await page.getByTestId('name-input').fill(name);
+    },
+    async inCall(page) {
+      await page.waitForFunction(
+        () => document.querySelector('[data-testid=status]')?.dataset.state === 'joined' &&
+          document.querySelector('[data-testid=local-video]')?.srcObject,
+        null,
+        { timeout: RUN_TIMEOUT_MS },
+      );
+    },
+  },
+};
+
+let roomCounter = 0;
+
+/**
+ * The first participant joins with camera and is in the call; then the second
+ * one clicks Join (t0) and we wait for its first remote frame (t1). Both pages
+ * in fresh browser contexts, a fresh room each run.
+ */
+async function runOnce(browser, origin, variantName) {
+  const variant = VARIANTS[variantName];
+  const room = `bench-${variantName}-${process.pid}-${++roomCounter}-${Date.now().toString(36)}`;
+  const contexts = [];
+  try {
+    const open = async (name) => {
+      const context = await browser.newContext();
+      contexts.push(context);
+      await context.addInitScript({ path: path.join(HERE, 'instrument.js') });
+      const page = await context.newPage();
+      const errors = [];
+      page.on('pageerror', (e) => errors.push(String(e)));
+      page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+      await page.goto(origin + variant.path);
+      await variant.ready(page);
+      return { page, errors };
+    };
+    const first = await open('Ada');
+    await variant.fill(first.page, room, 'Ada');
+    await first.page.getByTestId('join-button').click();
+    await variant.inCall(first.page);
+
+    const second = await open('Bo');
+    await variant.fill(second.page, room, 'Bo');
+    await second.page.getByTestId('join-button').click();
+    try {
+      await second.page.waitForFunction(() => window.__bench.firstFrame !== undefined, null, {
+        timeout: RUN_TIMEOUT_MS,
+        polling: 50,
+      });
+    } catch (e) {
+      const errs = [...first.errors, ...second.errors].slice(0, 5).join('\n  ');
+      throw new Error(`no remote frame within ${RUN_TIMEOUT_MS} ms${errs ? `; page errors:\n  ${errs}` : ''}`);
+    }
+    const joiner = await second.page.evaluate(() => ({
+      start: window.__bench.start,
+      firstFrame: window.__bench.firstFrame,
+      size: window.__bench.firstFrameSize,
+      marks: window.__bench.marks,
+    }));
+    const host = await first.page.evaluate(() => window.__bench.marks);
+    if (joiner.start === undefined) throw new Error('the join click was not seen');
+    return {
+      ms: joiner.firstFrame - joiner.start,
+      size: joiner.size,
+      marks: [
+        ...joiner.marks.map((m) => ({ ...m, page: 'Bo' })),
+        ...host.filter((m) => m.t >= joiner.start).map((m) => ({ ...m, page: 'Ada' })),
+      ]
+        .map((m) => ({ ...m, t: m.t - joiner.start }))
+        .sort((a, b) => a.t - b.t),
+    };
+  } finally {
+    await Promise.all(contexts.map((c) => c.close().catch(() => {})));
+  }
+}
+
+// --- statistics and output --------------------------------------------------------
+
+const sorted = (xs) => [...xs].sort((a, b) => a - b);
+function median(xs) {
+  const s = sorted(xs);
+  const n = s.length;
+  return n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+/** Nearest-rank percentile. */
+const percentile = (xs, p) => sorted(xs)[Math.max(0, Math.ceil((p / 100) * xs.length) - 1)];
+const fmt = (x) => (x === undefined || Number.isNaN(x) ? '–' : x.toFixed(0));
+
+/** Milestones of the breakdown: the first mark matching each, ms after the click. */
+const MILESTONES = [
+  ['getUserMedia resolved (Bo)', (m) => m.page === 'Bo' && m.what === 'getUserMedia resolved'],
+  ['WebSocket open (Bo)', (m) => m.page === 'Bo' && m.what === 'WebSocket open'],
+  ['welcome received (Bo)', (m) => m.page === 'Bo' && m.what === 'got welcome'],
+  ['first offer sent (Bo)', (m) => m.page === 'Bo' && /^sent offer/.test(m.what)],
+  ['first offer received (Ada)', (m) => m.page === 'Ada' && /^got offer/.test(m.what)],
+  ['first answer sent (Ada)', (m) => m.page === 'Ada' && /^sent answer/.test(m.what)],
+  ['first answer received (Bo)', (m) => m.page === 'Bo' && /^got answer/.test(m.what)],
+  ['ICE connected (Bo)', (m) => m.page === 'Bo' && m.what === 'ice connected'],
+  ['DTLS/pc connected (Bo)', (m) => m.page === 'Bo' && m.what === 'connection connected'],
+  ['offer with video sent (either)', (m) => /^sent offer \[.*video/.test(m.what)],
+  ['answer with video received (either)', (m) => /^got answer \[.*video/.test(m.what)],
+  ['remote video track (Bo)', (m) => m.page === 'Bo' && m.what === 'track video'],
+  ['remote <video> added (Bo)', (m) => m.page === 'Bo' && m.what === 'remote <video> added'],
+  ['first frame presented (Bo)', (m) => m.page === 'Bo' && m.what === 'first frame presented'],
+];
+const COUNTS = [
+  ['offers sent (both pages)', (m) => /^sent offer/.test(m.what)],
+  ['answers sent (both pages)', (m) => /^sent answer/.test(m.what)],
+  ['negotiationneeded (both pages)', (m) => m.what === 'negotiationneeded'],
+];
+
+function breakdown(runs) {
+  const rows = MILESTONES.map(([name, match]) => {
+    const ts = runs.map((r) => r.marks.find(match)?.t).filter((t) => t !== undefined);
+    return [name, ts.length ? median(ts) : undefined, ts.length];
+  });
+  const counts = COUNTS.map(([name, match]) => [name, median(runs.map((r) => r.marks.filter(match).length))]);
+  return { rows, counts };
+}
+
+function table(header, rows, align) {
+  const cells = [header, ...rows].map((r) => r.map(String));
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
+  const line = (r) =>
+    r.map((c, i) => (align[i] === 'r' ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
+  const md = (r) => `| ${r.join(' | ')} |`;
+  return {
+    text: [line(cells[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n'),
+    markdown: [md(cells[0]), md(align.map((a) => (a === 'r' ? '---:' : '---'))), ...cells.slice(1).map(md)].join(
+      '\n',
+    ),
+  };
+}
+
+// --- main -----------------------------------------------------------------------
+
+async function main() {
+  const args = chromiumArgs();
+  const server = await startServer();
+  const browser = await chromium.launch({
+    executablePath: process.env.PEERLINK_CHROMIUM ?? '/usr/bin/chromium',
+    headless: true,
+    args,
+  });
+  const chromiumVersion = browser.version();
+  const results = { peerlink: [], baseline: [] };
+  const failures = { peerlink: [], baseline: [] };
+  try {
+    console.log(`bench call-setup: ${server.origin}, Chromium ${chromiumVersion}, ${RUNS} runs per variant (+${WARMUP} warm-up), alternating`);
+    const order = [];
+    for (let i = 0; i < WARMUP + RUNS; i++) {
+      // Alternate, and swap who goes first every other pair, so drift and
+      // "the run after the other variant" effects fall on both.
+      const pair = i % 2 === 0 ? ['peerlink', 'baseline'] : ['baseline', 'peerlink'];
+      for (const v of pair) order.push([v, i < WARMUP]);
+    }
+    for (const [variant, warmup] of order) {
+      try {
+        const r = await runOnce(browser, server.origin, variant);
+        const tag = warmup ? 'warm-up' : `run ${results[variant].length + 1}`;
+        console.log(`  ${variant.padEnd(8)} ${tag.padEnd(7)} ${r.ms.toFixed(0).padStart(5)} ms  (${r.size?.join('×')})`);
+        if (!warmup) results[variant].push(r);
+      } catch (e) {
+        console.log(`  ${variant.padEnd(8)} FAILED: ${e.message}`);
+        if (!warmup) failures[variant].push(e.message);
+      }
+    }
+  } finally {
+    await browser.close().catch(() => {});
+    await server.stop();
+  }
+
+  const summary = Object.keys(VARIANTS).map((v) => {
+    const ms = results[v].map((r) => r.ms);
+    return {
+      v,
+      n: ms.length,
+      failed: failures[v].length,
+      median: ms.length ? median(ms) : NaN,
+      p90: ms.length ? percentile(ms, 90) : NaN,
+      min: ms.length ? Math.min(...ms) : NaN,
+      max: ms.length ? Math.max(...ms) : NaN,
+    };
+  });
+  const [pl, base] = summary;
+  const ratio = pl.median / base.median;
+  const main = table(
+    ['variant', 'runs', 'failed', 'median ms', 'p90 ms', 'min ms', 'max ms'],
+    summary.map((s) => [VARIANTS[s.v].label, s.n, s.failed, fmt(s.median), fmt(s.p90), fmt(s.min), fmt(s.max)]),
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r'],
+  );
+  const verdict = `peerlink / baseline (medians): ${ratio.toFixed(2)}× — target ≤ ${TARGET_RATIO}× ${
+    ratio <= TARGET_RATIO ? '(met)' : '(NOT met)'
+  }`;
+
+  const bPl = breakdown(results.peerlink);
+  const bBase = breakdown(results.baseline);
+  const bd = table(
+    ['milestone (median ms after the click on Join)', 'peerlink', 'baseline'],
+    [
+      ...bPl.rows.map(([name, t, n], i) => {
+        const [, tb, nb] = bBase.rows[i];
+        const cell = (x, k, total) => (k === 0 ? '–' : k < total ? `${fmt(x)} (${k}/${total} runs)` : fmt(x));
+        return [name, cell(t, n, results.peerlink.length), cell(tb, nb, results.baseline.length)];
+      }),
+      ...bPl.counts.map(([name, c], i) => [`${name}, median count`, String(c), String(bBase.counts[i][1])]),
+    ],
+    ['l', 'r', 'r'],
+  );
+
+  console.log('\n' + main.text + '\n' + verdict + '\n');
+  console.log(bd.text + '\n');
+
+  if (process.env.BENCH_TIMELINE === '1') {
+    for (const v of Object.keys(VARIANTS)) {
+      const rs = [...results[v]].sort((a, b) => a.ms - b.ms);
+      const mid = rs[Math.floor((rs.length - 1) / 2)];
+      if (!mid) continue;
+      console.log(`timeline of the median ${v} run (${mid.ms.toFixed(0)} ms), ms after the click:`);
+      for (const m of mid.marks) {
+        console.log(`  ${m.t.toFixed(1).padStart(7)}  ${m.page.padEnd(3)} ${m.what}${m.detail?.pc ? ` (pc ${m.detail.pc})` : ''}`);
+      }
+      console.log('');
+    }
+  }
+
+  const when = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const commit = process.env.BENCH_COMMIT ?? 'unknown';
+  const md = [
+    '<!-- written by scripts/bench-call.sh (bench/call-setup/run.mjs); do not edit by hand -->',
+    '### Call setup: join → first remote video frame',
+    '',
+    `${when}, commit ${commit}, Chromium ${chromiumVersion}, ${os.cpus().length} cores, ` +
+      `private network namespace, fake camera/mic, ${RUNS} runs per variant alternating (+${WARMUP} warm-up each).`,
+    '',
+    main.markdown,
+    '',
+    `**${verdict}**`,
+    '',
+    '<details><summary>Where the time goes (median per milestone)</summary>',
+    '',
+    bd.markdown,
+    '',
+    '</details>',
+    '',
+  ].join('\n');
+  writeFileSync(OUT, md);
+  console.log(`wrote ${path.relative(process.cwd(), OUT)}`);
+
+  const wanted = Math.min(10, RUNS);
+  if (pl.n < wanted || base.n < wanted) {
+    console.error(`bench call-setup: too few successful runs (peerlink ${pl.n}, baseline ${base.n})`);
+    process.exitCode = 1;
+  }
+}
+
+main().catch((e) => {
+  console.error(`bench call-setup: ${e.stack ?? e}`);
+  process.exitCode = 1;
+});
