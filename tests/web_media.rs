@@ -85,7 +85,10 @@ async fn replace_track_keeps_the_sender_and_does_not_renegotiate() {
 
     let first = get_user_media(&MediaRequest::video_call()).await.unwrap();
     let track1 = first_video(&first);
-    assert!(a.set_track(TrackSource::Camera, Some((&track1, &first))).unwrap().is_none());
+    assert!(a
+        .set_track(TrackSource::Camera, Some((&track1, &first)))
+        .unwrap()
+        .is_none());
     let remote_track = loop {
         match b_rest.next().await.unwrap() {
             PeerEvent::Track { track, stream } => {

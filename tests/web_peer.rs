@@ -46,7 +46,10 @@ async fn wait_for(events: &mut UnboundedReceiver<PeerEvent>, want: &PeerEvent) -
     }
 }
 
-async fn pair(a_initiates: bool, b_initiates: bool) -> (
+async fn pair(
+    a_initiates: bool,
+    b_initiates: bool,
+) -> (
     Rc<PeerConnection>,
     UnboundedReceiver<PeerEvent>,
     Rc<PeerConnection>,
@@ -83,7 +86,8 @@ async fn two_peers_connect_and_exchange_chat() {
 
     let mut composer = ChatComposer::new("a".into());
     let msg = composer.compose("Alice", "hello over WebRTC", 1.0).unwrap();
-    a.send_control(&PeerMessage::Chat(msg.clone()).to_json()).unwrap();
+    a.send_control(&PeerMessage::Chat(msg.clone()).to_json())
+        .unwrap();
     let received = loop {
         match b_events.next().await.expect("stream ended") {
             PeerEvent::ControlMessage(text) => break text,
@@ -91,17 +95,24 @@ async fn two_peers_connect_and_exchange_chat() {
             _ => {}
         }
     };
-    assert_eq!(PeerMessage::parse(&received, "a").unwrap(), PeerMessage::Chat(msg));
+    assert_eq!(
+        PeerMessage::parse(&received, "a").unwrap(),
+        PeerMessage::Chat(msg)
+    );
     // And back the other way.
     let mut composer = ChatComposer::new("b".into());
     let reply = composer.compose("Bob", "hi Alice", 2.0).unwrap();
-    b.send_control(&PeerMessage::Chat(reply.clone()).to_json()).unwrap();
+    b.send_control(&PeerMessage::Chat(reply.clone()).to_json())
+        .unwrap();
     let received = loop {
         if let PeerEvent::ControlMessage(text) = a_events.next().await.expect("stream ended") {
             break text;
         }
     };
-    assert_eq!(PeerMessage::parse(&received, "b").unwrap(), PeerMessage::Chat(reply));
+    assert_eq!(
+        PeerMessage::parse(&received, "b").unwrap(),
+        PeerMessage::Chat(reply)
+    );
 }
 
 #[wasm_bindgen_test]

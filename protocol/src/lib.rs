@@ -123,7 +123,10 @@ pub enum ServerMessage {
     /// A peer left the room (closed its socket or timed out).
     PeerLeft { id: PeerId },
     /// A signal relayed from peer `from`.
-    Signal { from: PeerId, data: serde_json::Value },
+    Signal {
+        from: PeerId,
+        data: serde_json::Value,
+    },
     /// The last frame (or the connection) was refused; see `code`.
     Error { code: ErrorCode, message: String },
     /// Answer to [`ClientMessage::Ping`].
@@ -248,15 +251,28 @@ mod tests {
 
     #[test]
     fn parse_classifies_errors() {
-        assert_eq!(ClientMessage::parse("{nope").unwrap_err().code, ErrorCode::BadJson);
-        assert_eq!(ClientMessage::parse("[1,2]").unwrap_err().code, ErrorCode::BadJson);
-        assert_eq!(ClientMessage::parse(r#"{"type":5}"#).unwrap_err().code, ErrorCode::BadJson);
         assert_eq!(
-            ClientMessage::parse(r#"{"type":"dance"}"#).unwrap_err().code,
+            ClientMessage::parse("{nope").unwrap_err().code,
+            ErrorCode::BadJson
+        );
+        assert_eq!(
+            ClientMessage::parse("[1,2]").unwrap_err().code,
+            ErrorCode::BadJson
+        );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":5}"#).unwrap_err().code,
+            ErrorCode::BadJson
+        );
+        assert_eq!(
+            ClientMessage::parse(r#"{"type":"dance"}"#)
+                .unwrap_err()
+                .code,
             ErrorCode::UnknownType
         );
         assert_eq!(
-            ClientMessage::parse(r#"{"type":"join","room":1}"#).unwrap_err().code,
+            ClientMessage::parse(r#"{"type":"join","room":1}"#)
+                .unwrap_err()
+                .code,
             ErrorCode::BadMessage
         );
     }
@@ -266,7 +282,11 @@ mod tests {
         let join = ClientMessage::parse(r#"{"type":"join","room":"r","name":"Ann"}"#).unwrap();
         assert_eq!(
             join,
-            ClientMessage::Join { room: "r".into(), name: "Ann".into(), password: None }
+            ClientMessage::Join {
+                room: "r".into(),
+                name: "Ann".into(),
+                password: None
+            }
         );
         assert_eq!(ClientMessage::parse(&join.to_json()).unwrap(), join);
     }
@@ -274,7 +294,10 @@ mod tests {
     #[test]
     fn signal_data_is_carried_verbatim() {
         let data = serde_json::json!({"kind":"candidate","candidate":"c","x":[1,{"y":null}]});
-        let msg = ClientMessage::Signal { to: "p1".into(), data: data.clone() };
+        let msg = ClientMessage::Signal {
+            to: "p1".into(),
+            data: data.clone(),
+        };
         match ClientMessage::parse(&msg.to_json()).unwrap() {
             ClientMessage::Signal { data: got, .. } => assert_eq!(got, data),
             other => panic!("unexpected {other:?}"),
@@ -284,7 +307,10 @@ mod tests {
     #[test]
     fn server_messages_use_snake_case_tags() {
         let json = ServerMessage::error(ErrorCode::RoomFull, "full").to_json();
-        assert_eq!(json, r#"{"type":"error","code":"room_full","message":"full"}"#);
+        assert_eq!(
+            json,
+            r#"{"type":"error","code":"room_full","message":"full"}"#
+        );
         let left = ServerMessage::PeerLeft { id: "a".into() }.to_json();
         assert_eq!(left, r#"{"type":"peer_left","id":"a"}"#);
     }
@@ -292,10 +318,19 @@ mod tests {
     #[test]
     fn error_code_wire_names_match_serde() {
         for code in [
-            ErrorCode::BadJson, ErrorCode::UnknownType, ErrorCode::BadMessage, ErrorCode::TooLarge,
-            ErrorCode::BinaryFrame, ErrorCode::UnknownPeer, ErrorCode::RoomFull,
-            ErrorCode::WrongPassword, ErrorCode::BadName, ErrorCode::BadRoom,
-            ErrorCode::RateLimited, ErrorCode::NotJoined, ErrorCode::AlreadyJoined,
+            ErrorCode::BadJson,
+            ErrorCode::UnknownType,
+            ErrorCode::BadMessage,
+            ErrorCode::TooLarge,
+            ErrorCode::BinaryFrame,
+            ErrorCode::UnknownPeer,
+            ErrorCode::RoomFull,
+            ErrorCode::WrongPassword,
+            ErrorCode::BadName,
+            ErrorCode::BadRoom,
+            ErrorCode::RateLimited,
+            ErrorCode::NotJoined,
+            ErrorCode::AlreadyJoined,
         ] {
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
         }
@@ -312,7 +347,10 @@ mod tests {
 
     #[test]
     fn signal_payload_shapes() {
-        let p = SignalPayload::Description { sdp_type: "offer".into(), sdp: "v=0".into() };
+        let p = SignalPayload::Description {
+            sdp_type: "offer".into(),
+            sdp: "v=0".into(),
+        };
         let v = serde_json::to_value(&p).unwrap();
         assert_eq!(v["kind"], "description");
         assert_eq!(serde_json::from_value::<SignalPayload>(v).unwrap(), p);

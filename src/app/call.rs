@@ -15,7 +15,10 @@ const SPEAKING_LEVEL: f64 = 0.02;
 
 impl Dom {
     fn tiles_of(&self, peer: &str) -> Vec<Element> {
-        let selector = format!("[data-testid=remote-tile][data-peer-id=\"{}\"]", css_escape(peer));
+        let selector = format!(
+            "[data-testid=remote-tile][data-peer-id=\"{}\"]",
+            css_escape(peer)
+        );
         let Ok(list) = self.videos.query_selector_all(&selector) else {
             return Vec::new();
         };
@@ -27,7 +30,11 @@ impl Dom {
 
     pub fn add_remote_stream(&self, peer: &str, name: &str, stream: &MediaStream, screen: bool) {
         let id = stream.id();
-        if self.tiles_of(peer).iter().any(|t| t.get_attribute("data-stream-id").as_deref() == Some(&id)) {
+        if self
+            .tiles_of(peer)
+            .iter()
+            .any(|t| t.get_attribute("data-stream-id").as_deref() == Some(&id))
+        {
             return;
         }
         let (Some(tile), Some(video)) = (self.element("div"), self.element("video")) else {
@@ -96,7 +103,11 @@ impl Dom {
                 self.classify_tile(&tile, screen, &stream);
             }
             if let Ok(Some(label)) = tile.query_selector(".label") {
-                let text = if screen { format!("{name} (screen)") } else { name.to_owned() };
+                let text = if screen {
+                    format!("{name} (screen)")
+                } else {
+                    name.to_owned()
+                };
                 label.set_text_content(Some(&text));
             }
             if let Ok(Some(badges)) = tile.query_selector(".badges") {
@@ -114,7 +125,14 @@ impl Dom {
         if let Some(li) = self.participant(peer) {
             let _ = li.set_attribute("data-mic", if state.mic { "on" } else { "off" });
             let _ = li.set_attribute("data-camera", if state.camera { "on" } else { "off" });
-            let _ = li.set_attribute("data-sharing", if state.screen_stream.is_some() { "yes" } else { "no" });
+            let _ = li.set_attribute(
+                "data-sharing",
+                if state.screen_stream.is_some() {
+                    "yes"
+                } else {
+                    "no"
+                },
+            );
         }
     }
 
@@ -135,7 +153,9 @@ impl Dom {
     }
 
     pub fn set_peer_stats(&self, peer: &str, text: &str) {
-        let Some(li) = self.participant(peer) else { return };
+        let Some(li) = self.participant(peer) else {
+            return;
+        };
         let existing = li.query_selector(".stats").ok().flatten();
         let el = match existing {
             Some(el) => el,
@@ -167,7 +187,10 @@ impl Dom {
     pub fn apply_speaker_all(&self) {
         if let Ok(list) = self.videos.query_selector_all("[data-testid=remote-video]") {
             for i in 0..list.length() {
-                if let Some(v) = list.item(i).and_then(|n| n.dyn_into::<HtmlMediaElement>().ok()) {
+                if let Some(v) = list
+                    .item(i)
+                    .and_then(|n| n.dyn_into::<HtmlMediaElement>().ok())
+                {
                     self.apply_speaker(&v);
                 }
             }
@@ -223,7 +246,9 @@ impl App {
 
     /// Starts camera+mic (`video`) or mic only, showing errors without leaving.
     pub(super) fn start_media(self: &Rc<Self>, video: bool) {
-        let Some(room) = self.current_room() else { return };
+        let Some(room) = self.current_room() else {
+            return;
+        };
         let app = self.clone();
         spawn_local(async move {
             let request = if video {
@@ -237,7 +262,10 @@ impl App {
                     d.show_media_error(None);
                     d.local_video.set_src_object(Some(&stream));
                     d.local_tile.set_hidden(false);
-                    let _ = d.local_tile.class_list().toggle_with_force("voice-only", !video);
+                    let _ = d
+                        .local_tile
+                        .class_list()
+                        .toggle_with_force("voice-only", !video);
                     d.toggle_mic.set_disabled(false);
                     d.toggle_camera.set_disabled(!video);
                     d.set_toggle(&d.toggle_mic, false, "Mute");
@@ -250,15 +278,23 @@ impl App {
     }
 
     pub(super) fn toggle_mic(&self) {
-        let Some(room) = self.current_room() else { return };
+        let Some(room) = self.current_room() else {
+            return;
+        };
         let on = !room.media_state().mic;
         if room.set_mic_enabled(on) {
-            self.dom.set_toggle(&self.dom.toggle_mic, !on, if on { "Mute" } else { "Unmute" });
+            self.dom.set_toggle(
+                &self.dom.toggle_mic,
+                !on,
+                if on { "Mute" } else { "Unmute" },
+            );
         }
     }
 
     pub(super) fn toggle_camera(&self) {
-        let Some(room) = self.current_room() else { return };
+        let Some(room) = self.current_room() else {
+            return;
+        };
         let on = !room.media_state().camera;
         if room.set_camera_enabled(on) {
             let label = if on { "Camera off" } else { "Camera on" };
@@ -267,7 +303,9 @@ impl App {
     }
 
     pub(super) fn toggle_screen(self: &Rc<Self>) {
-        let Some(room) = self.current_room() else { return };
+        let Some(room) = self.current_room() else {
+            return;
+        };
         let app = self.clone();
         spawn_local(async move {
             if room.media_state().screen_stream.is_some() {
@@ -295,7 +333,9 @@ impl App {
     }
 
     pub(super) fn switch_device(self: &Rc<Self>, video: bool) {
-        let Some(room) = self.current_room() else { return };
+        let Some(room) = self.current_room() else {
+            return;
+        };
         let id = if video {
             self.dom.camera_select.value()
         } else {
@@ -337,9 +377,13 @@ impl App {
                 if app.session.get() != session {
                     return;
                 }
-                let Some(room) = app.current_room() else { return };
+                let Some(room) = app.current_room() else {
+                    return;
+                };
                 for peer in room.peers() {
-                    let Ok(stats) = room.stats(&peer.id).await else { continue };
+                    let Ok(stats) = room.stats(&peer.id).await else {
+                        continue;
+                    };
                     let speaking = stats.audio_level.is_some_and(|l| l > SPEAKING_LEVEL);
                     app.dom.set_speaking(&peer.id, speaking);
                     let rtt = stats

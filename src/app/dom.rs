@@ -149,7 +149,9 @@ impl Dom {
     }
 
     pub fn set_participant_state(&self, id: &str, state: &str) {
-        let Some(li) = self.participant(id) else { return };
+        let Some(li) = self.participant(id) else {
+            return;
+        };
         let _ = li.set_attribute("data-state", state);
         if let Ok(Some(s)) = li.query_selector(".state") {
             s.set_text_content(Some(state));
@@ -201,7 +203,9 @@ impl Dom {
 pub(super) fn query_param(name: &str) -> Option<String> {
     let href = web_sys::window()?.location().href().ok()?;
     let url = Url::new(&href).ok()?;
-    url.search_params().get(name).filter(|v| !v.trim().is_empty())
+    url.search_params()
+        .get(name)
+        .filter(|v| !v.trim().is_empty())
 }
 
 /// The page URL with `?room=<room>` (and no fragment): the link to share.
@@ -234,7 +238,11 @@ pub(super) fn signaling_url() -> Option<String> {
 }
 
 pub(super) fn local_storage_get(key: &str) -> Option<String> {
-    web_sys::window()?.local_storage().ok()??.get_item(key).ok()?
+    web_sys::window()?
+        .local_storage()
+        .ok()??
+        .get_item(key)
+        .ok()?
 }
 
 pub(super) fn local_storage_set(key: &str, value: &str) {

@@ -71,9 +71,15 @@ impl Dom {
             ("data-key", row_id.as_str()),
             ("data-peer-id", peer),
             ("data-id", &key.id.to_string()),
-            ("data-direction", if incoming { "incoming" } else { "outgoing" }),
+            (
+                "data-direction",
+                if incoming { "incoming" } else { "outgoing" },
+            ),
             ("data-name", &offer.name),
-            ("data-path", offer.relative_path.as_deref().unwrap_or(&offer.name)),
+            (
+                "data-path",
+                offer.relative_path.as_deref().unwrap_or(&offer.name),
+            ),
             ("data-size", &offer.size.to_string()),
             ("data-state", state),
         ] {
@@ -89,7 +95,10 @@ impl Dom {
         };
         for part in [
             self.span("file-name", shown),
-            self.span("rate", &format!("{} · {who}", human_bytes(offer.size as f64))),
+            self.span(
+                "rate",
+                &format!("{} · {who}", human_bytes(offer.size as f64)),
+            ),
         ]
         .into_iter()
         .flatten()
@@ -119,7 +128,9 @@ impl Dom {
     /// Shows the buttons that make sense in `state`; actions are handled by one
     /// delegated click listener on the list (see `App::transfer_click`).
     fn set_actions(&self, li: &Element, state: &str) {
-        let Ok(Some(actions)) = li.query_selector(".actions") else { return };
+        let Ok(Some(actions)) = li.query_selector(".actions") else {
+            return;
+        };
         let incoming = li.get_attribute("data-direction").as_deref() == Some("incoming");
         let keep_download = actions.query_selector("a").ok().flatten();
         actions.set_inner_html("");
@@ -190,7 +201,9 @@ impl Dom {
 impl App {
     /// Sends every file of `files` (from a picker or a drop) to the chosen target.
     pub(super) fn send_files(&self, files: Option<FileList>) {
-        let (Some(files), Some(room)) = (files, self.current_room()) else { return };
+        let (Some(files), Some(room)) = (files, self.current_room()) else {
+            return;
+        };
         let target = self.dom.file_target.value();
         for i in 0..files.length() {
             let Some(file) = files.item(i) else { continue };
@@ -198,7 +211,10 @@ impl App {
             let results = if target.is_empty() {
                 room.send_file_to_all(&file, relative.clone())
             } else {
-                vec![(target.clone(), room.send_file(&target, &file, relative.clone()))]
+                vec![(
+                    target.clone(),
+                    room.send_file(&target, &file, relative.clone()),
+                )]
             };
             if results.is_empty() {
                 self.dom.add_system_line("Nobody to send files to yet.");
@@ -216,9 +232,12 @@ impl App {
                         let key = TransferKey::outgoing(id);
                         let offer = room.transfer_offer(&peer, key).unwrap_or(offer);
                         let name = self.peer_name(&peer);
-                        self.dom.add_transfer_row(&peer, &name, key, &offer, "waiting");
+                        self.dom
+                            .add_transfer_row(&peer, &name, key, &offer, "waiting");
                     }
-                    Err(e) => self.dom.add_system_line(&format!("Could not send {}: {e}", file.name())),
+                    Err(e) => self
+                        .dom
+                        .add_system_line(&format!("Could not send {}: {e}", file.name())),
                 }
             }
         }
@@ -254,13 +273,20 @@ impl App {
             }
             TransferEvent::Completed { key, verified } => {
                 if let Some(li) = row(key) {
-                    if let Some(p) = self.current_room().and_then(|r| r.transfer_progress(peer, key)) {
+                    if let Some(p) = self
+                        .current_room()
+                        .and_then(|r| r.transfer_progress(peer, key))
+                    {
                         d.set_transfer_progress(&li, &p);
                     }
                     if verified {
                         d.set_transfer_state(&li, "verified", "verified ✓");
                     } else {
-                        d.set_transfer_state(&li, "hash-mismatch", "hash mismatch ✗ — file discarded");
+                        d.set_transfer_state(
+                            &li,
+                            "hash-mismatch",
+                            "hash mismatch ✗ — file discarded",
+                        );
                     }
                 }
             }
@@ -284,9 +310,15 @@ impl App {
 
     pub(super) fn on_file_received(&self, peer: &str, offer: &FileOffer, blob: &web_sys::Blob) {
         let key = TransferKey::incoming(offer.id);
-        let Some(li) = self.dom.transfer_row(&row_key(peer, key)) else { return };
-        let Ok(url) = web_sys::Url::create_object_url_with_blob(blob) else { return };
-        let Some(a) = self.dom.element("a") else { return };
+        let Some(li) = self.dom.transfer_row(&row_key(peer, key)) else {
+            return;
+        };
+        let Ok(url) = web_sys::Url::create_object_url_with_blob(blob) else {
+            return;
+        };
+        let Some(a) = self.dom.element("a") else {
+            return;
+        };
         let _ = a.set_attribute("href", &url);
         let _ = a.set_attribute("download", &offer.name);
         let _ = a.set_attribute("data-testid", "transfer-download");
@@ -301,16 +333,23 @@ impl App {
         let Some(button) = event.target().and_then(|t| t.dyn_into::<Element>().ok()) else {
             return;
         };
-        let Some(action) = button.get_attribute("data-action") else { return };
-        let Some(li) = button.closest("[data-testid=transfer]").ok().flatten() else { return };
+        let Some(action) = button.get_attribute("data-action") else {
+            return;
+        };
+        let Some(li) = button.closest("[data-testid=transfer]").ok().flatten() else {
+            return;
+        };
         let (Some(peer), Some(id)) = (
             li.get_attribute("data-peer-id"),
-            li.get_attribute("data-id").and_then(|v| v.parse::<TransferId>().ok()),
+            li.get_attribute("data-id")
+                .and_then(|v| v.parse::<TransferId>().ok()),
         ) else {
             return;
         };
         let incoming = li.get_attribute("data-direction").as_deref() == Some("incoming");
-        let Some(room) = self.current_room() else { return };
+        let Some(room) = self.current_room() else {
+            return;
+        };
         let (result, state, text) = match action.as_str() {
             "accept" => (room.accept_file(&peer, id), "transferring", ""),
             "reject" => (room.reject_file(&peer, id), "rejected", "rejected"),
@@ -320,7 +359,11 @@ impl App {
                 } else {
                     TransferKey::outgoing(id)
                 };
-                (room.cancel_transfer(&peer, key), "cancelled", "cancelled by you")
+                (
+                    room.cancel_transfer(&peer, key),
+                    "cancelled",
+                    "cancelled by you",
+                )
             }
             _ => return,
         };

@@ -81,8 +81,10 @@ impl App {
         let app = self.clone();
         EventListener::new(&d.mic_select, "change", move |_| app.switch_device(false)).forget();
         let app = self.clone();
-        EventListener::new(&d.speaker_select, "change", move |_| app.dom.apply_speaker_all())
-            .forget();
+        EventListener::new(&d.speaker_select, "change", move |_| {
+            app.dom.apply_speaker_all()
+        })
+        .forget();
         if let Some(devices) = web_sys::window().and_then(|w| w.navigator().media_devices().ok()) {
             let app = self.clone();
             EventListener::new(&devices, "devicechange", move |_| app.refresh_devices()).forget();
@@ -129,7 +131,9 @@ impl App {
     /// M toggles the microphone, V the camera, S the screen share — unless the user
     /// is typing in a field.
     fn shortcut(self: &Rc<Self>, event: &web_sys::Event) {
-        let Some(key) = event.dyn_ref::<web_sys::KeyboardEvent>() else { return };
+        let Some(key) = event.dyn_ref::<web_sys::KeyboardEvent>() else {
+            return;
+        };
         if key.ctrl_key() || key.meta_key() || key.alt_key() || self.room.borrow().is_none() {
             return;
         }
@@ -202,7 +206,10 @@ impl App {
         let d = &self.dom;
         d.set_status(
             "joined",
-            &format!("In room “{}” — connected to the signaling server.", room.room_name()),
+            &format!(
+                "In room “{}” — connected to the signaling server.",
+                room.room_name()
+            ),
         );
         d.my_name.set_text_content(Some(room.name()));
         if let Some(link) = dom::share_url(room.room_name()) {
@@ -317,7 +324,10 @@ impl App {
         self.screen_share_ended();
         if let Ok(tiles) = d.videos.query_selector_all("[data-testid=remote-tile]") {
             for i in 0..tiles.length() {
-                if let Some(t) = tiles.item(i).and_then(|n| n.dyn_into::<web_sys::Element>().ok()) {
+                if let Some(t) = tiles
+                    .item(i)
+                    .and_then(|n| n.dyn_into::<web_sys::Element>().ok())
+                {
                     t.remove();
                 }
             }
@@ -365,7 +375,9 @@ fn join_error_text(e: &Error) -> String {
             "Cannot reach the signaling server at {url}. Is it running? Check the address and \
              your network, then try again."
         ),
-        Error::Rejected { message, .. } => format!("The signaling server refused to join: {message}"),
+        Error::Rejected { message, .. } => {
+            format!("The signaling server refused to join: {message}")
+        }
         other => format!("Joining failed ({other}); the signaling server may be down."),
     }
 }

@@ -145,7 +145,10 @@ mod tests {
         let m2 = c.compose("Ann", "again", 2.0).unwrap();
         assert_ne!(m1.id, m2.id);
         let wire = PeerMessage::Chat(m1.clone()).to_json();
-        assert_eq!(PeerMessage::parse(&wire, "p1").unwrap(), PeerMessage::Chat(m1));
+        assert_eq!(
+            PeerMessage::parse(&wire, "p1").unwrap(),
+            PeerMessage::Chat(m1)
+        );
     }
 
     #[test]
@@ -158,7 +161,10 @@ mod tests {
         };
         let wire = PeerMessage::Media(state.clone()).to_json();
         assert!(!wire.contains("screen_stream"));
-        assert_eq!(PeerMessage::parse(&wire, "any").unwrap(), PeerMessage::Media(state));
+        assert_eq!(
+            PeerMessage::parse(&wire, "any").unwrap(),
+            PeerMessage::Media(state)
+        );
     }
 
     #[test]
@@ -166,7 +172,10 @@ mod tests {
         let mut c = ChatComposer::new("p1".into());
         assert_eq!(c.compose("A", "  ", 0.0), Err(PeerMessageError::EmptyChat));
         let long = "x".repeat(MAX_CHAT_CHARS + 1);
-        assert!(matches!(c.compose("A", &long, 0.0), Err(PeerMessageError::ChatTooLong(_))));
+        assert!(matches!(
+            c.compose("A", &long, 0.0),
+            Err(PeerMessageError::ChatTooLong(_))
+        ));
     }
 
     #[test]
@@ -181,6 +190,9 @@ mod tests {
             PeerMessage::parse("{\"type\":\"nope\"}", "p1"),
             Err(PeerMessageError::Malformed(_))
         ));
-        assert!(matches!(PeerMessage::parse("\u{0}", "p1"), Err(PeerMessageError::Malformed(_))));
+        assert!(matches!(
+            PeerMessage::parse("\u{0}", "p1"),
+            Err(PeerMessageError::Malformed(_))
+        ));
     }
 }

@@ -136,7 +136,9 @@ mod tests {
         let mut n = PerfectNegotiation::new(false);
         assert_eq!(
             n.remote_description(DescriptionKind::Offer, true),
-            RemoteDescriptionAction::Apply { answer_needed: true }
+            RemoteDescriptionAction::Apply {
+                answer_needed: true
+            }
         );
     }
 
@@ -156,13 +158,17 @@ mod tests {
         assert!(impolite.ignoring_offer());
         assert_eq!(
             polite.remote_description(DescriptionKind::Offer, false),
-            RemoteDescriptionAction::Apply { answer_needed: true }
+            RemoteDescriptionAction::Apply {
+                answer_needed: true
+            }
         );
         assert!(!polite.ignoring_offer());
         // The polite side's answer reaches the impolite side, which applies it.
         assert_eq!(
             impolite.remote_description(DescriptionKind::Answer, false),
-            RemoteDescriptionAction::Apply { answer_needed: false }
+            RemoteDescriptionAction::Apply {
+                answer_needed: false
+            }
         );
         assert!(!impolite.ignoring_offer());
     }
@@ -178,7 +184,9 @@ mod tests {
         n.offer_finished();
         assert_eq!(
             n.remote_description(DescriptionKind::Offer, true),
-            RemoteDescriptionAction::Apply { answer_needed: true }
+            RemoteDescriptionAction::Apply {
+                answer_needed: true
+            }
         );
     }
 
@@ -187,13 +195,17 @@ mod tests {
         let mut n = PerfectNegotiation::new(false);
         assert_eq!(
             n.remote_description(DescriptionKind::Answer, false),
-            RemoteDescriptionAction::Apply { answer_needed: false }
+            RemoteDescriptionAction::Apply {
+                answer_needed: false
+            }
         );
         // While the answer is still being applied the state is not yet stable, but an
         // offer that arrives now follows it and is fine.
         assert_eq!(
             n.remote_description(DescriptionKind::Offer, false),
-            RemoteDescriptionAction::Apply { answer_needed: true }
+            RemoteDescriptionAction::Apply {
+                answer_needed: true
+            }
         );
         n.remote_description_applied();
         assert_eq!(
@@ -204,8 +216,14 @@ mod tests {
 
     #[test]
     fn sdp_type_names() {
-        assert_eq!(DescriptionKind::from_sdp_type("offer"), Some(DescriptionKind::Offer));
-        assert_eq!(DescriptionKind::from_sdp_type("answer"), Some(DescriptionKind::Answer));
+        assert_eq!(
+            DescriptionKind::from_sdp_type("offer"),
+            Some(DescriptionKind::Offer)
+        );
+        assert_eq!(
+            DescriptionKind::from_sdp_type("answer"),
+            Some(DescriptionKind::Answer)
+        );
         assert_eq!(DescriptionKind::from_sdp_type("pranswer"), None);
     }
 }

@@ -8,7 +8,7 @@
 use super::room::RoomEvent;
 use super::{now_ms, Error};
 use crate::core::transfer::{
-    Direction, FileOffer, Output, OutgoingFile, Progress, TransferConfig, TransferEvent,
+    Direction, FileOffer, OutgoingFile, Output, Progress, TransferConfig, TransferEvent,
     TransferId, TransferKey, TransferManager,
 };
 use futures_channel::mpsc;
@@ -63,7 +63,10 @@ impl IncomingSink {
         self.seal()?;
         let options = BlobPropertyBag::new();
         options.set_type(mime_type);
-        Ok(Blob::new_with_blob_sequence_and_options(&self.segments, &options)?)
+        Ok(Blob::new_with_blob_sequence_and_options(
+            &self.segments,
+            &options,
+        )?)
     }
 }
 
@@ -212,7 +215,9 @@ impl PeerFiles {
                     .clone()
                     .filter(|c| c.ready_state() == RtcDataChannelState::Open);
                 if let Some(c) = &channel {
-                    state.manager.set_buffered_amount(c.buffered_amount() as u64);
+                    state
+                        .manager
+                        .set_buffered_amount(c.buffered_amount() as u64);
                 }
                 (state.manager.poll_output(), channel)
             };
@@ -266,7 +271,9 @@ impl PeerFiles {
         let mut state = self.state.borrow_mut();
         let written = match state.incoming.get_mut(&id) {
             Some(sink) => sink.write(bytes),
-            None => Err(Error::InvalidInput("no destination for this transfer".into())),
+            None => Err(Error::InvalidInput(
+                "no destination for this transfer".into(),
+            )),
         };
         let result = match written {
             Ok(()) => state

@@ -7,7 +7,9 @@ use super::JsError;
 use serde::Serialize;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{MediaDeviceInfo, MediaDeviceKind, MediaDevices, MediaStream, MediaStreamConstraints};
+use web_sys::{
+    MediaDeviceInfo, MediaDeviceKind, MediaDevices, MediaStream, MediaStreamConstraints,
+};
 
 /// Why local media could not be obtained.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -170,7 +172,9 @@ fn media_devices() -> Result<MediaDevices, MediaError> {
         .map_err(|_| MediaError::InsecureContext)
 }
 
-async fn await_stream(promise: Result<js_sys::Promise, JsValue>) -> Result<MediaStream, MediaError> {
+async fn await_stream(
+    promise: Result<js_sys::Promise, JsValue>,
+) -> Result<MediaStream, MediaError> {
     let promise = promise.map_err(|e| MediaError::from_js(e.into()))?;
     let stream = JsFuture::from(promise)
         .await

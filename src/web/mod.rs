@@ -8,10 +8,10 @@
 mod error;
 mod files;
 pub mod media;
-pub mod stats;
 mod peer;
 mod room;
 mod signaling;
+pub mod stats;
 
 pub use error::{Error, JsError};
 pub use peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent, TrackSource};

@@ -16,9 +16,10 @@ use std::rc::{Rc, Weak};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{
-    MediaStream, MediaStreamTrack, MessageEvent, RtcRtpSender, RtcTrackEvent, RtcConfiguration, RtcDataChannel, RtcDataChannelInit, RtcDataChannelState,
-    RtcIceCandidateInit, RtcPeerConnection, RtcPeerConnectionIceEvent, RtcPeerConnectionState,
-    RtcSdpType, RtcSessionDescriptionInit, RtcSignalingState,
+    MediaStream, MediaStreamTrack, MessageEvent, RtcConfiguration, RtcDataChannel,
+    RtcDataChannelInit, RtcDataChannelState, RtcIceCandidateInit, RtcPeerConnection,
+    RtcPeerConnectionIceEvent, RtcPeerConnectionState, RtcRtpSender, RtcSdpType,
+    RtcSessionDescriptionInit, RtcSignalingState, RtcTrackEvent,
 };
 
 #[wasm_bindgen]
@@ -44,7 +45,8 @@ extern "C" {
     ) -> Result<RtcRtpSender, JsValue>;
 
     #[wasm_bindgen(method, catch, js_name = removeTrack)]
-    fn remove_track_checked(this: &PeerConnectionExt, sender: &RtcRtpSender) -> Result<(), JsValue>;
+    fn remove_track_checked(this: &PeerConnectionExt, sender: &RtcRtpSender)
+        -> Result<(), JsValue>;
 }
 
 fn ext(pc: &RtcPeerConnection) -> &PeerConnectionExt {
@@ -162,7 +164,8 @@ struct Shared {
     /// remote offer otherwise (so they ride on that offer's answer, no extra round).
     started: std::cell::Cell<bool>,
     /// The tracks we want to send, by source.
-    wanted_tracks: RefCell<std::collections::BTreeMap<TrackSource, (MediaStreamTrack, MediaStream)>>,
+    wanted_tracks:
+        RefCell<std::collections::BTreeMap<TrackSource, (MediaStreamTrack, MediaStream)>>,
     senders: RefCell<std::collections::BTreeMap<TrackSource, RtcRtpSender>>,
 }
 
@@ -293,11 +296,15 @@ impl Shared {
                     .ok()
                     .and_then(|v| v.as_f64())
                     .filter(|v| v.is_finite() && *v > 0.0)
-                    .map_or(crate::core::transfer::DEFAULT_MAX_MESSAGE_SIZE, |v| v as u64);
+                    .map_or(crate::core::transfer::DEFAULT_MAX_MESSAGE_SIZE, |v| {
+                        v as u64
+                    });
                 shared.emit(PeerEvent::FilesOpen { max_message_size });
             }),
             listen("close", |shared, _| shared.emit(PeerEvent::FilesClosed)),
-            listen("bufferedamountlow", |shared, _| shared.emit(PeerEvent::FilesBufferedLow)),
+            listen("bufferedamountlow", |shared, _| {
+                shared.emit(PeerEvent::FilesBufferedLow)
+            }),
             listen("message", |shared, event| {
                 let Some(data) = event.dyn_ref::<MessageEvent>().map(|m| m.data()) else {
                     return;
@@ -343,7 +350,10 @@ impl Shared {
                     Error::InvalidInput(format!("unsupported description type {sdp_type:?}"))
                 })?;
                 let stable = self.pc.signaling_state() == RtcSignalingState::Stable;
-                let action = self.negotiation.borrow_mut().remote_description(kind, stable);
+                let action = self
+                    .negotiation
+                    .borrow_mut()
+                    .remote_description(kind, stable);
                 let RemoteDescriptionAction::Apply { answer_needed } = action else {
                     return Ok(());
                 };
@@ -503,7 +513,9 @@ impl PeerConnection {
                     RtcDataChannelState::Closing | RtcDataChannelState::Closed
                 ) =>
             {
-                Err(Error::InvalidInput("the data channel to this peer is closed".into()))
+                Err(Error::InvalidInput(
+                    "the data channel to this peer is closed".into(),
+                ))
             }
             _ => {
                 let mut pending = self.shared.pending_control.borrow_mut();

@@ -1,24 +1,24 @@
 //! A room: the signaling session plus one [`PeerConnection`] per remote member (mesh).
 
+use super::files::PeerFiles;
 use super::media::{self, MediaError, MediaRequest};
 use super::peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent, TrackSource};
 use super::signaling::{Signaling, SignalingEvent, SignalingSender};
 use super::{now_ms, Error};
 use crate::core::chat::{ChatComposer, ChatMessage, MediaState, PeerMessage};
-use gloo_events::EventListener;
-use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
-use web_sys::{MediaStream, MediaStreamTrack};
 use crate::core::negotiation::is_polite;
 use crate::core::transfer::{FileOffer, Progress, TransferEvent, TransferId, TransferKey};
-use super::files::PeerFiles;
 use futures_channel::mpsc;
 use futures_util::StreamExt;
+use gloo_events::EventListener;
 use peerlink_protocol::{ClientMessage, IceServer, PeerId, PeerInfo, ServerMessage, SignalPayload};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::{Rc, Weak};
+use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
+use wasm_bindgen_futures::JsFuture;
+use web_sys::{MediaStream, MediaStreamTrack};
 
 /// Interval of application-level keep-alive pings to the signaling server.
 const KEEPALIVE_MS: u32 = 20_000;
@@ -147,7 +147,11 @@ impl RoomShared {
                 self.emit(RoomEvent::Warning(e));
             }
         }
-        spawn_local(forward_peer_events(Rc::downgrade(self), info.id.clone(), events));
+        spawn_local(forward_peer_events(
+            Rc::downgrade(self),
+            info.id.clone(),
+            events,
+        ));
         self.peers.borrow_mut().insert(
             info.id.clone(),
             RemotePeer {
@@ -183,7 +187,11 @@ impl RoomShared {
 
     /// Removes `id` if the server already said it left.
     fn link_down(&self, id: &str) {
-        let left = self.peers.borrow().get(id).is_some_and(|p| p.left_signaling);
+        let left = self
+            .peers
+            .borrow()
+            .get(id)
+            .is_some_and(|p| p.left_signaling);
         if left {
             self.remove_peer(id);
         }
@@ -268,7 +276,9 @@ impl RoomShared {
         let Some(stream) = stream else { return };
         let id = stream.id();
         let mut peers = self.peers.borrow_mut();
-        let Some(peer) = peers.get_mut(from) else { return };
+        let Some(peer) = peers.get_mut(from) else {
+            return;
+        };
         if peer.streams.contains_key(&id) {
             return;
         }
@@ -308,7 +318,9 @@ impl RoomShared {
     fn remote_media(&self, from: &str, state: MediaState) {
         let old_screen = {
             let mut peers = self.peers.borrow_mut();
-            let Some(peer) = peers.get_mut(from) else { return };
+            let Some(peer) = peers.get_mut(from) else {
+                return;
+            };
             std::mem::replace(&mut peer.media, state.clone()).screen_stream
         };
         // A share that stopped is gone now, even before renegotiation removes it.
@@ -336,7 +348,10 @@ impl RoomShared {
                     Ok(d) => d,
                     Err(_) => return,
                 };
-                let msg = ClientMessage::Signal { to: from.to_owned(), data };
+                let msg = ClientMessage::Signal {
+                    to: from.to_owned(),
+                    data,
+                };
                 // Without signaling, established connections still work; new
                 // negotiations wait until the room is joined again.
                 if let Err(e) = self.signaling.send(&msg) {
@@ -422,9 +437,9 @@ async fn run_signaling(room: Weak<RoomShared>, mut signaling: Signaling) {
         let Some(room) = room.upgrade() else { return };
         match event {
             SignalingEvent::Message(msg) => room.handle_server_message(msg),
-            SignalingEvent::Invalid(reason) => room.emit(RoomEvent::Warning(
-                Error::InvalidInput(format!("invalid frame from the signaling server: {reason}")),
-            )),
+            SignalingEvent::Invalid(reason) => room.emit(RoomEvent::Warning(Error::InvalidInput(
+                format!("invalid frame from the signaling server: {reason}"),
+            ))),
             SignalingEvent::Closed { code, reason } => {
                 let reason = if reason.is_empty() {
                     format!("connection closed (code {code})")
@@ -572,10 +587,20 @@ impl Room {
             Some(s) => s,
             None => MediaStream::new()?,
         };
-        let audio = captured.get_audio_tracks().get(0).dyn_into::<MediaStreamTrack>().ok();
-        let video = captured.get_video_tracks().get(0).dyn_into::<MediaStreamTrack>().ok();
-        self.put_camera_track(&stream, TrackSource::Microphone, audio).await;
-        self.put_camera_track(&stream, TrackSource::Camera, video).await;
+        let audio = captured
+            .get_audio_tracks()
+            .get(0)
+            .dyn_into::<MediaStreamTrack>()
+            .ok();
+        let video = captured
+            .get_video_tracks()
+            .get(0)
+            .dyn_into::<MediaStreamTrack>()
+            .ok();
+        self.put_camera_track(&stream, TrackSource::Microphone, audio)
+            .await;
+        self.put_camera_track(&stream, TrackSource::Camera, video)
+            .await;
         {
             let mut media = self.shared.media.borrow_mut();
             media.camera = Some(Clone::clone(&stream));
@@ -595,7 +620,12 @@ impl Room {
         source: TrackSource,
         track: Option<MediaStreamTrack>,
     ) {
-        let old = self.shared.tracks.borrow().get(&source).map(|(t, _)| Clone::clone(t));
+        let old = self
+            .shared
+            .tracks
+            .borrow()
+            .get(&source)
+            .map(|(t, _)| Clone::clone(t));
         if let Some(old) = &old {
             stream.remove_track(old);
         }
@@ -615,8 +645,10 @@ impl Room {
         let Some(stream) = self.shared.media.borrow().camera.clone() else {
             return;
         };
-        self.put_camera_track(&stream, TrackSource::Microphone, None).await;
-        self.put_camera_track(&stream, TrackSource::Camera, None).await;
+        self.put_camera_track(&stream, TrackSource::Microphone, None)
+            .await;
+        self.put_camera_track(&stream, TrackSource::Camera, None)
+            .await;
         {
             let mut media = self.shared.media.borrow_mut();
             media.camera = None;
@@ -657,12 +689,20 @@ impl Room {
     /// `RTCRtpSender.replaceTrack` so the call goes on without renegotiation.
     pub async fn switch_device(&self, video: bool, device_id: &str) -> Result<(), Error> {
         let Some(stream) = self.shared.media.borrow().camera.clone() else {
-            return Err(Error::InvalidInput("start camera or microphone first".into()));
+            return Err(Error::InvalidInput(
+                "start camera or microphone first".into(),
+            ));
         };
         let (source, request) = if video {
             let mut v = media::VideoRequest::call_default();
             v.device_id = Some(device_id.to_owned());
-            (TrackSource::Camera, MediaRequest { audio: None, video: Some(v) })
+            (
+                TrackSource::Camera,
+                MediaRequest {
+                    audio: None,
+                    video: Some(v),
+                },
+            )
         } else {
             let request = MediaRequest {
                 audio: Some(Some(device_id.to_owned())),
@@ -678,7 +718,11 @@ impl Room {
             .map(|(t, _)| t.enabled())
             .unwrap_or(true);
         let captured = media::get_user_media(&request).await?;
-        let track = captured.get_tracks().get(0).dyn_into::<MediaStreamTrack>().ok();
+        let track = captured
+            .get_tracks()
+            .get(0)
+            .dyn_into::<MediaStreamTrack>()
+            .ok();
         if let Some(track) = &track {
             track.set_enabled(enabled);
         }
@@ -698,7 +742,11 @@ impl Room {
             .get(0)
             .dyn_into::<MediaStreamTrack>()
             .map_err(|_| MediaError::NoDevice("the shared surface has no video".into()))?;
-        let audio = stream.get_audio_tracks().get(0).dyn_into::<MediaStreamTrack>().ok();
+        let audio = stream
+            .get_audio_tracks()
+            .get(0)
+            .dyn_into::<MediaStreamTrack>()
+            .ok();
         // Screens are text and detail: keep the resolution, drop frame rate instead.
         let _ = js_sys::Reflect::set(&video, &"contentHint".into(), &"detail".into());
         let weak = Rc::downgrade(&self.shared);
@@ -716,11 +764,17 @@ impl Room {
         // Announce first so peers classify the new stream as a screen on arrival.
         self.shared.announce_media();
         self.shared
-            .set_track(TrackSource::ScreenVideo, Some((video, Clone::clone(&stream))))
+            .set_track(
+                TrackSource::ScreenVideo,
+                Some((video, Clone::clone(&stream))),
+            )
             .await;
         if let Some(audio) = audio {
             self.shared
-                .set_track(TrackSource::ScreenAudio, Some((audio, Clone::clone(&stream))))
+                .set_track(
+                    TrackSource::ScreenAudio,
+                    Some((audio, Clone::clone(&stream))),
+                )
                 .await;
         }
         Ok(stream)

@@ -39,7 +39,9 @@ pub struct Signaling {
 impl Signaling {
     /// Opens a WebSocket to `url` and waits until it is open.
     pub async fn connect(url: &str) -> Result<Self, Error> {
-        let unreachable = || Error::SignalingUnreachable { url: url.to_owned() };
+        let unreachable = || Error::SignalingUnreachable {
+            url: url.to_owned(),
+        };
         let ws = WebSocket::new(url).map_err(|_| unreachable())?;
         let (tx, incoming) = mpsc::unbounded();
         let on = |kind: &'static str, f: fn(&web_sys::Event) -> Raw| {
@@ -63,7 +65,10 @@ impl Signaling {
                 },
             }),
             on("message", |event| {
-                match event.dyn_ref::<MessageEvent>().and_then(|m| m.data().as_string()) {
+                match event
+                    .dyn_ref::<MessageEvent>()
+                    .and_then(|m| m.data().as_string())
+                {
                     Some(text) => Raw::Text(text),
                     None => Raw::NonText,
                 }
