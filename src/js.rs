@@ -12,6 +12,9 @@
 //! `.d.ts` has real types without a type-generation dependency.
 
 use crate::core::chat::{ChatMessage, MediaState};
+use crate::core::transfer::{
+    Direction, FileOffer, Progress, Side, TransferEvent, TransferId, TransferKey,
+};
 use crate::web::media::{self, MediaError, MediaRequest, VideoRequest};
 use crate::web::stats::PeerStats;
 use crate::web::{Error, JoinOptions, PeerSnapshot, Room, RoomEvent, RoomEvents};
@@ -124,6 +127,48 @@ export interface PeerStats {
   packetsLost: number;
 }
 
+/** Names a file transfer: the sender's id for it, and which way the file goes. */
+export interface TransferKey {
+  direction: 'incoming' | 'outgoing';
+  id: number;
+}
+
+/** A file offered to us or by us (name and path already sanitized). */
+export interface FileOffer {
+  /** The sender's transfer id. */
+  id: number;
+  name: string;
+  /** For a file in a shared folder, e.g. `photos/2024/a.jpg`. */
+  relativePath?: string;
+  size: number;
+  /** MIME type; empty when unknown. */
+  mimeType: string;
+}
+
+/** How far a transfer is. */
+export interface TransferProgress {
+  bytesDone: number;
+  bytesTotal: number;
+  /** Recent average; 0 while unknown. */
+  bytesPerSec: number;
+  etaMs: number | null;
+}
+
+/** What happened to a transfer (the `kind` of a `transfer` event). */
+export type TransferUpdate =
+  | { kind: 'offered'; offer: FileOffer }
+  | { kind: 'accepted' }
+  | { kind: 'rejected' }
+  | { kind: 'progress'; progress: TransferProgress }
+  | { kind: 'interrupted' }
+  | { kind: 'resumed'; offset: number }
+  | { kind: 'completed'; verified: boolean }
+  | { kind: 'cancelled'; by: 'local' | 'remote'; reason: string | null }
+  | { kind: 'failed'; reason: string };
+
+/** One entry of {@link Room.sendFileToAll}'s result. */
+export type FileSendResult = { peer: string; id: number } | { peer: string; error: PeerlinkError };
+
 /** Why the signaling server refused (the `code` of a `Rejected` error). */
 export type RejectCode =
   | 'bad_json' | 'unknown_type' | 'bad_message' | 'too_large' | 'binary_frame'
@@ -134,7 +179,8 @@ export type RejectCode =
 export type PeerlinkErrorName =
   | 'SignalingUnreachable' | 'SignalingClosed' | 'Rejected' | 'InvalidInput'
   | 'BadPeerMessage' | 'PermissionDenied' | 'NoDevice' | 'DeviceInUse'
-  | 'InsecureContext' | 'MediaError' | 'BrowserError' | 'RoomLeft' | 'PeerlinkError';
+  | 'InsecureContext' | 'MediaError' | 'TransferError' | 'BrowserError' | 'RoomLeft'
+  | 'PeerlinkError';
 
 /** An `Error` thrown or rejected by peerlink; narrow it by `name`. */
 export interface PeerlinkErrorOf<N extends PeerlinkErrorName> extends Error {
@@ -159,6 +205,7 @@ export interface BadPeerMessageError extends PeerlinkErrorOf<'BadPeerMessage'> {
 /**
  * An `Error` thrown or rejected by peerlink. `PermissionDenied`, `NoDevice`,
  * `DeviceInUse` and `InsecureContext` come from camera, microphone and screen capture;
+ * `TransferError` from a file transfer call that does not fit its state;
  * `BrowserError` wraps any other browser exception (its message starts with the
  * DOMException name); `RoomLeft` means the room was left before the call finished;
  * `PeerlinkError` is any other failure.
@@ -194,6 +241,13 @@ export interface RoomEventMap {
   'signaling-lost': { type: 'signaling-lost'; reason: string };
   /** Our screen share ended (also via the browser's own "Stop sharing" button). */
   'screen-share-ended': { type: 'screen-share-ended' };
+  /**
+   * Something happened to a file transfer with `peer`: offered to us (answer with
+   * {@link Room.acceptFile} or {@link Room.rejectFile}), accepted, progress, done...
+   */
+  'transfer': { type: 'transfer'; peer: string; key: TransferKey } & TransferUpdate;
+  /** An incoming file arrived complete and its SHA-256 matched the sender's. */
+  'file-received': { type: 'file-received'; peer: string; offer: FileOffer; blob: Blob };
   /** A recoverable problem (a peer sent garbage, a candidate failed, ...). */
   'warning': { type: 'warning'; error: PeerlinkError };
 }
@@ -248,6 +302,7 @@ fn to_js_error(error: &Error) -> JsValue {
             named_error("BadPeerMessage", &message, &[("peer", peer)])
         }
         Error::Media(media) => media_error(media),
+        Error::Transfer(_) => named_error("TransferError", &message, &[]),
         Error::Js(_) => named_error("BrowserError", &message, &[]),
         // The library grows (file transfer is being added): a variant the facade does
         // not name yet still reaches JS as an Error, and the build does not break.
@@ -410,6 +465,177 @@ impl<'a> From<&'a MediaState> for MediaStateOut<'a> {
     }
 }
 
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TransferKeyJs {
+    direction: DirectionJs,
+    id: TransferId,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum DirectionJs {
+    Incoming,
+    Outgoing,
+}
+
+impl From<TransferKey> for TransferKeyJs {
+    fn from(key: TransferKey) -> Self {
+        let direction = match key.direction {
+            Direction::Incoming => DirectionJs::Incoming,
+            Direction::Outgoing => DirectionJs::Outgoing,
+        };
+        Self {
+            direction,
+            id: key.id,
+        }
+    }
+}
+
+impl From<TransferKeyJs> for TransferKey {
+    fn from(key: TransferKeyJs) -> Self {
+        match key.direction {
+            DirectionJs::Incoming => TransferKey::incoming(key.id),
+            DirectionJs::Outgoing => TransferKey::outgoing(key.id),
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FileOfferOut<'a> {
+    id: TransferId,
+    name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    relative_path: Option<&'a str>,
+    size: u64,
+    mime_type: &'a str,
+}
+
+impl<'a> From<&'a FileOffer> for FileOfferOut<'a> {
+    fn from(offer: &'a FileOffer) -> Self {
+        Self {
+            id: offer.id,
+            name: &offer.name,
+            relative_path: offer.relative_path.as_deref(),
+            size: offer.size,
+            mime_type: &offer.mime_type,
+        }
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ProgressOut {
+    bytes_done: u64,
+    bytes_total: u64,
+    bytes_per_sec: f64,
+    eta_ms: Option<f64>,
+}
+
+impl From<&Progress> for ProgressOut {
+    fn from(p: &Progress) -> Self {
+        Self {
+            bytes_done: p.bytes_done,
+            bytes_total: p.bytes_total,
+            bytes_per_sec: p.bytes_per_sec,
+            eta_ms: p.eta_ms,
+        }
+    }
+}
+
+/// `TransferUpdate` in [`TYPESCRIPT`].
+#[derive(Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+enum TransferUpdateOut<'a> {
+    Offered {
+        offer: FileOfferOut<'a>,
+    },
+    Accepted,
+    Rejected,
+    Progress {
+        progress: ProgressOut,
+    },
+    Interrupted,
+    Resumed {
+        offset: u64,
+    },
+    Completed {
+        verified: bool,
+    },
+    Cancelled {
+        by: &'static str,
+        reason: Option<&'a str>,
+    },
+    Failed {
+        reason: String,
+    },
+}
+
+/// The key and the update of a transfer event, or `None` for a kind the facade does
+/// not know yet.
+fn transfer_update(event: &TransferEvent) -> Option<(TransferKey, TransferUpdateOut<'_>)> {
+    Some(match event {
+        TransferEvent::Offered { key, offer } => (
+            *key,
+            TransferUpdateOut::Offered {
+                offer: offer.into(),
+            },
+        ),
+        TransferEvent::Accepted { key } => (*key, TransferUpdateOut::Accepted),
+        TransferEvent::Rejected { key } => (*key, TransferUpdateOut::Rejected),
+        TransferEvent::Progress { key, progress } => (
+            *key,
+            TransferUpdateOut::Progress {
+                progress: progress.into(),
+            },
+        ),
+        TransferEvent::Interrupted { key } => (*key, TransferUpdateOut::Interrupted),
+        TransferEvent::Resumed { key, offset } => {
+            (*key, TransferUpdateOut::Resumed { offset: *offset })
+        }
+        TransferEvent::Completed { key, verified } => (
+            *key,
+            TransferUpdateOut::Completed {
+                verified: *verified,
+            },
+        ),
+        TransferEvent::Cancelled { key, by, reason } => (
+            *key,
+            TransferUpdateOut::Cancelled {
+                by: match by {
+                    Side::Local => "local",
+                    Side::Remote => "remote",
+                },
+                reason: reason.as_deref(),
+            },
+        ),
+        TransferEvent::Failed { key, reason } => (
+            *key,
+            TransferUpdateOut::Failed {
+                reason: reason.to_string(),
+            },
+        ),
+        #[allow(unreachable_patterns)]
+        _ => return None,
+    })
+}
+
+/// One entry of `sendFileToAll`'s result (`FileSendResult`).
+#[derive(Serialize)]
+#[serde(untagged)]
+enum FileSendOut<'a> {
+    Sent {
+        peer: &'a str,
+        id: TransferId,
+    },
+    Failed {
+        peer: &'a str,
+        #[serde(serialize_with = "serde_wasm_bindgen::preserve::serialize")]
+        error: JsValue,
+    },
+}
+
 /// Serializes a borrowed JS object as itself (only with serde-wasm-bindgen).
 fn pass_through<S: serde::Serializer, T: JsCast>(value: &&T, ser: S) -> Result<S::Ok, S::Error> {
     serde_wasm_bindgen::preserve::serialize(*value, ser)
@@ -458,6 +684,18 @@ enum EventOut<'a> {
         reason: &'a str,
     },
     ScreenShareEnded,
+    Transfer {
+        peer: &'a str,
+        key: TransferKeyJs,
+        #[serde(flatten)]
+        update: TransferUpdateOut<'a>,
+    },
+    FileReceived {
+        peer: &'a str,
+        offer: FileOfferOut<'a>,
+        #[serde(serialize_with = "pass_through")]
+        blob: &'a web_sys::Blob,
+    },
     Warning {
         #[serde(serialize_with = "pass_through")]
         error: &'a JsValue,
@@ -479,11 +717,13 @@ enum EventType {
     PeerMedia,
     SignalingLost,
     ScreenShareEnded,
+    Transfer,
+    FileReceived,
     Warning,
 }
 
 impl EventType {
-    const ALL: [EventType; 11] = [
+    const ALL: [EventType; 13] = [
         Self::PeerJoined,
         Self::PeerLeft,
         Self::PeerState,
@@ -494,6 +734,8 @@ impl EventType {
         Self::PeerMedia,
         Self::SignalingLost,
         Self::ScreenShareEnded,
+        Self::Transfer,
+        Self::FileReceived,
         Self::Warning,
     ];
 
@@ -509,6 +751,8 @@ impl EventType {
             Self::PeerMedia => "peer-media",
             Self::SignalingLost => "signaling-lost",
             Self::ScreenShareEnded => "screen-share-ended",
+            Self::Transfer => "transfer",
+            Self::FileReceived => "file-received",
             Self::Warning => "warning",
         }
     }
@@ -630,6 +874,27 @@ impl Inner {
             RoomEvent::SignalingLost { reason } => {
                 (EventType::SignalingLost, EventOut::SignalingLost { reason })
             }
+            RoomEvent::Transfer { peer, event } => {
+                let Some((key, update)) = transfer_update(event) else {
+                    return;
+                };
+                (
+                    EventType::Transfer,
+                    EventOut::Transfer {
+                        peer,
+                        key: key.into(),
+                        update,
+                    },
+                )
+            }
+            RoomEvent::FileReceived { peer, offer, blob } => (
+                EventType::FileReceived,
+                EventOut::FileReceived {
+                    peer,
+                    offer: offer.into(),
+                    blob,
+                },
+            ),
             RoomEvent::Warning(error) => {
                 warning = to_js_error(error);
                 (EventType::Warning, EventOut::Warning { error: &warning })
@@ -922,6 +1187,101 @@ impl JsRoom {
     ) -> Option<RtcPeerConnection> {
         let room = self.inner.room.borrow().clone()?;
         room.with_peer(peer_id, |p| p.as_raw().clone())
+    }
+
+    /// Offers `file` to one peer; the bytes flow once they accept (`transfer` events
+    /// follow on both sides). `relativePath` places it in a folder on their side.
+    /// Returns the transfer id (the `id` of an outgoing `TransferKey`).
+    #[wasm_bindgen(js_name = sendFile)]
+    pub fn send_file(
+        &self,
+        #[wasm_bindgen(js_name = peerId)] peer_id: &str,
+        file: &web_sys::File,
+        #[wasm_bindgen(js_name = relativePath)] relative_path: Option<String>,
+    ) -> Result<TransferId, JsValue> {
+        self.inner
+            .room()?
+            .send_file(peer_id, file, relative_path)
+            .map_err(|e| to_js_error(&e))
+    }
+
+    /// Offers `file` to every peer in the room.
+    #[wasm_bindgen(js_name = sendFileToAll, unchecked_return_type = "FileSendResult[]")]
+    pub fn send_file_to_all(
+        &self,
+        file: &web_sys::File,
+        #[wasm_bindgen(js_name = relativePath)] relative_path: Option<String>,
+    ) -> Result<JsValue, JsValue> {
+        let sent = self.inner.room()?.send_file_to_all(file, relative_path);
+        let out: Vec<FileSendOut> = sent
+            .iter()
+            .map(|(peer, result)| match result {
+                Ok(id) => FileSendOut::Sent { peer, id: *id },
+                Err(e) => FileSendOut::Failed {
+                    peer,
+                    error: to_js_error(e),
+                },
+            })
+            .collect();
+        to_js(&out)
+    }
+
+    /// Accepts the file `peerId` offered with transfer id `id` (from the `transfer`
+    /// event with `kind: 'offered'`); a `file-received` event follows when it is in.
+    #[wasm_bindgen(js_name = acceptFile)]
+    pub fn accept_file(
+        &self,
+        #[wasm_bindgen(js_name = peerId)] peer_id: &str,
+        id: TransferId,
+    ) -> Result<(), JsValue> {
+        self.inner
+            .room()?
+            .accept_file(peer_id, id)
+            .map_err(|e| to_js_error(&e))
+    }
+
+    /// Declines the file `peerId` offered with transfer id `id`.
+    #[wasm_bindgen(js_name = rejectFile)]
+    pub fn reject_file(
+        &self,
+        #[wasm_bindgen(js_name = peerId)] peer_id: &str,
+        id: TransferId,
+    ) -> Result<(), JsValue> {
+        self.inner
+            .room()?
+            .reject_file(peer_id, id)
+            .map_err(|e| to_js_error(&e))
+    }
+
+    /// Cancels a transfer in either direction.
+    #[wasm_bindgen(js_name = cancelTransfer)]
+    pub fn cancel_transfer(
+        &self,
+        #[wasm_bindgen(js_name = peerId)] peer_id: &str,
+        #[wasm_bindgen(unchecked_param_type = "TransferKey")] key: JsValue,
+    ) -> Result<(), JsValue> {
+        let key: TransferKeyJs = from_js("cancelTransfer key", key)?;
+        self.inner
+            .room()?
+            .cancel_transfer(peer_id, key.into())
+            .map_err(|e| to_js_error(&e))
+    }
+
+    /// Bytes done, speed and time left of a transfer, or `undefined`.
+    #[wasm_bindgen(
+        js_name = transferProgress,
+        unchecked_return_type = "TransferProgress | undefined"
+    )]
+    pub fn transfer_progress(
+        &self,
+        #[wasm_bindgen(js_name = peerId)] peer_id: &str,
+        #[wasm_bindgen(unchecked_param_type = "TransferKey")] key: JsValue,
+    ) -> Result<JsValue, JsValue> {
+        let key: TransferKeyJs = from_js("transferProgress key", key)?;
+        match self.inner.room()?.transfer_progress(peer_id, key.into()) {
+            Some(progress) => to_js(&ProgressOut::from(&progress)),
+            None => Ok(JsValue::UNDEFINED),
+        }
     }
 
     /// See the `on` declaration in the TypeScript section (generic over the type).
