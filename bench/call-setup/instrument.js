@@ -19,8 +19,35 @@
     start: undefined,
     firstFrame: undefined,
     marks: [],
+    /** Every RTCPeerConnection the page made, for getStats at the end. */
+    pcs: [],
   };
   Object.defineProperty(window, '__bench', { value: bench });
+
+  /** Video RTP counters of every connection (for the breakdown: keyframes, PLIs). */
+  bench.videoStats = async () => {
+    const out = { inbound: [], outbound: [] };
+    for (const pc of bench.pcs) {
+      (await pc.getStats()).forEach((s) => {
+        if (s.kind !== 'video') return;
+        if (s.type === 'inbound-rtp') {
+          out.inbound.push({
+            packetsReceived: s.packetsReceived, framesReceived: s.framesReceived,
+            framesDecoded: s.framesDecoded, keyFramesDecoded: s.keyFramesDecoded,
+            framesDropped: s.framesDropped, pliCount: s.pliCount, firCount: s.firCount,
+            nackCount: s.nackCount, frameWidth: s.frameWidth,
+          });
+        } else if (s.type === 'outbound-rtp') {
+          out.outbound.push({
+            framesSent: s.framesSent, framesEncoded: s.framesEncoded, keyFramesEncoded: s.keyFramesEncoded,
+            pliCount: s.pliCount, firCount: s.firCount, frameWidth: s.frameWidth,
+            qualityLimitationReason: s.qualityLimitationReason,
+          });
+        }
+      });
+    }
+    return out;
+  };
   const mark = (what, detail) => bench.marks.push({ t: now(), what, ...(detail ? { detail } : {}) });
 
   window.addEventListener(
@@ -133,6 +160,7 @@
   function WrappedPC(...args) {
     const pc = new OrigPC(...args);
     const n = ++pcCount;
+    bench.pcs.push(pc);
     mark('RTCPeerConnection created', { pc: n });
     pc.addEventListener('negotiationneeded', () => mark('negotiationneeded', { pc: n }));
     pc.addEventListener('signalingstatechange', () => mark(`signaling ${pc.signalingState}`, { pc: n }));

@@ -134,6 +134,18 @@ const VARIANTS = {
     },
   },
 };
+// Extra variant for investigating (BENCH_VARIANTS=peerlink,baseline,baseline-hd):
+// the baseline with peerlink's capture constraints.
+VARIANTS['baseline-hd'] = {
+  ...VARIANTS.baseline,
+  label: 'baseline, 1280×720@30 capture',
+  path: '/baseline.html?video=hd',
+};
+const SELECTED = (process.env.BENCH_VARIANTS ?? 'peerlink,baseline').split(',');
+for (const v of SELECTED) if (!VARIANTS[v]) throw new Error(`unknown variant ${v} in BENCH_VARIANTS`);
+if (!SELECTED.includes('peerlink') || !SELECTED.includes('baseline')) {
+  throw new Error('BENCH_VARIANTS must include peerlink and baseline');
+}
 
 let roomCounter = 0;
 
@@ -183,10 +195,15 @@ async function runOnce(browser, origin, variantName) {
       marks: window.__bench.marks,
     }));
     const host = await first.page.evaluate(() => window.__bench.marks);
+    const stats = {
+      joiner: await second.page.evaluate(() => window.__bench.videoStats()),
+      host: await first.page.evaluate(() => window.__bench.videoStats()),
+    };
     if (joiner.start === undefined) throw new Error('the join click was not seen');
     return {
       ms: joiner.firstFrame - joiner.start,
       size: joiner.size,
+      stats,
       marks: [
         ...joiner.marks.map((m) => ({ ...m, page: 'Bo' })),
         ...host.filter((m) => m.t >= joiner.start).map((m) => ({ ...m, page: 'Ada' })),
@@ -228,10 +245,18 @@ const MILESTONES = [
   ['remote <video> added (Bo)', (m) => m.page === 'Bo' && m.what === 'remote <video> added'],
   ['first frame presented (Bo)', (m) => m.page === 'Bo' && m.what === 'first frame presented'],
 ];
+const count = (match) => (r) => r.marks.filter(match).length;
+const sum = (list, key) => (list ?? []).reduce((a, s) => a + (s[key] ?? 0), 0);
+/** Counts per run (median shown); video counters read right after the first frame. */
 const COUNTS = [
-  ['offers sent (both pages)', (m) => /^sent offer/.test(m.what)],
-  ['answers sent (both pages)', (m) => /^sent answer/.test(m.what)],
-  ['negotiationneeded (both pages)', (m) => m.what === 'negotiationneeded'],
+  ['offers sent (both pages)', count((m) => /^sent offer/.test(m.what))],
+  ['answers sent (both pages)', count((m) => /^sent answer/.test(m.what))],
+  ['negotiationneeded (both pages)', count((m) => m.what === 'negotiationneeded')],
+  ['Ada: video frames encoded by then', (r) => sum(r.stats?.host.outbound, 'framesEncoded')],
+  ['Ada: keyframes encoded by then', (r) => sum(r.stats?.host.outbound, 'keyFramesEncoded')],
+  ['Ada: PLI/FIR received by then', (r) => sum(r.stats?.host.outbound, 'pliCount') + sum(r.stats?.host.outbound, 'firCount')],
+  ['Bo: video packets received by then', (r) => sum(r.stats?.joiner.inbound, 'packetsReceived')],
+  ['Bo: PLI/FIR sent by then', (r) => sum(r.stats?.joiner.inbound, 'pliCount') + sum(r.stats?.joiner.inbound, 'firCount')],
 ];
 
 function breakdown(runs) {
@@ -239,7 +264,7 @@ function breakdown(runs) {
     const ts = runs.map((r) => r.marks.find(match)?.t).filter((t) => t !== undefined);
     return [name, ts.length ? median(ts) : undefined, ts.length];
   });
-  const counts = COUNTS.map(([name, match]) => [name, median(runs.map((r) => r.marks.filter(match).length))]);
+  const counts = COUNTS.map(([name, f]) => [name, runs.length ? median(runs.map(f)) : NaN]);
   return { rows, counts };
 }
 
@@ -268,25 +293,28 @@ async function main() {
     args,
   });
   const chromiumVersion = browser.version();
-  const results = { peerlink: [], baseline: [] };
-  const failures = { peerlink: [], baseline: [] };
+  // Other work on the machine skews the figures (alternating spreads it over
+  // both variants, but not away): say how busy it was.
+  const loadBefore = os.loadavg()[0];
+  const results = Object.fromEntries(SELECTED.map((v) => [v, []]));
+  const failures = Object.fromEntries(SELECTED.map((v) => [v, []]));
   try {
     console.log(`bench call-setup: ${server.origin}, Chromium ${chromiumVersion}, ${RUNS} runs per variant (+${WARMUP} warm-up), alternating`);
     const order = [];
     for (let i = 0; i < WARMUP + RUNS; i++) {
-      // Alternate, and swap who goes first every other pair, so drift and
-      // "the run after the other variant" effects fall on both.
-      const pair = i % 2 === 0 ? ['peerlink', 'baseline'] : ['baseline', 'peerlink'];
-      for (const v of pair) order.push([v, i < WARMUP]);
+      // Alternate, and reverse the order every other round, so drift and
+      // "the run after the other variant" effects fall on all alike.
+      const round = i % 2 === 0 ? SELECTED : [...SELECTED].reverse();
+      for (const v of round) order.push([v, i < WARMUP]);
     }
     for (const [variant, warmup] of order) {
       try {
         const r = await runOnce(browser, server.origin, variant);
         const tag = warmup ? 'warm-up' : `run ${results[variant].length + 1}`;
-        console.log(`  ${variant.padEnd(8)} ${tag.padEnd(7)} ${r.ms.toFixed(0).padStart(5)} ms  (${r.size?.join('×')})`);
+        console.log(`  ${variant.padEnd(11)} ${tag.padEnd(7)} ${r.ms.toFixed(0).padStart(5)} ms  (${r.size?.join('×')})`);
         if (!warmup) results[variant].push(r);
       } catch (e) {
-        console.log(`  ${variant.padEnd(8)} FAILED: ${e.message}`);
+        console.log(`  ${variant.padEnd(11)} FAILED: ${e.message}`);
         if (!warmup) failures[variant].push(e.message);
       }
     }
@@ -295,7 +323,8 @@ async function main() {
     await server.stop();
   }
 
-  const summary = Object.keys(VARIANTS).map((v) => {
+  const load = `load average ${loadBefore.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end`;
+  const summary = SELECTED.map((v) => {
     const ms = results[v].map((r) => r.ms);
     return {
       v,
@@ -307,7 +336,8 @@ async function main() {
       max: ms.length ? Math.max(...ms) : NaN,
     };
   });
-  const [pl, base] = summary;
+  const pl = summary.find((s) => s.v === 'peerlink');
+  const base = summary.find((s) => s.v === 'baseline');
   const ratio = pl.median / base.median;
   const main = table(
     ['variant', 'runs', 'failed', 'median ms', 'p90 ms', 'min ms', 'max ms'],
@@ -318,26 +348,25 @@ async function main() {
     ratio <= TARGET_RATIO ? '(met)' : '(NOT met)'
   }`;
 
-  const bPl = breakdown(results.peerlink);
-  const bBase = breakdown(results.baseline);
+  const b = SELECTED.map((v) => breakdown(results[v]));
+  const cell = (x, k, total) => (k === 0 ? '–' : k < total ? `${fmt(x)} (${k}/${total} runs)` : fmt(x));
   const bd = table(
-    ['milestone (median ms after the click on Join)', 'peerlink', 'baseline'],
+    ['milestone (median ms after the click on Join)', ...SELECTED],
     [
-      ...bPl.rows.map(([name, t, n], i) => {
-        const [, tb, nb] = bBase.rows[i];
-        const cell = (x, k, total) => (k === 0 ? '–' : k < total ? `${fmt(x)} (${k}/${total} runs)` : fmt(x));
-        return [name, cell(t, n, results.peerlink.length), cell(tb, nb, results.baseline.length)];
-      }),
-      ...bPl.counts.map(([name, c], i) => [`${name}, median count`, String(c), String(bBase.counts[i][1])]),
+      ...MILESTONES.map(([name], i) => [
+        name,
+        ...SELECTED.map((v, j) => cell(b[j].rows[i][1], b[j].rows[i][2], results[v].length)),
+      ]),
+      ...COUNTS.map(([name], i) => [`${name}, median`, ...b.map((x) => fmt(x.counts[i][1]))]),
     ],
-    ['l', 'r', 'r'],
+    ['l', ...SELECTED.map(() => 'r')],
   );
 
-  console.log('\n' + main.text + '\n' + verdict + '\n');
+  console.log(`\n${load}\n${main.text}\n${verdict}\n`);
   console.log(bd.text + '\n');
 
   if (process.env.BENCH_TIMELINE === '1') {
-    for (const v of Object.keys(VARIANTS)) {
+    for (const v of SELECTED) {
       const rs = [...results[v]].sort((a, b) => a.ms - b.ms);
       const mid = rs[Math.floor((rs.length - 1) / 2)];
       if (!mid) continue;
@@ -356,7 +385,8 @@ async function main() {
     '### Call setup: join → first remote video frame',
     '',
     `${when}, commit ${commit}, Chromium ${chromiumVersion}, ${os.cpus().length} cores, ` +
-      `private network namespace, fake camera/mic, ${RUNS} runs per variant alternating (+${WARMUP} warm-up each).`,
+      `${load}, private network namespace, fake camera/mic, ` +
+      `${RUNS} runs per variant alternating (+${WARMUP} warm-up each).`,
     '',
     main.markdown,
     '',
