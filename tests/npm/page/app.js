@@ -102,6 +102,22 @@ async function main() {
     }
   });
 
+  // getDisplayMedia needs a user gesture: a button.
+  $('share-screen').addEventListener('click', async () => {
+    try {
+      if ($('share-screen').dataset.sharing === 'true') await room.stopScreenShare();
+      else {
+        await room.startScreenShare();
+        $('share-screen').dataset.sharing = 'true';
+      }
+    } catch (error) {
+      status('error', `${error.name}: ${error.message}`);
+    }
+  });
+  room.on('screen-share-ended', () => {
+    $('share-screen').dataset.sharing = 'false';
+  });
+
   if (params.get('media') !== 'none') {
     $('self-view').srcObject = await room.startMedia({ audio: true, video: { width: 640, height: 480 } });
   }

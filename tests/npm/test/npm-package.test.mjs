@@ -1,7 +1,7 @@
 // The packed npm package in a browser, as a consumer uses it: the real
 // peerlink-server serves this folder (page/ and node_modules/peerlink, installed
 // from the .tgz) and the signaling socket; two pages of Debian's Chromium join a
-// room, chat, send a fake-camera video and a file, all through page/app.js,
+// room, chat, send a fake-camera video, a screen share and a file, all through page/app.js,
 // which uses only the package's public API.
 //
 // Runs inside scripts/netns.sh (Chromium gathers no ICE candidates on loopback
@@ -165,6 +165,20 @@ test('two pages join a room, chat, and a fake-camera video flows', { timeout: 90
   assert.ok(stats.inboundVideoStreams >= 1 && stats.inboundAudioStreams >= 1, JSON.stringify(stats));
   assert.ok(stats.frameWidth > 0 && stats.videoBytesReceived > 0, JSON.stringify(stats));
   assert.equal(stats.localCandidateType, 'host');
+
+  // Screen share: a second stream, classified as a screen on the other side;
+  // stopping it removes it there and ends it here ('screen-share-ended').
+  await ann.getByTestId('share-screen').click();
+  await ann.locator('[data-testid="share-screen"][data-sharing="true"]').waitFor();
+  await bob.waitForFunction(
+    (id) => document.querySelector(`video[data-peer="${id}"][data-kind="screen"]`)?.videoWidth > 0,
+    ann.peerId,
+  );
+  assert.equal(await bob.locator(`video[data-peer="${ann.peerId}"]`).count(), 2);
+  await ann.getByTestId('share-screen').click();
+  await ann.locator('[data-testid="share-screen"][data-sharing="false"]').waitFor();
+  await bob.locator(`video[data-peer="${ann.peerId}"][data-kind="screen"]`).waitFor({ state: 'detached' });
+  assert.equal(await bob.locator(`video[data-peer="${ann.peerId}"][data-kind="camera"]`).count(), 1);
 
   // Mute is announced to the peer ('peer-media' -> peerMedia()).
   assert.equal(await bob.evaluate(() => window.room.setMicEnabled(false)), true);
