@@ -77,14 +77,17 @@ struct State {
     channel: Option<RtcDataChannel>,
 }
 
-/// File transfers with one remote peer.
-pub(super) struct PeerFiles {
+/// File transfers with one remote peer: owns its [`TransferManager`] and carries out
+/// its outputs on the peer's "files" data channel. [`super::Room`] keeps one per peer;
+/// it can also be driven directly (feed it the [`super::PeerEvent`]`::Files*` events).
+pub struct PeerFiles {
     peer: PeerId,
     state: RefCell<State>,
     events: mpsc::UnboundedSender<RoomEvent>,
 }
 
 impl PeerFiles {
+    /// Transfers with `peer`; events go to `events`.
     pub fn new(peer: PeerId, events: mpsc::UnboundedSender<RoomEvent>) -> Rc<Self> {
         Rc::new(Self {
             peer,
@@ -106,6 +109,7 @@ impl PeerFiles {
         self.emit(RoomEvent::Warning(error.into()));
     }
 
+    /// The files channel opened (or reopened): transfers start or resume.
     pub fn opened(self: &Rc<Self>, channel: RtcDataChannel, max_message_size: u64) {
         {
             let mut state = self.state.borrow_mut();
@@ -118,11 +122,13 @@ impl PeerFiles {
         self.drain();
     }
 
+    /// The files channel closed: transfers pause.
     pub fn closed(self: &Rc<Self>) {
         self.state.borrow_mut().manager.on_connection_lost();
         self.drain();
     }
 
+    /// A text frame from the files channel.
     pub fn text(self: &Rc<Self>, text: &str) {
         let result = self
             .state
@@ -135,6 +141,7 @@ impl PeerFiles {
         self.drain();
     }
 
+    /// A binary frame from the files channel.
     pub fn binary(self: &Rc<Self>, buffer: &js_sys::ArrayBuffer) {
         let bytes = js_sys::Uint8Array::new(buffer).to_vec();
         let result = self.state.borrow_mut().manager.handle_chunk(&bytes);
@@ -175,6 +182,7 @@ impl PeerFiles {
         Ok(id)
     }
 
+    /// Accepts an offered file.
     pub fn accept(self: &Rc<Self>, id: TransferId) -> Result<(), Error> {
         {
             let mut state = self.state.borrow_mut();
@@ -185,22 +193,26 @@ impl PeerFiles {
         Ok(())
     }
 
+    /// Declines an offered file.
     pub fn reject(self: &Rc<Self>, id: TransferId) -> Result<(), Error> {
         self.state.borrow_mut().manager.reject(id)?;
         self.drain();
         Ok(())
     }
 
+    /// Cancels a transfer in either direction.
     pub fn cancel(self: &Rc<Self>, key: TransferKey) -> Result<(), Error> {
         self.state.borrow_mut().manager.cancel(key)?;
         self.drain();
         Ok(())
     }
 
+    /// Progress of a transfer.
     pub fn progress(&self, key: TransferKey) -> Option<Progress> {
         self.state.borrow().manager.progress(key, now_ms())
     }
 
+    /// The (sanitized) offer of a transfer.
     pub fn offer(&self, key: TransferKey) -> Option<FileOffer> {
         self.state.borrow().manager.offer(key).cloned()
     }
