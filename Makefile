@@ -8,7 +8,7 @@
 #   make test        test-native + test-wasm + test-e2e (what CI runs)
 #   make lint        rustfmt --check, clippy -D warnings (native and wasm32), e2e typecheck
 #   make bench       scripts/bench*.sh
-#   make pkg         the npm package (wasm-pack) in pkg/
+#   make pkg         the npm package (wasm-pack) in pkg/, packed to pkg/peerlink-*.tgz
 #
 # One e2e test:   make test-e2e E2E_ARGS='-g "share link"'
 # One wasm test:  make test-wasm WASM_TEST_ARGS='--test web_peer'
@@ -47,7 +47,7 @@ WASM_TEST_ENV := \
 # The e2e suite starts this server binary itself (one per test).
 E2E_SERVER_BIN := $(CURDIR)/target/debug/peerlink-server
 
-.PHONY: help setup serve dist test test-native test-wasm test-e2e lint bench pkg clean
+.PHONY: help setup serve dist test test-native test-wasm test-e2e test-npm lint bench pkg clean
 
 help:
 	@sed -n '1,16p' Makefile | sed 's/^# \{0,1\}//'
@@ -69,7 +69,7 @@ serve: dist
 
 # --- tests ---------------------------------------------------------------------
 
-test: test-native test-wasm test-e2e
+test: test-native test-wasm test-e2e test-npm
 
 test-native:
 	$(SETUP)
@@ -109,7 +109,13 @@ bench:
 # The npm package: the library without the page (no `app` feature).
 pkg:
 	$(SETUP) --wasm-pack
-	wasm-pack build --release --target web --out-dir pkg
+	scripts/pkg.sh
+
+# The packed .tgz installed in a consumer project: tsc --noEmit, and two plain-JS
+# pages calling each other through the real server (inside the namespace).
+test-npm:
+	$(SETUP) --browsers --wasm-pack --node
+	scripts/test-npm.sh
 
 clean:
 	rm -rf dist pkg tests/e2e/test-results tests/e2e/playwright-report
