@@ -29,6 +29,11 @@ pub enum PeerMessage {
     Chat(ChatMessage),
     /// The sender's media state, sent when the channel opens and on every change.
     Media(MediaState),
+    /// Are you still there? Sent when the server says a peer left while its direct
+    /// link still looks up (a closed tab is not always noticed by the link at once).
+    Ping { nonce: u32 },
+    /// Answer to [`PeerMessage::Ping`].
+    Pong { nonce: u32 },
 }
 
 /// What a peer is sending, so others can show mute and camera-off badges and tell a
@@ -81,7 +86,7 @@ impl PeerMessage {
                 }
                 validate_chat_text(&chat.text)?;
             }
-            PeerMessage::Media(_) => {}
+            PeerMessage::Media(_) | PeerMessage::Ping { .. } | PeerMessage::Pong { .. } => {}
         }
         Ok(msg)
     }
@@ -164,6 +169,16 @@ mod tests {
         assert_eq!(
             PeerMessage::parse(&wire, "any").unwrap(),
             PeerMessage::Media(state)
+        );
+    }
+
+    #[test]
+    fn ping_pong_wire_shape() {
+        let wire = PeerMessage::Ping { nonce: 7 }.to_json();
+        assert_eq!(wire, r#"{"type":"ping","nonce":7}"#);
+        assert_eq!(
+            PeerMessage::parse(r#"{"type":"pong","nonce":7}"#, "x").unwrap(),
+            PeerMessage::Pong { nonce: 7 }
         );
     }
 

@@ -20,6 +20,10 @@ use wasm_bindgen_futures::spawn_local;
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{MediaStream, MediaStreamTrack};
 
+/// How long a peer the server says left has to answer a ping over its data channel
+/// before its link is considered gone.
+const LEFT_PEER_PROBE_MS: u32 = 3_000;
+
 /// Interval of application-level keep-alive pings to the signaling server.
 const KEEPALIVE_MS: u32 = 20_000;
 
@@ -90,6 +94,8 @@ struct RemotePeer {
     /// The server said this peer left, but our direct link to it was still up; it
     /// is removed when that link goes down.
     left_signaling: bool,
+    /// The nonce of an unanswered liveness ping, if any.
+    probe: Option<u32>,
     files: Rc<PeerFiles>,
 }
 
@@ -160,6 +166,7 @@ impl RoomShared {
                 streams: BTreeMap::new(),
                 media: MediaState::default(),
                 left_signaling: false,
+                probe: None,
                 files: PeerFiles::new(info.id.clone(), self.events.clone()),
             },
         );
@@ -169,20 +176,40 @@ impl RoomShared {
     /// The server says `id` left. A peer whose data channel is still open only lost
     /// its signaling socket (or the server is shutting down): keep the direct link
     /// until it goes down by itself, so the call and chat go on.
-    fn peer_left_signaling(&self, id: &str) {
+    fn peer_left_signaling(self: &Rc<Self>, id: &str) {
+        let nonce = (js_sys::Math::random() * f64::from(u32::MAX)) as u32;
         let still_linked = {
             let mut peers = self.peers.borrow_mut();
             match peers.get_mut(id) {
                 Some(peer) if peer.connection.control_open() => {
                     peer.left_signaling = true;
-                    true
+                    peer.probe = Some(nonce);
+                    let ping = PeerMessage::Ping { nonce }.to_json();
+                    peer.connection.send_control(&ping).is_ok()
                 }
                 _ => false,
             }
         };
         if !still_linked {
             self.remove_peer(id);
+            return;
         }
+        // A closed tab may leave the link looking up for many seconds: no answer in
+        // time means it is gone.
+        let weak = Rc::downgrade(self);
+        let id = id.to_owned();
+        spawn_local(async move {
+            gloo_timers::future::TimeoutFuture::new(LEFT_PEER_PROBE_MS).await;
+            let Some(room) = weak.upgrade() else { return };
+            let unanswered = room
+                .peers
+                .borrow()
+                .get(&id)
+                .is_some_and(|p| p.probe == Some(nonce));
+            if unanswered {
+                room.remove_peer(&id);
+            }
+        });
     }
 
     /// Removes `id` if the server already said it left.
@@ -411,6 +438,20 @@ impl RoomShared {
             PeerEvent::ControlMessage(text) => match PeerMessage::parse(&text, from) {
                 Ok(PeerMessage::Chat(chat)) => self.emit(RoomEvent::Chat(chat)),
                 Ok(PeerMessage::Media(state)) => self.remote_media(from, state),
+                Ok(PeerMessage::Ping { nonce }) => {
+                    if let Some(peer) = self.peers.borrow().get(from) {
+                        let _ = peer
+                            .connection
+                            .send_control(&PeerMessage::Pong { nonce }.to_json());
+                    }
+                }
+                Ok(PeerMessage::Pong { nonce }) => {
+                    if let Some(peer) = self.peers.borrow_mut().get_mut(from) {
+                        if peer.probe == Some(nonce) {
+                            peer.probe = None;
+                        }
+                    }
+                }
                 Err(e) => self.emit(RoomEvent::Warning(Error::BadPeerMessage {
                     peer: from.to_owned(),
                     reason: e.to_string(),
