@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Call setup benchmark: join → first remote video frame, the peerlink page against
 # a minimal hand-written JS page (bench/call-setup/baseline.html) through the same
-# peerlink-server, alternating, in one run, inside scripts/netns.sh. Prints a
-# table and writes it to bench/call-setup/latest.md. Figures, not a test: it
+# peerlink-server, alternating, in one run, inside scripts/netns.sh (plus the
+# baseline at peerlink's capture size, "baseline-hd"). Prints a table and a
+# breakdown and writes both to bench/call-setup/latest.md. Figures, not a test: it
 # fails only when too few calls could be set up at all.
 #
 #   scripts/bench-call.sh                 (make bench runs it)
@@ -61,10 +62,20 @@ if [[ -n "$(git -C "$ROOT" status --porcelain -- src www server protocol Cargo.t
   commit="$commit+dirty"
 fi
 
-status=0
+# In the background so this shell can pass INT/TERM/HUP on: netns.sh forwards
+# TERM into the namespace, where run.mjs stops after the current run, closes
+# the browser and server and writes nothing. (A background child ignores INT,
+# hence TERM for all three.)
 "$ROOT/scripts/netns.sh" env \
   PEERLINK_SERVER_BIN="$SERVER_BIN" \
   BENCH_STATIC="$static" \
   BENCH_COMMIT="$commit" \
-  node "$BENCH/run.mjs" || status=$?
+  node "$BENCH/run.mjs" &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null || true' INT TERM HUP
+while kill -0 "$child" 2>/dev/null; do
+  wait "$child" || true
+done
+status=0
+wait "$child" || status=$?
 exit "$status"
