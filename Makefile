@@ -11,6 +11,7 @@
 #   make pkg         the npm package (wasm-pack) in pkg/, packed to pkg/peerlink-*.tgz
 #
 # One e2e test:   make test-e2e E2E_ARGS='-g "share link"'
+# One fault test: make test-faults FAULTS_ARGS='-g loss'
 # One wasm test:  make test-wasm WASM_TEST_ARGS='--test web_peer'
 
 SHELL := bash
@@ -35,6 +36,7 @@ PORT = $(lastword $(subst :, ,$(LISTEN)))
 WEB_TESTS := $(patsubst tests/%.rs,--test %,$(wildcard tests/web_*.rs))
 WASM_TEST_ARGS ?= --lib $(WEB_TESTS)
 E2E_ARGS ?=
+FAULTS_ARGS ?=
 
 # wasm-bindgen-test in headless Chromium via Debian's chromedriver. Browser
 # mode for every test binary, also those without wasm_bindgen_test_configure!.
@@ -47,7 +49,7 @@ WASM_TEST_ENV := \
 # The e2e suite starts this server binary itself (one per test).
 E2E_SERVER_BIN := $(CURDIR)/target/debug/peerlink-server
 
-.PHONY: help setup serve dist test test-native test-wasm test-e2e test-npm lint bench pkg clean
+.PHONY: help setup serve dist test test-native test-wasm test-e2e test-faults test-npm lint bench pkg clean
 
 help:
 	@sed -n '1,16p' Makefile | sed 's/^# \{0,1\}//'
@@ -69,7 +71,7 @@ serve: dist
 
 # --- tests ---------------------------------------------------------------------
 
-test: test-native test-wasm test-e2e test-npm
+test: test-native test-wasm test-e2e test-faults test-npm
 
 test-native:
 	$(SETUP)
@@ -85,6 +87,13 @@ test-e2e: dist
 	$(SETUP) --browsers --node
 	$(CARGO) build -p peerlink-server
 	cd tests/e2e && PEERLINK_SERVER_BIN=$(E2E_SERVER_BIN) npm test -- $(E2E_ARGS)
+
+# Two browsers on two network hosts (scripts/two-hosts.sh): transfers under 5 %
+# UDP loss and across a cut link (tests/e2e/faults/).
+test-faults: dist
+	$(SETUP) --browsers --node
+	$(CARGO) build -p peerlink-server
+	PEERLINK_SERVER_BIN=$(E2E_SERVER_BIN) scripts/test-faults.sh $(FAULTS_ARGS)
 
 # --- quality -------------------------------------------------------------------
 
