@@ -1,0 +1,660 @@
+// File transfer benchmark: the peerlink page against a minimal hand-written
+// RTCDataChannel page (raw.html, the ceiling) and PeerJS (peerjs.html + npm
+// `peer`), two Chromium instances on two network hosts, clean link and with
+// random UDP loss, in one run. Started by scripts/bench-files.sh inside
+// scripts/two-hosts.sh; see README.md.
+//
+// Environment (the script sets the first group):
+//   PEERLINK_SERVER_BIN   peerlink-server binary
+//   BENCH_STATIC          directory served with --static: dist/ + raw.html, peerjs.html, peerjs.min.js
+//   BENCH_COMMIT          shown in the output
+//   PEERLINK_CHROMIUM_A/_B, PEERLINK_IN_HOST   from scripts/two-hosts.sh
+//
+//   BENCH_RUNS=3          measured runs per variant and condition (median reported)
+//   BENCH_SIZE_MIB=256    file size for the throughput table
+//   BENCH_LOSS=5          % of UDP packets dropped on host b's input in the "loss" condition
+//   BENCH_CONDITIONS=clean,loss
+//   BENCH_VARIANTS=peerlink,raw,peerjs
+//   BENCH_MEMORY_MIB=1024 size of the memory run (peerlink, clean link); 0 skips it
+//   BENCH_PROFILE_S=0     >0: after the table, CPU-profile sender and receiver of one
+//                         peerlink and one raw transfer (clean) for this many seconds
+//   BENCH_OUT             markdown output (default latest.md next to this file)
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { closeSync, createReadStream, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, '..', '..');
+const MiB = 1024 * 1024;
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const SIZE = Number(process.env.BENCH_SIZE_MIB ?? 256) * MiB;
+const LOSS = Number(process.env.BENCH_LOSS ?? 5);
+const MEMORY_SIZE = Number(process.env.BENCH_MEMORY_MIB ?? 1024) * MiB;
+const PROFILE_S = Number(process.env.BENCH_PROFILE_S ?? 0);
+const OUT = process.env.BENCH_OUT ?? path.join(HERE, 'latest.md');
+const CONNECT_TIMEOUT_MS = 30_000;
+/** A transfer slower than this (MiB/s) counts as failed rather than waited for. */
+const SLOWEST_MIB_S = 0.5;
+const TARGET_RAW_RATIO = 0.95;
+const TARGET_WASM_MIB = 32;
+const PEERJS_KEY = 'peerjs';
+/** The PeerServer's port in host a (its CLI takes no port 0; nothing else listens there). */
+const PEERJS_PORT = 9000;
+
+if (process.env.PEERLINK_NETNS !== '1') {
+  throw new Error('run inside scripts/two-hosts.sh (scripts/bench-files.sh does)');
+}
+const required = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set (scripts/bench-files.sh and scripts/two-hosts.sh set it)`);
+  return v;
+};
+const SERVER_BIN = required('PEERLINK_SERVER_BIN');
+const STATIC_DIR = required('BENCH_STATIC');
+const CHROMIUM_A = required('PEERLINK_CHROMIUM_A');
+const CHROMIUM_B = required('PEERLINK_CHROMIUM_B');
+const IN_HOST = required('PEERLINK_IN_HOST');
+const HOST_A_IP = process.env.PEERLINK_HOST_A_IP ?? '10.78.0.1';
+
+const VARIANTS = {
+  peerlink: 'peerlink (Rust/Wasm page)',
+  raw: 'raw RTCDataChannel (plain JS)',
+  peerjs: 'PeerJS 1.5.5 (binary)',
+};
+const CONDITIONS = {
+  clean: 'clean link',
+  loss: `${LOSS} % UDP loss`,
+};
+const SELECTED = (process.env.BENCH_VARIANTS ?? 'peerlink,raw,peerjs').split(',');
+const SELECTED_CONDITIONS = (process.env.BENCH_CONDITIONS ?? 'clean,loss').split(',');
+for (const v of SELECTED) if (!VARIANTS[v]) throw new Error(`unknown variant ${v} in BENCH_VARIANTS`);
+for (const c of SELECTED_CONDITIONS) if (!CONDITIONS[c]) throw new Error(`unknown condition ${c} in BENCH_CONDITIONS`);
+
+/** The e2e suite's Chromium flags, read from tests/e2e/lib/chromium.ts (the single list). */
+function chromiumArgs() {
+  const source = readFileSync(path.join(REPO, 'tests/e2e/lib/chromium.ts'), 'utf8');
+  const list = /CHROMIUM_ARGS\s*=\s*\[([\s\S]*?)\];/.exec(source);
+  if (!list) throw new Error('CHROMIUM_ARGS not found in tests/e2e/lib/chromium.ts');
+  const code = list[1].replace(/\/\/.*$/gm, '');
+  return [...code.matchAll(/'([^']*)'|"([^"]*)"/g)].map((m) => m[1] ?? m[2]);
+}
+
+const log = (...a) => console.log(...a);
+
+// --- processes in the hosts ---------------------------------------------------------
+
+/**
+ * Starts CMD in host `host` and resolves once a line of its output matches
+ * `ready`, with the match. `in-host` execs `ip netns exec`, which execs CMD, so
+ * the child's pid is CMD's own and signals reach it directly.
+ */
+async function startInHost(host, cmd, args, ready, what) {
+  const child = spawn(IN_HOST, [host, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = [];
+  const match = await new Promise((resolve, reject) => {
+    const fail = (e) => {
+      child.kill('SIGKILL');
+      reject(e);
+    };
+    let seen = '';
+    const timer = setTimeout(() => fail(new Error(`${what} did not start:\n${output.join('')}`)), 20_000);
+    const onData = (chunk) => {
+      output.push(chunk);
+      seen += chunk;
+      const m = ready.exec(seen);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m);
+      }
+    };
+    child.stdout.setEncoding('utf8').on('data', onData);
+    child.stderr.setEncoding('utf8').on('data', onData);
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${what} exited (${code ?? signal}) before it was ready:\n${output.join('')}`));
+    });
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  return {
+    match,
+    output,
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+function inHost(host, ...args) {
+  const r = spawnSync(IN_HOST, [host, ...args], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`${args.join(' ')} in host ${host}: ${r.stderr || r.status}`);
+  return r.stdout;
+}
+
+/** Random UDP loss on host b's input (shared/TOOLCHAIN.md: no netem here, nftables). */
+const LOSS_TABLE = 'peerlink_bench_loss';
+function setLoss(on) {
+  const exists = spawnSync(IN_HOST, ['b', 'nft', 'list', 'table', 'inet', LOSS_TABLE], { stdio: 'ignore' }).status === 0;
+  if (exists) inHost('b', 'nft', 'delete', 'table', 'inet', LOSS_TABLE);
+  if (!on) return;
+  inHost('b', 'nft', 'add', 'table', 'inet', LOSS_TABLE);
+  inHost('b', 'nft', 'add', 'chain', 'inet', LOSS_TABLE, 'in', '{ type filter hook input priority 0; }');
+  inHost('b', 'nft', 'add', 'rule', 'inet', LOSS_TABLE, 'in', 'meta', 'l4proto', 'udp', 'numgen', 'random', 'mod', '100', '<', String(LOSS), 'counter', 'drop');
+}
+
+/** Packets the loss rule has dropped since it was added. */
+function dropped() {
+  const out = inHost('b', 'nft', 'list', 'table', 'inet', LOSS_TABLE);
+  return Number(/packets (\d+)/.exec(out)?.[1] ?? NaN);
+}
+
+// --- test files -------------------------------------------------------------------
+
+/** `size` bytes of seeded xorshift data (as tests/e2e/lib/files.ts), and their SHA-256. */
+function generateFile(file, size, seed) {
+  const hash = createHash('sha256');
+  const fd = openSync(file, 'w');
+  let x = seed >>> 0 || 1;
+  const block = Buffer.alloc(MiB);
+  for (let left = size; left > 0; ) {
+    const n = Math.min(left, block.length);
+    for (let i = 0; i < n; i += 4) {
+      x ^= x << 13;
+      x >>>= 0;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      x >>>= 0;
+      block.writeUInt32LE(x, i);
+    }
+    const chunk = block.subarray(0, n);
+    writeSync(fd, chunk);
+    hash.update(chunk);
+    left -= n;
+  }
+  closeSync(fd);
+  return hash.digest('hex');
+}
+
+async function sha256File(file) {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file)) hash.update(chunk);
+  return hash.digest('hex');
+}
+
+// --- one transfer --------------------------------------------------------------------
+
+let roomCounter = 0;
+const uniqueRoom = (v) => `bench-${v}-${process.pid}-${++roomCounter}-${Date.now().toString(36)}`;
+
+/** A fresh browser context in each browser, closed (with its pages and blobs) afterwards. */
+async function withPages(env, fn) {
+  const ctxA = await env.browserA.newContext({ acceptDownloads: true });
+  const ctxB = await env.browserB.newContext({ acceptDownloads: true });
+  const pageA = await ctxA.newPage();
+  const pageB = await ctxB.newPage();
+  const errors = [];
+  for (const [name, page] of [['A', pageA], ['B', pageB]]) {
+    page.on('pageerror', (e) => errors.push(`${name}: ${e}`));
+    page.on('console', (m) => m.type() === 'error' && errors.push(`${name}: ${m.text()}`));
+  }
+  try {
+    return await fn({ ctxA, ctxB, pageA, pageB, errors });
+  } catch (e) {
+    const errs = errors.slice(0, 5).join('\n  ');
+    throw new Error(`${e.message}${errs ? `\n  page errors:\n  ${errs}` : ''}`);
+  } finally {
+    await ctxA.close().catch(() => {});
+    await ctxB.close().catch(() => {});
+  }
+}
+
+const timeoutFor = (size) => Math.max(120_000, (size / MiB / SLOWEST_MIB_S) * 1000);
+
+async function peerlinkReady(page, origin) {
+  await page.goto(`${origin}/`);
+  await page.waitForFunction(() => {
+    const s = document.querySelector('[data-testid=status]');
+    return s && s.dataset.state === 'idle' && !/^\s*Loading/.test(s.textContent);
+  });
+}
+
+async function peerlinkJoin(page, room, name) {
+  await page.getByTestId('mode-chat').check();
+  await page.getByTestId('room-input').fill(room);
+  await page.getByTestId('name-input').fill(name);
+  await page.getByTestId('join-button').click();
+  await page.waitForFunction(() => document.querySelector('[data-testid=status]')?.dataset.state === 'joined', null, {
+    timeout: CONNECT_TIMEOUT_MS,
+  });
+}
+
+async function peerlinkConnected(page, other) {
+  await page
+    .locator(`[data-testid=participant][data-name=${JSON.stringify(other)}][data-state=connected]`)
+    .waitFor({ timeout: CONNECT_TIMEOUT_MS });
+}
+
+/**
+ * Records, on the receiver's page, the time of the click on Accept (capturing
+ * listener, before the app's own) and of the row's data-state becoming
+ * "verified" (or another final state), both performance.now().
+ */
+function watchRow(selector) {
+  const row = document.querySelector(selector);
+  const t = (window.__benchRow = { t0: undefined, t1: undefined, state: row.dataset.state });
+  row.addEventListener('click', (e) => {
+    if (e.target.closest('[data-testid=transfer-accept]') && t.t0 === undefined) t.t0 = performance.now();
+  }, { capture: true });
+  const check = () => {
+    const state = row.dataset.state;
+    t.state = state;
+    if (['verified', 'failed', 'cancelled', 'rejected', 'mismatch'].includes(state) && t.t1 === undefined) {
+      t.t1 = performance.now();
+      t.result = row.querySelector('[data-testid=transfer-result]')?.textContent ?? '';
+    }
+  };
+  new MutationObserver(check).observe(row, { attributes: true, attributeFilter: ['data-state'] });
+}
+
+/**
+ * Peak memory of the receiver while it runs: the Wasm linear memory (the
+ * `memory` export Trunk's loader hands to its TrunkApplicationStarted event;
+ * it only grows, so its last size is its peak) and the JS heap
+ * (CDP Performance.getMetrics JSHeapUsedSize every 200 ms).
+ */
+const CAPTURE_WASM_MEMORY = () => {
+  addEventListener('TrunkApplicationStarted', (e) => {
+    window.__wasmMemory = e.detail?.wasm?.memory;
+  });
+};
+
+async function startSampling(ctx, page) {
+  const cdp = await ctx.newCDPSession(page);
+  await cdp.send('Performance.enable');
+  const s = { heapPeak: 0, heapSamples: 0, wasmPeak: 0, stop: false };
+  const wasmNow = () => page.evaluate(() => window.__wasmMemory?.buffer.byteLength ?? 0).catch(() => 0);
+  s.wasmStart = await wasmNow();
+  s.done = (async () => {
+    while (!s.stop) {
+      const { metrics } = await cdp.send('Performance.getMetrics').catch(() => ({ metrics: [] }));
+      const used = metrics.find((m) => m.name === 'JSHeapUsedSize')?.value ?? 0;
+      s.heapPeak = Math.max(s.heapPeak, used);
+      s.heapSamples++;
+      s.wasmPeak = Math.max(s.wasmPeak, await wasmNow());
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  })();
+  return s;
+}
+
+async function runPeerlink(env, { file, size, name, hash, verify = false, sample = false, profile = 0 }) {
+  return withPages(env, async ({ ctxA, ctxB, pageA, pageB }) => {
+    if (sample) {
+      await pageA.addInitScript(CAPTURE_WASM_MEMORY);
+      await pageB.addInitScript(CAPTURE_WASM_MEMORY);
+    }
+    const room = uniqueRoom('peerlink');
+    await peerlinkReady(pageA, env.origin);
+    await peerlinkReady(pageB, env.origin);
+    await peerlinkJoin(pageA, room, 'Ada');
+    await peerlinkJoin(pageB, room, 'Bo');
+    await peerlinkConnected(pageA, 'Bo');
+    await peerlinkConnected(pageB, 'Ada');
+
+    await pageA.getByTestId('file-input').setInputFiles(file);
+    const selector = `[data-testid=transfer][data-direction=incoming][data-path=${JSON.stringify(name)}]`;
+    const row = pageB.locator(selector);
+    await pageB.locator(`${selector}[data-state=offered]`).waitFor({ timeout: CONNECT_TIMEOUT_MS });
+    await pageB.evaluate(watchRow, selector);
+    const sampler = sample ? await startSampling(ctxB, pageB) : undefined;
+    await row.getByTestId('transfer-accept').click();
+    const profiles = profile ? await cpuProfile([['sender', ctxA, pageA], ['receiver', ctxB, pageB]], profile) : undefined;
+    await pageB.waitForFunction(() => window.__benchRow.t1 !== undefined, null, {
+      timeout: timeoutFor(size),
+      polling: 250,
+    });
+    const t = await pageB.evaluate(() => window.__benchRow);
+    let memory;
+    if (sampler) {
+      sampler.stop = true;
+      await sampler.done;
+      const senderWasm = await pageA.evaluate(() => window.__wasmMemory?.buffer.byteLength ?? 0);
+      memory = { heapPeak: sampler.heapPeak, samples: sampler.heapSamples, wasmPeak: sampler.wasmPeak, wasmStart: sampler.wasmStart, senderWasm };
+    }
+    if (t.state !== 'verified') throw new Error(`transfer ended ${t.state}: ${t.result}`);
+    if (t.t0 === undefined) throw new Error('the click on Accept was not seen');
+    let hashChecked = false;
+    if (verify) {
+      // Outside the timed part: save the download and hash it here.
+      const link = row.getByTestId('transfer-download');
+      const [download] = await Promise.all([pageB.waitForEvent('download'), link.click()]);
+      const saved = path.join(env.tmp, `download-${Date.now()}.bin`);
+      await download.saveAs(saved);
+      const got = await sha256File(saved);
+      rmSync(saved, { force: true });
+      if (got !== hash) throw new Error(`received file's SHA-256 ${got} != ${hash}`);
+      hashChecked = true;
+    }
+    return { ms: t.t1 - t.t0, bytes: size, hashChecked, memory, profiles };
+  });
+}
+
+async function runRaw(env, { file, size, profile = 0 }) {
+  return withPages(env, async ({ ctxA, ctxB, pageA, pageB }) => {
+    const room = uniqueRoom('raw');
+    // The sender joins first; the receiver, the newcomer, offers.
+    await pageA.goto(`${env.origin}/raw.html?role=send&room=${room}`);
+    await pageA.waitForFunction(() => document.querySelector('#status').dataset.state === 'joined');
+    await pageB.goto(`${env.origin}/raw.html?role=recv&room=${room}`);
+    return transferJs(pageA, pageB, ctxA, ctxB, file, size, profile);
+  });
+}
+
+async function runPeerjs(env, { file, size, profile = 0 }) {
+  return withPages(env, async ({ ctxA, ctxB, pageA, pageB }) => {
+    const room = uniqueRoom('peerjs');
+    const q = `host=${HOST_A_IP}&port=${env.peerjsPort}`;
+    await pageB.goto(`${env.origin}/peerjs.html?role=recv&id=${room}-b&${q}`);
+    await pageB.waitForFunction(() => window.bench.registered || window.bench.error, null, { timeout: CONNECT_TIMEOUT_MS });
+    await pageA.goto(`${env.origin}/peerjs.html?role=send&id=${room}-a&peer=${room}-b&${q}`);
+    return transferJs(pageA, pageB, ctxA, ctxB, file, size, profile);
+  });
+}
+
+/** raw.html and peerjs.html: wait for the channel, pick the file, start, wait for all bytes. */
+async function transferJs(pageA, pageB, ctxA, ctxB, file, size, profile) {
+  for (const page of [pageA, pageB]) {
+    await page.waitForFunction(() => window.bench.ready || window.bench.error, null, { timeout: CONNECT_TIMEOUT_MS });
+  }
+  await pageA.getByTestId('file-input').setInputFiles(file);
+  await pageB.evaluate((size) => window.bench.start(size), size);
+  const profiles = profile ? await cpuProfile([['sender', ctxA, pageA], ['receiver', ctxB, pageB]], profile) : undefined;
+  await pageB.waitForFunction(() => window.bench.done || window.bench.error, null, {
+    timeout: timeoutFor(size),
+    polling: 250,
+  });
+  const [a, b] = await Promise.all([pageA.evaluate(() => window.bench), pageB.evaluate(() => window.bench)]);
+  if (a.error || b.error) throw new Error(`sender: ${a.error ?? 'ok'}; receiver: ${b.error ?? 'ok'}`);
+  if (b.done.bytes !== size) throw new Error(`received ${b.done.bytes} bytes, expected ${size}`);
+  return { ms: b.done.t1 - b.done.t0, bytes: b.done.bytes, profiles };
+}
+
+const RUNNERS = { peerlink: runPeerlink, raw: runRaw, peerjs: runPeerjs };
+
+// --- CPU profiles -------------------------------------------------------------------------
+
+/** CPU profiles of several pages at once for `seconds`, while a transfer runs. */
+async function cpuProfile(pages, seconds) {
+  // Let the transfer reach its steady state first.
+  await new Promise((r) => setTimeout(r, 2000));
+  const sessions = [];
+  for (const [role, ctx, page] of pages) {
+    const cdp = await ctx.newCDPSession(page);
+    await cdp.send('Profiler.enable');
+    await cdp.send('Profiler.setSamplingInterval', { interval: 200 });
+    sessions.push([role, cdp]);
+  }
+  await Promise.all(sessions.map(([, cdp]) => cdp.send('Profiler.start')));
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const out = {};
+  for (const [role, cdp] of sessions) out[role] = (await cdp.send('Profiler.stop')).profile;
+  return out;
+}
+
+/** Self time per function (name + script), largest first, as % of all samples. */
+function summarizeProfile(profile, top = 18) {
+  const byId = new Map(profile.nodes.map((n) => [n.id, n]));
+  const counts = new Map();
+  for (const id of profile.samples) counts.set(id, (counts.get(id) ?? 0) + 1);
+  const total = profile.samples.length;
+  const self = new Map();
+  for (const [id, n] of counts) {
+    const f = byId.get(id).callFrame;
+    const script = f.url ? path.basename(f.url.split('?')[0]) : '';
+    const key = `${f.functionName || '(anonymous)'}${script ? ` [${script}]` : ''}`;
+    self.set(key, (self.get(key) ?? 0) + n);
+  }
+  const idle = [...self].filter(([k]) => k.startsWith('(idle)')).reduce((a, [, n]) => a + n, 0);
+  const rows = [...self].sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, n]) => [k, (100 * n) / total]);
+  return { total, busy: (100 * (total - idle)) / total, rows };
+}
+
+// --- statistics and output ------------------------------------------------------------------
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const n = s.length;
+  return n === 0 ? NaN : n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+const mibs = (r) => r.bytes / MiB / (r.ms / 1000);
+const f1 = (x) => (x === undefined || Number.isNaN(x) ? '–' : x.toFixed(1));
+const f2 = (x) => (x === undefined || Number.isNaN(x) || !Number.isFinite(x) ? '–' : x.toFixed(2));
+
+function table(header, rows, align) {
+  const cells = [header, ...rows].map((r) => r.map(String));
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => r[i].length)));
+  const line = (r) => r.map((c, i) => (align[i] === 'r' ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ');
+  const md = (r) => `| ${r.join(' | ')} |`;
+  return {
+    text: [line(cells[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n'),
+    markdown: [md(cells[0]), md(align.map((a) => (a === 'r' ? '---:' : '---'))), ...cells.slice(1).map(md)].join('\n'),
+  };
+}
+
+// --- main -----------------------------------------------------------------------------------
+
+async function main() {
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'peerlink-bench-files-'));
+  const servers = [];
+  const browsers = [];
+  try {
+    const name = `bench-${SIZE / MiB}MiB.bin`;
+    const file = path.join(tmp, name);
+    log(`bench files: generating ${SIZE / MiB} MiB test file`);
+    const hash = generateFile(file, SIZE, 11);
+
+    const server = await startInHost(
+      'a',
+      SERVER_BIN,
+      ['--static', STATIC_DIR, '--listen', `${HOST_A_IP}:0`],
+      /peerlink-server listening on (http:\/\/\S+)/,
+      'peerlink-server',
+    );
+    servers.push(server);
+    const origin = server.match[1].replace(/\/$/, '');
+    const peerjsBin = path.join(HERE, 'node_modules/peer/dist/bin/peerjs.js');
+    const peerServer = await startInHost(
+      'a',
+      process.execPath,
+      [peerjsBin, '--host', HOST_A_IP, '--port', String(PEERJS_PORT), '--key', PEERJS_KEY],
+      /Started PeerServer on \S+, port: (\d+)/,
+      'PeerServer (npm peer)',
+    );
+    servers.push(peerServer);
+    const peerjsPort = Number(peerServer.match[1]);
+
+    const args = [...chromiumArgs(), `--unsafely-treat-insecure-origin-as-secure=${origin}`];
+    const browserA = await chromium.launch({ executablePath: CHROMIUM_A, args });
+    browsers.push(browserA);
+    const browserB = await chromium.launch({ executablePath: CHROMIUM_B, args });
+    browsers.push(browserB);
+    const env = { browserA, browserB, origin, peerjsPort, tmp };
+    const chromiumVersion = browserA.version();
+    const loadBefore = os.loadavg()[0];
+    log(
+      `bench files: page ${origin} (host a), PeerServer :${peerjsPort} (host a), sender Chromium ${chromiumVersion} in host a, ` +
+        `receiver in host b; ${SIZE / MiB} MiB, ${RUNS} runs per variant and condition, alternating`,
+    );
+
+    const results = {};
+    const failures = {};
+    for (const condition of SELECTED_CONDITIONS) {
+      setLoss(condition === 'loss');
+      log(`\n== ${CONDITIONS[condition]}`);
+      let verified = false;
+      for (let i = 0; i < RUNS; i++) {
+        // Alternate, reversing every other round, so drift and machine load fall on all alike.
+        const round = i % 2 === 0 ? SELECTED : [...SELECTED].reverse();
+        for (const v of round) {
+          const key = `${v}/${condition}`;
+          results[key] ??= [];
+          failures[key] ??= [];
+          try {
+            const verify = v === 'peerlink' && !verified;
+            const r = await RUNNERS[v](env, { file, size: SIZE, name, hash, verify });
+            if (r.hashChecked) verified = true;
+            results[key].push(r);
+            log(`  ${v.padEnd(9)} run ${i + 1}  ${f1(mibs(r)).padStart(6)} MiB/s  (${(r.ms / 1000).toFixed(1)} s${r.hashChecked ? ', SHA-256 of the download checked' : ''})`);
+          } catch (e) {
+            failures[key].push(e.message);
+            log(`  ${v.padEnd(9)} run ${i + 1}  FAILED: ${e.message}`);
+          }
+        }
+      }
+      if (condition === 'loss') log(`  (the loss rule dropped ${dropped()} UDP packets in this condition)`);
+    }
+    setLoss(false);
+
+    let memory;
+    if (MEMORY_SIZE > 0 && SELECTED.includes('peerlink')) {
+      const memName = `bench-${MEMORY_SIZE / MiB}MiB.bin`;
+      const memFile = path.join(tmp, memName);
+      log(`\n== memory: ${MEMORY_SIZE / MiB} MiB peerlink transfer, clean link (generating the file)`);
+      generateFile(memFile, MEMORY_SIZE, 12);
+      try {
+        const r = await runPeerlink(env, { file: memFile, size: MEMORY_SIZE, name: memName, sample: true });
+        memory = { ...r.memory, mibs: mibs(r), ms: r.ms };
+        log(
+          `  receiver: wasm memory ${f1(memory.wasmStart / MiB)} MiB before → peak ${f1(memory.wasmPeak / MiB)} MiB, ` +
+            `JS heap peak ${f1(memory.heapPeak / MiB)} MiB (${memory.samples} samples); sender wasm ${f1(memory.senderWasm / MiB)} MiB; ` +
+            `${f1(memory.mibs)} MiB/s`,
+        );
+      } catch (e) {
+        memory = { error: e.message };
+        log(`  FAILED: ${e.message}`);
+      }
+      rmSync(memFile, { force: true });
+    }
+
+    let profileText = '';
+    if (PROFILE_S > 0) {
+      for (const v of SELECTED) {
+        log(`\n== CPU profile: ${v}, clean link, ${PROFILE_S} s`);
+        const r = await RUNNERS[v](env, { file, size: SIZE, name, hash, profile: PROFILE_S });
+        for (const [role, profile] of Object.entries(r.profiles)) {
+          writeFileSync(path.join(HERE, `profile-${v}-${role}.cpuprofile`), JSON.stringify(profile));
+          const s = summarizeProfile(profile);
+          const t = table(['self time', `${v} ${role}: busy ${f1(s.busy)} % of ${s.total} samples`], s.rows.map(([k, p]) => [`${f1(p)} %`, k]), ['r', 'l']);
+          profileText += `\n${t.text}\n`;
+          log(t.text);
+        }
+        log(`  (transfer ${f1(mibs(r))} MiB/s while profiled; profiles in bench/files/profile-${v}-*.cpuprofile)`);
+      }
+    }
+
+    // --- the table ---
+    const load = `load average ${loadBefore.toFixed(1)} at the start, ${os.loadavg()[0].toFixed(1)} at the end`;
+    const med = (v, c) => median((results[`${v}/${c}`] ?? []).map(mibs));
+    const rows = SELECTED.map((v) => [
+      VARIANTS[v],
+      ...SELECTED_CONDITIONS.map((c) => {
+        const rs = (results[`${v}/${c}`] ?? []).map(mibs);
+        const failed = failures[`${v}/${c}`]?.length ?? 0;
+        const runs = rs.map(f1).join(', ');
+        return `${f1(median(rs))} (${runs || 'no run'}${failed ? `; ${failed} failed` : ''})`;
+      }),
+    ]);
+    const ratio = (a, b, c) => med(a, c) / med(b, c);
+    const ratioRows = [];
+    if (SELECTED.includes('raw')) ratioRows.push(['peerlink / raw', ...SELECTED_CONDITIONS.map((c) => f2(ratio('peerlink', 'raw', c)))]);
+    if (SELECTED.includes('peerjs')) ratioRows.push(['peerlink / PeerJS', ...SELECTED_CONDITIONS.map((c) => f2(ratio('peerlink', 'peerjs', c)))]);
+    const main = table(
+      ['variant', ...SELECTED_CONDITIONS.map((c) => `${CONDITIONS[c]}: MiB/s median (runs)`)],
+      [...rows, ...ratioRows],
+      ['l', ...SELECTED_CONDITIONS.map(() => 'r')],
+    );
+
+    const verdicts = [];
+    for (const c of SELECTED_CONDITIONS) {
+      if (SELECTED.includes('raw')) {
+        const r = ratio('peerlink', 'raw', c);
+        verdicts.push(`${CONDITIONS[c]}: peerlink ${f2(r)}× raw — target ≥ ${TARGET_RAW_RATIO}× ${r >= TARGET_RAW_RATIO ? '(met)' : '(NOT met)'}`);
+      }
+      if (SELECTED.includes('peerjs')) {
+        const r = ratio('peerlink', 'peerjs', c);
+        verdicts.push(`${CONDITIONS[c]}: peerlink ${f2(r)}× PeerJS — target ≥ 1× ${r >= 1 ? '(met)' : '(NOT met)'}`);
+      }
+    }
+    let memoryMd = '';
+    if (memory) {
+      if (memory.error) {
+        memoryMd = `Memory run (${MEMORY_SIZE / MiB} MiB) FAILED: ${memory.error}`;
+      } else {
+        const wasmMiB = memory.wasmPeak / MiB;
+        const mem = table(
+          ['receiver during a ' + `${MEMORY_SIZE / MiB} MiB peerlink transfer (clean link)`, 'value'],
+          [
+            ['Wasm linear memory, peak (it only grows)', `${f1(wasmMiB)} MiB`],
+            ['Wasm linear memory when the transfer was accepted', `${f1(memory.wasmStart / MiB)} MiB`],
+            ['JS heap used, peak (CDP JSHeapUsedSize every 200 ms)', `${f1(memory.heapPeak / MiB)} MiB (${memory.samples} samples)`],
+            ['sender Wasm linear memory at the end', `${f1(memory.senderWasm / MiB)} MiB`],
+            ['throughput of this run', `${f1(memory.mibs)} MiB/s`],
+          ],
+          ['l', 'r'],
+        );
+        memoryMd = mem.markdown;
+        log(`\n${mem.text}`);
+        verdicts.push(`receiver Wasm memory peak ${f1(wasmMiB)} MiB — target ≤ ${TARGET_WASM_MIB} MiB ${wasmMiB <= TARGET_WASM_MIB ? '(met)' : '(NOT met)'}`);
+      }
+    }
+
+    log(`\n${load}\n${main.text}\n\n${verdicts.join('\n')}\n`);
+    const failedLines = Object.entries(failures).flatMap(([k, es]) => es.map((e) => `- ${k}: ${e.split('\n')[0]}`));
+
+    const when = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const md = [
+      '<!-- written by scripts/bench-files.sh (bench/files/run.mjs); do not edit by hand -->',
+      `### File transfer: ${SIZE / MiB} MiB between two browsers on two hosts`,
+      '',
+      `${when}, commit ${process.env.BENCH_COMMIT ?? 'unknown'}, Chromium ${chromiumVersion}, ${os.cpus().length} cores, ${load}. ` +
+        `Sender and receiver are separate Chromium instances in two network namespaces joined by a veth; ` +
+        `loss = nftables dropping ${LOSS} % of UDP packets at random on the receiver's input. ` +
+        `peerlink: from the click on Accept to the row's "verified"; raw and PeerJS: from the receiver's "go" to its last byte. ` +
+        `Median of ${RUNS} runs per cell, variants alternating.`,
+      '',
+      main.markdown,
+      '',
+      ...verdicts.map((v) => `- ${v}`),
+      ...(failedLines.length ? ['', 'Failed runs:', '', ...failedLines] : []),
+      '',
+      ...(memoryMd ? [memoryMd, ''] : []),
+    ].join('\n');
+    writeFileSync(OUT, md);
+    log(`wrote ${path.relative(process.cwd(), OUT)}`);
+
+    const missing = SELECTED.flatMap((v) => SELECTED_CONDITIONS.map((c) => `${v}/${c}`)).filter((k) => !results[k]?.length);
+    if (missing.length) {
+      console.error(`bench files: no successful run for ${missing.join(', ')}`);
+      process.exitCode = 1;
+    }
+  } finally {
+    try {
+      setLoss(false);
+    } catch {}
+    for (const b of browsers) await b.close().catch(() => {});
+    for (const s of servers.reverse()) await s.stop().catch(() => {});
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  console.error(`bench files: ${e.stack ?? e}`);
+  process.exitCode = 1;
+});

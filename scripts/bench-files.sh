@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# File transfer benchmark: 256 MiB between two Chromium instances on two network
+# hosts (scripts/two-hosts.sh), clean link and with 5 % random UDP loss, for
+# (a) the peerlink page, (b) a minimal hand-written RTCDataChannel page
+# (bench/files/raw.html, the ceiling) and (c) PeerJS 1.5.5 with its own
+# PeerServer (npm `peer`), in one run; then the receiver's peak Wasm memory and
+# JS heap during a 1 GiB peerlink transfer. Prints a table and writes it to
+# bench/files/latest.md. Figures, not a test: it fails only when a variant
+# could not transfer at all.
+#
+#   scripts/bench-files.sh                      (make bench runs it)
+#   BENCH_RUNS=5 scripts/bench-files.sh         runs per variant and condition (default 3)
+#   BENCH_SIZE_MIB=64 BENCH_MEMORY_MIB=0 scripts/bench-files.sh   quick look
+#   BENCH_PROFILE_S=8 scripts/bench-files.sh    + CPU profiles of sender and receiver
+#   BENCH_SKIP_BUILD=1 scripts/bench-files.sh   use the existing dist/ and release server
+# More knobs (variants, conditions, loss %) at the top of bench/files/run.mjs.
+#
+# Builds what it needs first: the page (`trunk build --release`, what `make
+# dist` runs, but into a private temporary directory, as bench-call.sh does:
+# concurrent `make dist` runs break each other) and `cargo build --release -p
+# peerlink-server`; node deps in bench/files (npm ci from the committed lock
+# file, only when it changed; no browser download). Cleanup: run.mjs stops the
+# servers and browsers it started and removes its nftables table and test
+# files; whatever is left in the hosts dies with scripts/two-hosts.sh's
+# namespaces; the temporary page directory is removed on exit.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BENCH="$ROOT/bench/files"
+cd "$ROOT"
+export PATH="$ROOT/scripts/binaryen/node_modules/.bin:$HOME/.cargo/bin:$PATH"
+
+log() { printf 'bench-files: %s\n' "$*"; }
+
+static="$(mktemp -d "${TMPDIR:-/tmp}/peerlink-bench-files.XXXXXX")"
+trap 'rm -rf "$static"' EXIT
+
+if [[ "${BENCH_SKIP_BUILD:-}" != 1 ]]; then
+  log "building the page (trunk build --release, as make dist) and peerlink-server (release)"
+  "$ROOT/scripts/setup.sh" --trunk
+  trunk build --release --dist "$static"
+  cargo build --release -p peerlink-server
+else
+  [[ -f "$ROOT/dist/index.html" ]] || { echo "bench-files: dist/index.html missing (make dist)" >&2; exit 1; }
+  cp -R "$ROOT/dist/." "$static/"
+fi
+SERVER_BIN="$ROOT/target/release/peerlink-server"
+[[ -x "$SERVER_BIN" ]] || { echo "bench-files: $SERVER_BIN missing (cargo build --release -p peerlink-server)" >&2; exit 1; }
+command -v node >/dev/null || { echo "bench-files: node missing (scripts/setup.sh --node)" >&2; exit 1; }
+command -v nft >/dev/null || { echo "bench-files: nft missing (apt-get install nftables)" >&2; exit 1; }
+
+# npm ci unless node_modules came from this very lock file.
+stamp="$BENCH/node_modules/.peerlink-lock.sha256"
+sum="$(sha256sum "$BENCH/package-lock.json" | awk '{print $1}')"
+if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$sum" ]]; then
+  log "npm ci in bench/files"
+  (cd "$BENCH" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefer-offline --no-audit --no-fund)
+  printf '%s\n' "$sum" >"$stamp"
+fi
+
+# One origin for all three pages: the peerlink page, raw.html and peerjs.html
+# (with the PeerJS client build it loads).
+cp "$BENCH/raw.html" "$BENCH/peerjs.html" "$static/"
+cp "$BENCH/node_modules/peerjs/dist/peerjs.min.js" "$static/peerjs.min.js"
+
+commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [[ -n "$(git -C "$ROOT" status --porcelain -- src www server protocol Cargo.toml Cargo.lock 2>/dev/null)" ]]; then
+  commit="$commit+dirty"
+fi
+
+status=0
+"$ROOT/scripts/two-hosts.sh" env \
+  PEERLINK_SERVER_BIN="$SERVER_BIN" \
+  BENCH_STATIC="$static" \
+  BENCH_COMMIT="$commit" \
+  node "$BENCH/run.mjs" || status=$?
+exit "$status"
