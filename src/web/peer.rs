@@ -228,27 +228,40 @@ impl Shared {
         }));
     }
 
+    /// An ordered, reliable channel negotiated out of band with a fixed stream id (the
+    /// same on both sides, so neither waits for the other to announce it).
+    fn negotiated_channel(&self, label: &str, id: u16) -> RtcDataChannel {
+        let init = RtcDataChannelInit::new();
+        init.set_negotiated(true);
+        init.set_id(id);
+        init.set_ordered(true);
+        self.pc
+            .create_data_channel_with_data_channel_dict(label, &init)
+    }
+
+    /// Listens to `kind` on `target` with a callback that holds only a weak reference,
+    /// so the listener (stored in `self`) does not keep `self` alive.
+    fn listen_weak(
+        self: &Rc<Self>,
+        target: &web_sys::EventTarget,
+        kind: &'static str,
+        f: fn(&Rc<Shared>, &web_sys::Event),
+    ) -> EventListener {
+        let weak: Weak<Shared> = Rc::downgrade(self);
+        EventListener::new(target, kind, move |event| {
+            if let Some(shared) = weak.upgrade() {
+                f(&shared, event);
+            }
+        })
+    }
+
     /// Creates the negotiated control channel if it does not exist yet.
     fn ensure_control_channel(self: &Rc<Self>) {
         if self.control.borrow().is_some() {
             return;
         }
-        let init = RtcDataChannelInit::new();
-        init.set_negotiated(true);
-        init.set_id(CONTROL_CHANNEL_ID);
-        init.set_ordered(true);
-        let channel = self
-            .pc
-            .create_data_channel_with_data_channel_dict("control", &init);
-        let weak = Rc::downgrade(self);
-        let listen = |kind: &'static str, f: fn(&Rc<Shared>, &web_sys::Event)| {
-            let weak: Weak<Shared> = weak.clone();
-            EventListener::new(&channel, kind, move |event| {
-                if let Some(shared) = weak.upgrade() {
-                    f(&shared, event);
-                }
-            })
-        };
+        let channel = self.negotiated_channel("control", CONTROL_CHANNEL_ID);
+        let listen = |kind, f| self.listen_weak(&channel, kind, f);
         let listeners = vec![
             listen("open", |shared, _| {
                 shared.flush_pending_control();
@@ -272,23 +285,9 @@ impl Shared {
     /// The negotiated channel for file transfers: binary chunks need their own
     /// stream so a large file never delays chat or media state behind it.
     fn create_files_channel(self: &Rc<Self>) {
-        let init = RtcDataChannelInit::new();
-        init.set_negotiated(true);
-        init.set_id(FILES_CHANNEL_ID);
-        init.set_ordered(true);
-        let channel = self
-            .pc
-            .create_data_channel_with_data_channel_dict("files", &init);
+        let channel = self.negotiated_channel("files", FILES_CHANNEL_ID);
         channel.set_binary_type(web_sys::RtcDataChannelType::Arraybuffer);
-        let weak = Rc::downgrade(self);
-        let listen = |kind: &'static str, f: fn(&Rc<Shared>, &web_sys::Event)| {
-            let weak: Weak<Shared> = weak.clone();
-            EventListener::new(&channel, kind, move |event| {
-                if let Some(shared) = weak.upgrade() {
-                    f(&shared, event);
-                }
-            })
-        };
+        let listen = |kind, f| self.listen_weak(&channel, kind, f);
         let listeners = [
             listen("open", |shared, _| {
                 let max_message_size = js_sys::Reflect::get(&shared.pc, &"sctp".into())
