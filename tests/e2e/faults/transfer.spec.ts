@@ -111,10 +111,10 @@ test.describe('file transfer between two network hosts', () => {
     const sawSince = async (peer: PeerPage, other: string, state: string, since: number) =>
       statesOf(await marks(peer), 'participant', other).some((m) => m.t >= since && m.state === state);
     await expect
-      .poll(() => sawSince(bo, 'Ada', 'disconnected', cutAt), { timeout: DISCONNECT_TIMEOUT_MS, message: 'Bo sees Ada disconnected during the cut' })
+      .poll(() => sawSince(bo, 'Ada', 'disconnected', cutAt), { timeout: DISCONNECT_TIMEOUT_MS, intervals: [250], message: 'Bo sees Ada disconnected during the cut' })
       .toBe(true);
     await expect
-      .poll(() => sawSince(ada, 'Bo', 'disconnected', cutAt), { timeout: DISCONNECT_TIMEOUT_MS, message: 'Ada sees Bo disconnected during the cut' })
+      .poll(() => sawSince(ada, 'Bo', 'disconnected', cutAt), { timeout: DISCONNECT_TIMEOUT_MS, intervals: [250], message: 'Ada sees Bo disconnected during the cut' })
       .toBe(true);
     const progressAtCut = Number(await progress.getAttribute('value'));
     await new Promise((r) => setTimeout(r, Math.max(0, cutAt + CUT_MS - Date.now())));
