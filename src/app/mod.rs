@@ -85,7 +85,12 @@ impl App {
             app.dom.apply_speaker_all()
         })
         .forget();
-        if let Some(devices) = web_sys::window().and_then(|w| w.navigator().media_devices().ok()) {
+        // navigator.mediaDevices is undefined outside secure contexts (plain http on
+        // a LAN address): files and chat must still work there.
+        let devices = web_sys::window()
+            .and_then(|w| w.navigator().media_devices().ok())
+            .filter(|d| !d.is_undefined());
+        if let Some(devices) = devices {
             let app = self.clone();
             EventListener::new(&devices, "devicechange", move |_| app.refresh_devices()).forget();
         }

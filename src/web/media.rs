@@ -169,7 +169,9 @@ fn media_devices() -> Result<MediaDevices, MediaError> {
     window
         .navigator()
         .media_devices()
-        .map_err(|_| MediaError::InsecureContext)
+        .ok()
+        .filter(|d| !d.is_undefined())
+        .ok_or(MediaError::InsecureContext)
 }
 
 async fn await_stream(
