@@ -58,6 +58,23 @@ if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$sum" ]]; then
   printf '%s\n' "$sum" >"$stamp"
 fi
 
+# For CPU profiles, a copy of the page whose Wasm keeps its function names
+# (wasm-bindgen keeps the name section, wasm-opt -g keeps it through -Oz; Trunk's
+# build drops it), served under /named/ with the same loader as dist's
+# index.html. Built right after Trunk's cargo build, from the same wasm.
+if [[ "${BENCH_PROFILE_S:-0}" != 0 ]]; then
+  log "building the named copy of the page for CPU profiles (/named/)"
+  cargo build --release --target wasm32-unknown-unknown --features app -p peerlink
+  mkdir -p "$static/named"
+  wasm-bindgen --target web --no-typescript --out-dir "$static/named" --out-name peerlink \
+    "$ROOT/target/wasm32-unknown-unknown/release/peerlink.wasm"
+  wasm-opt -Oz -g "$static/named/peerlink_bg.wasm" -o "$static/named/peerlink_bg.wasm"
+  sed -E -e 's# integrity="[^"]*"##g' \
+    -e 's#/peerlink-[0-9a-f]+_bg\.wasm#/named/peerlink_bg.wasm#g' \
+    -e 's#/peerlink-[0-9a-f]+\.js#/named/peerlink.js#g' \
+    "$static/index.html" >"$static/named/index.html"
+fi
+
 # One origin for all three pages: the peerlink page, raw.html and peerjs.html
 # (with the PeerJS client build it loads).
 cp "$BENCH/raw.html" "$BENCH/peerjs.html" "$static/"

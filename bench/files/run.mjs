@@ -16,12 +16,14 @@
 //   BENCH_CONDITIONS=clean,loss
 //   BENCH_VARIANTS=peerlink,raw,peerjs
 //   BENCH_MEMORY_MIB=1024 size of the memory run (peerlink, clean link); 0 skips it
-//   BENCH_PROFILE_S=0     >0: after the table, CPU-profile sender and receiver of one
-//                         peerlink and one raw transfer (clean) for this many seconds
+//   BENCH_PROFILE_S=0     >0: after the table, CPU-profile the sender's and receiver's
+//                         main threads for this many seconds during one clean transfer
+//                         of each variant (peerlink from the named build in /named/)
+//   BENCH_PROFILE_DIR     keep the .cpuprofile files there (default: deleted)
 //   BENCH_OUT             markdown output (default latest.md next to this file)
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, createReadStream, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, createReadStream, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -217,8 +219,8 @@ async function withPages(env, fn) {
 
 const timeoutFor = (size) => Math.max(120_000, (size / MiB / SLOWEST_MIB_S) * 1000);
 
-async function peerlinkReady(page, origin) {
-  await page.goto(`${origin}/`);
+async function peerlinkReady(page, url) {
+  await page.goto(url);
   await page.waitForFunction(() => {
     const s = document.querySelector('[data-testid=status]');
     return s && s.dataset.state === 'idle' && !/^\s*Loading/.test(s.textContent);
@@ -294,15 +296,15 @@ async function startSampling(ctx, page) {
   return s;
 }
 
-async function runPeerlink(env, { file, size, name, hash, verify = false, sample = false, profile = 0 }) {
+async function runPeerlink(env, { file, size, name, hash, verify = false, sample = false, profile = 0, page = '/' }) {
   return withPages(env, async ({ ctxA, ctxB, pageA, pageB }) => {
     if (sample) {
       await pageA.addInitScript(CAPTURE_WASM_MEMORY);
       await pageB.addInitScript(CAPTURE_WASM_MEMORY);
     }
     const room = uniqueRoom('peerlink');
-    await peerlinkReady(pageA, env.origin);
-    await peerlinkReady(pageB, env.origin);
+    await peerlinkReady(pageA, env.origin + page);
+    await peerlinkReady(pageB, env.origin + page);
     await peerlinkJoin(pageA, room, 'Ada');
     await peerlinkJoin(pageB, room, 'Bo');
     await peerlinkConnected(pageA, 'Bo');
@@ -408,8 +410,38 @@ async function cpuProfile(pages, seconds) {
   return out;
 }
 
-/** Self time per function (name + script), largest first, as % of all samples. */
-function summarizeProfile(profile, top = 18) {
+/** `_ZN4sha23sha2569compress17h0123456789abcdefE` → `sha2::sha256::compress` (legacy Rust mangling). */
+function demangle(name) {
+  const m = /^_?_ZN(.*)E$/.exec(name);
+  if (!m) return name;
+  const parts = [];
+  let rest = m[1];
+  while (rest.length) {
+    const len = /^(\d+)/.exec(rest);
+    if (!len) break;
+    const n = Number(len[1]);
+    parts.push(rest.slice(len[1].length, len[1].length + n));
+    rest = rest.slice(len[1].length + n);
+  }
+  if (/^h[0-9a-f]{16}$/.test(parts.at(-1) ?? '')) parts.pop();
+  return parts
+    .join('::')
+    .replace(/\$LT\$/g, '<').replace(/\$GT\$/g, '>').replace(/\$u20\$/g, ' ').replace(/\$u7b\$/g, '{')
+    .replace(/\$u7d\$/g, '}').replace(/\$RF\$/g, '&').replace(/\$C\$/g, ',').replace(/\.\./g, '::');
+}
+
+/** Buckets for the "where the time goes" line; first match wins (on the frame's name and script). */
+const CATEGORIES = [
+  ['SHA-256 (sha2, Wasm)', /sha2|compress256|sha256/i],
+  ['memcpy/memmove (Wasm)', /^(memcpy|memmove|compiler_builtins::mem)/],
+  ['other Wasm', /\.wasm\]$|wasm-function|^\$/],
+  ['garbage collection', /^\(garbage collector\)/],
+  ['(program): browser-internal work', /^\(program\)/],
+  ['idle', /^\(idle\)/],
+];
+
+/** Self time per function (name + script), largest first, as % of all samples; and per category. */
+function summarizeProfile(profile, top = 20) {
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const counts = new Map();
   for (const id of profile.samples) counts.set(id, (counts.get(id) ?? 0) + 1);
@@ -418,12 +450,22 @@ function summarizeProfile(profile, top = 18) {
   for (const [id, n] of counts) {
     const f = byId.get(id).callFrame;
     const script = f.url ? path.basename(f.url.split('?')[0]) : '';
-    const key = `${f.functionName || '(anonymous)'}${script ? ` [${script}]` : ''}`;
+    const key = `${demangle(f.functionName) || '(anonymous)'}${script ? ` [${script}]` : ''}`;
     self.set(key, (self.get(key) ?? 0) + n);
   }
-  const idle = [...self].filter(([k]) => k.startsWith('(idle)')).reduce((a, [, n]) => a + n, 0);
-  const rows = [...self].sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, n]) => [k, (100 * n) / total]);
-  return { total, busy: (100 * (total - idle)) / total, rows };
+  const category = new Map();
+  for (const [k, n] of self) {
+    const c = CATEGORIES.find(([, re]) => re.test(k))?.[0] ?? 'JS and Web APIs called from JS';
+    category.set(c, (category.get(c) ?? 0) + n);
+  }
+  const pct = (n) => (100 * n) / total;
+  const idle = category.get('idle') ?? 0;
+  return {
+    total,
+    busy: pct(total - idle),
+    rows: [...self].sort((a, b) => b[1] - a[1]).slice(0, top).map(([k, n]) => [k, pct(n)]),
+    categories: [...category].sort((a, b) => b[1] - a[1]).map(([k, n]) => [k, pct(n)]),
+  };
 }
 
 // --- statistics and output ------------------------------------------------------------------
@@ -543,19 +585,27 @@ async function main() {
       rmSync(memFile, { force: true });
     }
 
-    let profileText = '';
     if (PROFILE_S > 0) {
-      for (const v of SELECTED) {
-        log(`\n== CPU profile: ${v}, clean link, ${PROFILE_S} s`);
-        const r = await RUNNERS[v](env, { file, size: SIZE, name, hash, profile: PROFILE_S });
+      // The named build (bench-files.sh puts it under /named/) so Wasm frames carry function names.
+      const profiled = SELECTED.map((v) => [v, v === 'peerlink' ? { page: '/named/' } : {}]);
+      for (const [v, extra] of profiled) {
+        log(`\n== CPU profile: ${v}, clean link, ${PROFILE_S} s of a ${SIZE / MiB} MiB transfer`);
+        const r = await RUNNERS[v](env, { file, size: SIZE, name, hash, profile: PROFILE_S, ...extra });
         for (const [role, profile] of Object.entries(r.profiles)) {
-          writeFileSync(path.join(HERE, `profile-${v}-${role}.cpuprofile`), JSON.stringify(profile));
+          const out = path.join(tmp, `profile-${v}-${role}.cpuprofile`);
+          writeFileSync(out, JSON.stringify(profile));
           const s = summarizeProfile(profile);
-          const t = table(['self time', `${v} ${role}: busy ${f1(s.busy)} % of ${s.total} samples`], s.rows.map(([k, p]) => [`${f1(p)} %`, k]), ['r', 'l']);
-          profileText += `\n${t.text}\n`;
-          log(t.text);
+          log(`\n${v} ${role}: busy ${f1(s.busy)} % of ${s.total} samples (main thread of its renderer)`);
+          log(table(['self', 'category'], s.categories.map(([k, p]) => [`${f1(p)} %`, k]), ['r', 'l']).text);
+          log(table(['self', 'function [script]'], s.rows.map(([k, p]) => [`${f1(p)} %`, k]), ['r', 'l']).text);
         }
-        log(`  (transfer ${f1(mibs(r))} MiB/s while profiled; profiles in bench/files/profile-${v}-*.cpuprofile)`);
+        log(`(${v}: ${f1(mibs(r))} MiB/s for the whole transfer while profiled)`);
+      }
+      if (process.env.BENCH_PROFILE_DIR) {
+        for (const f of readdirSync(tmp).filter((f) => f.endsWith('.cpuprofile'))) {
+          copyFileSync(path.join(tmp, f), path.join(process.env.BENCH_PROFILE_DIR, f));
+        }
+        log(`profiles copied to ${process.env.BENCH_PROFILE_DIR} (open them in Chromium DevTools → Performance)`);
       }
     }
 
