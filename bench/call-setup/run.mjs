@@ -102,10 +102,14 @@ const VARIANTS = {
     path: '/',
     async ready(page) {
       // The static HTML says "Loading…" until the Wasm app runs.
-      await page.waitForFunction(() => {
-        const s = document.querySelector('[data-testid=status]');
-        return s && s.dataset.state === 'idle' && !/^\s*Loading/.test(s.textContent);
-      });
+      await page.waitForFunction(
+        () => {
+          const s = document.querySelector('[data-testid=status]');
+          return s && s.dataset.state === 'idle' && !/^\s*Loading/.test(s.textContent);
+        },
+        null,
+        { timeout: RUN_TIMEOUT_MS },
+      );
     },
     async fill(page, room, name) {
       await page.getByTestId('mode-video').check();
@@ -171,7 +175,13 @@ async function runOnce(browser, origin, variantName) {
       page.on('pageerror', (e) => errors.push(String(e)));
       page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
       await page.goto(origin + variant.path);
-      await variant.ready(page);
+      try {
+        await variant.ready(page);
+      } catch (e) {
+        const status = await page.getByTestId('status').textContent().catch(() => null);
+        throw new Error(`${name}'s page did not start (status ${JSON.stringify(status)})` +
+          `${errors.length ? `; page errors:\n    ${errors.slice(0, 5).join('\n    ')}` : ''}`);
+      }
       return { page, errors };
     };
     const first = await open('Ada');
@@ -330,14 +340,20 @@ async function main() {
       const round = i % 2 === 0 ? SELECTED : [...SELECTED].reverse();
       for (const v of round) order.push([v, i < WARMUP]);
     }
+    const failedInARow = Object.fromEntries(SELECTED.map((v) => [v, 0]));
     for (const [variant, warmup] of order) {
       if (interrupted) break;
+      // A page that fails every time (e.g. a broken build) is not worth 15 timeouts.
+      if (failedInARow[variant] >= 3) continue;
       try {
         const r = await runOnce(browser, server.origin, variant);
         const tag = warmup ? 'warm-up' : `run ${results[variant].length + 1}`;
         console.log(`  ${variant.padEnd(11)} ${tag.padEnd(7)} ${r.ms.toFixed(0).padStart(5)} ms  (${r.size?.join('×')})`);
         if (!warmup) results[variant].push(r);
+        failedInARow[variant] = 0;
       } catch (e) {
+        failedInARow[variant] += 1;
+        if (failedInARow[variant] === 3) console.log(`  ${variant.padEnd(11)} failed 3 times in a row: no more runs of it`);
         console.log(`  ${variant.padEnd(11)} FAILED: ${e.message}`);
         if (!warmup) failures[variant].push(e.message);
       }
