@@ -41,6 +41,13 @@ export interface JoinOptions {
   name: string;
   /** Room password; the first joiner sets it. */
   password?: string;
+  /**
+   * Capture camera/microphone while connecting, so the first offer to every peer
+   * already carries them (faster call setup than `startMedia` after joining). The
+   * stream is then {@link Room.localStream}; a capture failure does not fail the
+   * join: it arrives as a `warning` whose error has the media error's name.
+   */
+  media?: MediaOptions;
 }
 
 /** Microphone settings for {@link Room.startMedia}. */
@@ -49,7 +56,7 @@ export interface AudioOptions {
   deviceId?: string;
 }
 
-/** Camera settings for {@link Room.startMedia}; defaults: 1280×720 at 30 fps (ideal). */
+/** Camera settings for {@link Room.startMedia}; defaults: 640×480 at 30 fps (ideal). */
 export interface VideoOptions {
   /** A `deviceId` from {@link enumerateDevices}. */
   deviceId?: string;
@@ -343,6 +350,8 @@ struct JoinOptionsArg {
     name: String,
     #[serde(default)]
     password: Option<String>,
+    #[serde(default)]
+    media: Option<MediaOptionsArg>,
 }
 
 /// `true`/`false`, or an object of settings (which means `true`).
@@ -899,6 +908,10 @@ impl Inner {
                 warning = to_js_error(error);
                 (EventType::Warning, EventOut::Warning { error: &warning })
             }
+            RoomEvent::MediaFailed(error) => {
+                warning = to_js_error(&crate::web::Error::Media(error.clone()));
+                (EventType::Warning, EventOut::Warning { error: &warning })
+            }
             // Events the facade does not expose yet (see `to_js_error`).
             #[allow(unreachable_patterns)]
             _ => return,
@@ -972,6 +985,7 @@ impl JsRoom {
                 room: arg.room,
                 name: arg.name,
                 password: arg.password.filter(|p| !p.is_empty()),
+                media: arg.media.map(MediaOptionsArg::into_request).transpose()?,
             };
             let (room, events) = Room::join(options).await.map_err(|e| to_js_error(&e))?;
             let (stop_tx, stop_rx) = oneshot::channel();
@@ -1004,6 +1018,12 @@ impl JsRoom {
     #[wasm_bindgen(getter, js_name = roomName)]
     pub fn room_name(&self) -> String {
         self.inner.room_name.clone()
+    }
+
+    /// Our camera/microphone stream (from `media` at join or `startMedia`), if any.
+    #[wasm_bindgen(getter, js_name = localStream)]
+    pub fn local_stream(&self) -> Option<MediaStream> {
+        self.inner.room().ok().and_then(|r| r.local_stream())
     }
 
     /// Whether `leave()` has been called.

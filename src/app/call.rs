@@ -257,24 +257,27 @@ impl App {
                 MediaRequest::voice_call()
             };
             match room.start_media(&request).await {
-                Ok(stream) => {
-                    let d = &app.dom;
-                    d.show_media_error(None);
-                    d.local_video.set_src_object(Some(&stream));
-                    d.local_tile.set_hidden(false);
-                    let _ = d
-                        .local_tile
-                        .class_list()
-                        .toggle_with_force("voice-only", !video);
-                    d.toggle_mic.set_disabled(false);
-                    d.toggle_camera.set_disabled(!video);
-                    d.set_toggle(&d.toggle_mic, false, "Mute");
-                    d.set_toggle(&d.toggle_camera, false, "Camera off");
-                    app.refresh_devices();
-                }
+                Ok(stream) => app.show_local_media(&stream, video),
                 Err(e) => app.dom.show_media_error(Some(&e.to_string())),
             }
         });
+    }
+
+    /// Shows our own camera/microphone stream and enables the controls for it.
+    pub(super) fn show_local_media(self: &Rc<Self>, stream: &MediaStream, video: bool) {
+        let d = &self.dom;
+        d.show_media_error(None);
+        d.local_video.set_src_object(Some(stream));
+        d.local_tile.set_hidden(false);
+        let _ = d
+            .local_tile
+            .class_list()
+            .toggle_with_force("voice-only", !video);
+        d.toggle_mic.set_disabled(false);
+        d.toggle_camera.set_disabled(!video);
+        d.set_toggle(&d.toggle_mic, false, "Mute");
+        d.set_toggle(&d.toggle_camera, false, "Camera off");
+        self.refresh_devices();
     }
 
     pub(super) fn toggle_mic(&self) {

@@ -7,6 +7,7 @@ mod call;
 mod dom;
 mod files;
 
+use crate::web::media::MediaRequest;
 use crate::web::{Error, JoinOptions, Room, RoomEvent, RoomEvents};
 use dom::Dom;
 use gloo_events::{EventListener, EventListenerOptions};
@@ -184,22 +185,29 @@ impl App {
             .unwrap_or_else(|| "chat".into());
         d.join_button.set_disabled(true);
         d.set_status("connecting", "Connecting to the signaling server…");
+        // Capturing while connecting puts the tracks in the first offer to every peer.
+        let video = mode == "video";
+        let media = match mode.as_str() {
+            "video" => Some(MediaRequest::video_call()),
+            "voice" => Some(MediaRequest::voice_call()),
+            _ => None,
+        };
         let options = JoinOptions {
             server_url,
             room,
             name,
             password: (!password.is_empty()).then_some(password),
+            media,
         };
         spawn_local(async move {
             let result = Room::join(options).await;
             self.dom.join_button.set_disabled(false);
             match result {
                 Ok((room, events)) => {
+                    let local = room.local_stream();
                     self.joined(room, events);
-                    match mode.as_str() {
-                        "video" => self.start_media(true),
-                        "voice" => self.start_media(false),
-                        _ => {}
+                    if let Some(stream) = local {
+                        self.show_local_media(&stream, video);
                     }
                 }
                 Err(e) => self.dom.set_status("error", &join_error_text(&e)),
@@ -285,6 +293,7 @@ impl App {
                 d.apply_peer_media(&peer, &self.peer_name(&peer), &state)
             }
             RoomEvent::ScreenShareEnded => self.screen_share_ended(),
+            RoomEvent::MediaFailed(e) => d.show_media_error(Some(&e.to_string())),
             RoomEvent::Transfer { peer, event } => self.on_transfer(&peer, event),
             RoomEvent::FileReceived { peer, offer, blob } => {
                 self.on_file_received(&peer, &offer, &blob)

@@ -64,12 +64,15 @@ pub struct VideoRequest {
 }
 
 impl VideoRequest {
-    /// 1280×720 at up to 30 fps ideally: a good default for calls.
+    /// 640×480 at up to 30 fps ideally: the default for calls. In a mesh every
+    /// participant encodes once per peer, and WebRTC's encoder starts from a low
+    /// bandwidth estimate (a larger picture is first dropped and scaled down), so a
+    /// modest size starts faster and scales to more peers.
     pub fn call_default() -> Self {
         Self {
             device_id: None,
-            width: Some(1280),
-            height: Some(720),
+            width: Some(640),
+            height: Some(480),
             frame_rate: Some(30.0),
         }
     }

@@ -365,8 +365,8 @@ impl Shared {
                 self.negotiation.borrow_mut().remote_description_applied();
                 applied?;
                 if answer_needed {
-                    // Tracks added now reuse the offer's transceivers and go out
-                    // with this answer.
+                    // Tracks added now reuse the offer's transceivers of the same
+                    // kind and go out with this answer; others renegotiate after.
                     self.start();
                     JsFuture::from(ext(&self.pc).set_local_description_implicit()).await?;
                     self.send_local_description();

@@ -28,7 +28,7 @@ const LEFT_PEER_PROBE_MS: u32 = 3_000;
 const KEEPALIVE_MS: u32 = 20_000;
 
 /// Where and as whom to join.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct JoinOptions {
     /// WebSocket URL of the signaling server, e.g. `wss://example.org/ws`.
     pub server_url: String,
@@ -37,6 +37,10 @@ pub struct JoinOptions {
     pub name: String,
     /// Optional room password (the first joiner sets it).
     pub password: Option<String>,
+    /// Capture camera/microphone while connecting, so the first offer to every peer
+    /// already carries the tracks (one negotiation instead of two). A capture error
+    /// does not fail the join: it arrives as [`RoomEvent::MediaFailed`].
+    pub media: Option<MediaRequest>,
 }
 
 /// What happens in a room, in order.
@@ -62,6 +66,9 @@ pub enum RoomEvent {
     PeerMedia { peer: PeerId, state: MediaState },
     /// Our own screen share ended (from the browser's "Stop sharing" button too).
     ScreenShareEnded,
+    /// The capture asked for in [`JoinOptions::media`] failed (we are in the room
+    /// without it).
+    MediaFailed(MediaError),
     /// Something happened to a file transfer with `peer` (offered, progress, done...).
     Transfer { peer: PeerId, event: TransferEvent },
     /// An incoming file arrived complete and its SHA-256 matched.
@@ -525,29 +532,21 @@ impl Room {
     /// Connects to the signaling server, joins the room, and starts connecting to
     /// every peer already there.
     pub async fn join(options: JoinOptions) -> Result<(Room, RoomEvents), Error> {
-        let mut signaling = Signaling::connect(&options.server_url).await?;
-        signaling.send(&ClientMessage::Join {
-            room: options.room.clone(),
-            name: options.name.clone(),
-            password: options.password.clone(),
-        })?;
-        let (id, peers, ice_servers) = loop {
-            match signaling.next().await {
-                Some(SignalingEvent::Message(ServerMessage::Welcome {
-                    id,
-                    peers,
-                    ice_servers,
-                    ..
-                })) => break (id, peers, ice_servers),
-                Some(SignalingEvent::Message(ServerMessage::Error { code, message })) => {
-                    return Err(Error::Rejected { code, message })
+        let capture = async {
+            match &options.media {
+                Some(request) => Some(media::get_user_media(request).await),
+                None => None,
+            }
+        };
+        let (captured, welcome) =
+            futures_util::future::join(capture, Self::handshake(&options)).await;
+        let (signaling, id, peers, ice_servers) = match welcome {
+            Ok(w) => w,
+            Err(e) => {
+                if let Some(Ok(stream)) = captured {
+                    stop_tracks(&stream);
                 }
-                Some(SignalingEvent::Closed { .. }) | None => {
-                    return Err(Error::SignalingClosed {
-                        reason: "closed before the join was answered".into(),
-                    })
-                }
-                Some(_) => {}
+                return Err(e);
             }
         };
         let (events_tx, events_rx) = mpsc::unbounded();
@@ -563,12 +562,60 @@ impl Room {
             tracks: RefCell::new(BTreeMap::new()),
             media: RefCell::new(LocalMedia::default()),
         });
+        let room = Room { shared };
+        match (captured, &options.media) {
+            (Some(Ok(stream)), Some(request)) => {
+                // No peers yet: this only records the tracks for add_peer below.
+                if let Err(e) = room.use_camera(&stream, request).await {
+                    room.shared.emit(RoomEvent::Warning(e));
+                }
+            }
+            (Some(Err(e)), _) => room.shared.emit(RoomEvent::MediaFailed(e)),
+            _ => {}
+        }
+        let shared = room.shared;
         for peer in peers {
             shared.add_peer(peer, true);
         }
         spawn_local(run_signaling(Rc::downgrade(&shared), signaling));
         spawn_local(keep_alive(Rc::downgrade(&shared)));
         Ok((Room { shared }, RoomEvents(events_rx)))
+    }
+
+    /// Connects to the signaling server, joins, and waits for the welcome.
+    async fn handshake(
+        options: &JoinOptions,
+    ) -> Result<(Signaling, PeerId, Vec<PeerInfo>, Vec<IceServer>), Error> {
+        let mut signaling = Signaling::connect(&options.server_url).await?;
+        signaling.send(&ClientMessage::Join {
+            room: options.room.clone(),
+            name: options.name.clone(),
+            password: options.password.clone(),
+        })?;
+        loop {
+            match signaling.next().await {
+                Some(SignalingEvent::Message(ServerMessage::Welcome {
+                    id,
+                    peers,
+                    ice_servers,
+                    ..
+                })) => return Ok((signaling, id, peers, ice_servers)),
+                Some(SignalingEvent::Message(ServerMessage::Error { code, message })) => {
+                    return Err(Error::Rejected { code, message })
+                }
+                Some(SignalingEvent::Closed { .. }) | None => {
+                    return Err(Error::SignalingClosed {
+                        reason: "closed before the join was answered".into(),
+                    })
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    /// Our camera/microphone stream (for a self-view), while capturing.
+    pub fn local_stream(&self) -> Option<MediaStream> {
+        self.shared.media.borrow().camera.clone()
     }
 
     /// Our peer id.
@@ -623,6 +670,15 @@ impl Room {
     /// capture (e.g. from voice-only to video) without a second stream.
     pub async fn start_media(&self, request: &MediaRequest) -> Result<MediaStream, Error> {
         let captured = media::get_user_media(request).await?;
+        self.use_camera(&captured, request).await
+    }
+
+    /// Sends the tracks of a fresh capture as microphone and camera.
+    async fn use_camera(
+        &self,
+        captured: &MediaStream,
+        request: &MediaRequest,
+    ) -> Result<MediaStream, Error> {
         let stream = self.shared.media.borrow().camera.clone();
         let stream = match stream {
             Some(s) => s,
@@ -918,12 +974,17 @@ impl Room {
         drop(peers);
         let media = std::mem::take(&mut *self.shared.media.borrow_mut());
         for stream in [media.camera, media.screen].into_iter().flatten() {
-            for track in stream.get_tracks().iter() {
-                if let Ok(track) = track.dyn_into::<MediaStreamTrack>() {
-                    track.stop();
-                }
-            }
+            stop_tracks(&stream);
         }
         self.shared.tracks.borrow_mut().clear();
+    }
+}
+
+/// Stops every track of `stream` (releases the camera/microphone/screen).
+fn stop_tracks(stream: &MediaStream) {
+    for track in stream.get_tracks().iter() {
+        if let Ok(track) = track.dyn_into::<MediaStreamTrack>() {
+            track.stop();
+        }
     }
 }
