@@ -23,7 +23,7 @@
 //   BENCH_OUT             markdown output (default latest.md next to this file)
 import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, copyFileSync, createReadStream, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, copyFileSync, createReadStream, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -190,6 +190,69 @@ async function sha256File(file) {
   return hash.digest('hex');
 }
 
+// --- CPU time per thread ------------------------------------------------------------------
+
+/**
+ * CPU time (user + system, in ms) of every thread of every Chromium process,
+ * keyed "host · process type · thread name", read from /proc (this runs in the
+ * PID namespace of scripts/two-hosts.sh, which sees exactly the browsers we
+ * started). The host comes from the process's network namespace. Two snapshots
+ * around a transfer say which threads did the work, on both sides, whatever
+ * else the machine is doing; the main-thread CPU profile cannot see the
+ * WebRTC threads.
+ */
+const TICK_MS = 1000 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
+let netnsHost;
+function hostOfNetns(inode) {
+  netnsHost ??= {
+    [readlinkSync('/proc/self/ns/net')]: 'runner',
+    [inHost('a', 'readlink', '/proc/self/ns/net').trim()]: 'A',
+    [inHost('b', 'readlink', '/proc/self/ns/net').trim()]: 'B',
+  };
+  return netnsHost[inode] ?? '?';
+}
+
+function processType(cmdline) {
+  const type = /--type=(\S+)/.exec(cmdline)?.[1];
+  if (!type) return 'browser';
+  if (type === 'utility') return /--utility-sub-type=(\S+)/.exec(cmdline)?.[1]?.replace(/\.mojom\./, '.') ?? 'utility';
+  return type;
+}
+
+function cpuSnapshot() {
+  const out = new Map();
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    try {
+      const comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+      if (!/^chrom/.test(comm)) continue;
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      const host = hostOfNetns(readlinkSync(`/proc/${pid}/ns/net`));
+      const ptype = processType(cmdline);
+      for (const tid of readdirSync(`/proc/${pid}/task`)) {
+        const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+        const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        const ms = (Number(fields[11]) + Number(fields[12])) * TICK_MS;
+        const thread = tid === pid ? 'main' : name.replace(/\d+$/, '');
+        out.set(`${pid}/${tid}`, { key: `${host} · ${ptype} · ${thread}`, ms });
+      }
+    } catch {
+      // The process or thread ended while we looked.
+    }
+  }
+  return out;
+}
+
+/** CPU ms per key between two snapshots (threads that started in between count in full). */
+function cpuDelta(before, after) {
+  const byKey = new Map();
+  for (const [id, { key, ms }] of after) {
+    const d = ms - (before.get(id)?.ms ?? 0);
+    if (d > 0) byKey.set(key, (byKey.get(key) ?? 0) + d);
+  }
+  return byKey;
+}
+
 // --- one transfer --------------------------------------------------------------------
 
 let roomCounter = 0;
@@ -199,6 +262,7 @@ const uniqueRoom = (v) => `bench-${v}-${process.pid}-${++roomCounter}-${Date.now
 async function withPages(env, fn) {
   const ctxA = await env.browserA.newContext({ acceptDownloads: true });
   const ctxB = await env.browserB.newContext({ acceptDownloads: true });
+  await ctxA.addInitScript(WATCH_SEND_QUEUE);
   const pageA = await ctxA.newPage();
   const pageB = await ctxB.newPage();
   const errors = [];
@@ -277,6 +341,36 @@ const CAPTURE_WASM_MEMORY = () => {
   });
 };
 
+/**
+ * Injected into the sender's page before its own scripts: keeps the data
+ * channels the page creates and, once asked, samples the largest
+ * bufferedAmount every 10 ms. A sender whose queue runs dry leaves SCTP idle
+ * (what the app's own pacing costs); one that keeps it full is limited by the
+ * link or the CPU instead.
+ */
+const WATCH_SEND_QUEUE = () => {
+  const channels = [];
+  const create = RTCPeerConnection.prototype.createDataChannel;
+  RTCPeerConnection.prototype.createDataChannel = function (...args) {
+    const dc = create.apply(this, args);
+    channels.push(dc);
+    return dc;
+  };
+  const q = (window.__sendQueue = { samples: 0, empty: 0, sum: 0, timer: 0 });
+  q.start = () => {
+    q.timer = setInterval(() => {
+      const b = Math.max(0, ...channels.filter((c) => c.readyState === 'open').map((c) => c.bufferedAmount));
+      q.samples++;
+      q.sum += b;
+      if (b < 64 * 1024) q.empty++;
+    }, 10);
+  };
+  q.stop = () => {
+    clearInterval(q.timer);
+    return { samples: q.samples, emptyShare: q.empty / Math.max(1, q.samples), meanBytes: q.sum / Math.max(1, q.samples) };
+  };
+};
+
 async function startSampling(ctx, page) {
   const cdp = await ctx.newCDPSession(page);
   await cdp.send('Performance.enable');
@@ -316,12 +410,16 @@ async function runPeerlink(env, { file, size, name, hash, verify = false, sample
     await pageB.locator(`${selector}[data-state=offered]`).waitFor({ timeout: CONNECT_TIMEOUT_MS });
     await pageB.evaluate(watchRow, selector);
     const sampler = sample ? await startSampling(ctxB, pageB) : undefined;
+    const cpuBefore = cpuSnapshot();
+    await pageA.evaluate(() => window.__sendQueue.start());
     await row.getByTestId('transfer-accept').click();
     const profiles = profile ? await cpuProfile([['sender', ctxA, pageA], ['receiver', ctxB, pageB]], profile) : undefined;
     await pageB.waitForFunction(() => window.__benchRow.t1 !== undefined, null, {
       timeout: timeoutFor(size),
       polling: 250,
     });
+    const cpu = cpuDelta(cpuBefore, cpuSnapshot());
+    const queue = await pageA.evaluate(() => window.__sendQueue.stop());
     const t = await pageB.evaluate(() => window.__benchRow);
     let memory;
     if (sampler) {
@@ -344,7 +442,7 @@ async function runPeerlink(env, { file, size, name, hash, verify = false, sample
       if (got !== hash) throw new Error(`received file's SHA-256 ${got} != ${hash}`);
       hashChecked = true;
     }
-    return { ms: t.t1 - t.t0, bytes: size, hashChecked, memory, profiles };
+    return { ms: t.t1 - t.t0, bytes: size, hashChecked, memory, profiles, cpu, queue };
   });
 }
 
@@ -376,16 +474,20 @@ async function transferJs(pageA, pageB, ctxA, ctxB, file, size, profile) {
     await page.waitForFunction(() => window.bench.ready || window.bench.error, null, { timeout: CONNECT_TIMEOUT_MS });
   }
   await pageA.getByTestId('file-input').setInputFiles(file);
+  const cpuBefore = cpuSnapshot();
+  await pageA.evaluate(() => window.__sendQueue.start());
   await pageB.evaluate((size) => window.bench.start(size), size);
   const profiles = profile ? await cpuProfile([['sender', ctxA, pageA], ['receiver', ctxB, pageB]], profile) : undefined;
   await pageB.waitForFunction(() => window.bench.done || window.bench.error, null, {
     timeout: timeoutFor(size),
     polling: 250,
   });
+  const cpu = cpuDelta(cpuBefore, cpuSnapshot());
+  const queue = await pageA.evaluate(() => window.__sendQueue.stop());
   const [a, b] = await Promise.all([pageA.evaluate(() => window.bench), pageB.evaluate(() => window.bench)]);
   if (a.error || b.error) throw new Error(`sender: ${a.error ?? 'ok'}; receiver: ${b.error ?? 'ok'}`);
   if (b.done.bytes !== size) throw new Error(`received ${b.done.bytes} bytes, expected ${size}`);
-  return { ms: b.done.t1 - b.done.t0, bytes: b.done.bytes, profiles };
+  return { ms: b.done.t1 - b.done.t0, bytes: b.done.bytes, profiles, cpu, queue };
 }
 
 const RUNNERS = { peerlink: runPeerlink, raw: runRaw, peerjs: runPeerjs };
@@ -413,7 +515,7 @@ async function cpuProfile(pages, seconds) {
 /** `_ZN4sha23sha2569compress17h0123456789abcdefE` → `sha2::sha256::compress` (legacy Rust mangling). */
 function demangle(name) {
   const m = /^_?_ZN(.*)E$/.exec(name);
-  if (!m) return name;
+  if (!m) return name.replace(/::h[0-9a-f]{16}$/, '');
   const parts = [];
   let rest = m[1];
   while (rest.length) {
@@ -476,6 +578,17 @@ function median(xs) {
   return n === 0 ? NaN : n % 2 ? s[(n - 1) / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 const mibs = (r) => r.bytes / MiB / (r.ms / 1000);
+/** CPU ms per MiB transferred, per host (A sender, B receiver) and per thread key. */
+function cpuPerMiB(r) {
+  const per = { A: 0, B: 0, keys: new Map() };
+  for (const [key, ms] of r.cpu ?? []) {
+    const x = ms / (r.bytes / MiB);
+    per.keys.set(key, x);
+    const host = key.split(' · ')[0];
+    if (host === 'A' || host === 'B') per[host] += x;
+  }
+  return per;
+}
 const f1 = (x) => (x === undefined || Number.isNaN(x) ? '–' : x.toFixed(1));
 const f2 = (x) => (x === undefined || Number.isNaN(x) || !Number.isFinite(x) ? '–' : x.toFixed(2));
 
@@ -553,7 +666,13 @@ async function main() {
             const r = await RUNNERS[v](env, { file, size: SIZE, name, hash, verify });
             if (r.hashChecked) verified = true;
             results[key].push(r);
-            log(`  ${v.padEnd(9)} run ${i + 1}  ${f1(mibs(r)).padStart(6)} MiB/s  (${(r.ms / 1000).toFixed(1)} s${r.hashChecked ? ', SHA-256 of the download checked' : ''})`);
+            const c = cpuPerMiB(r);
+            log(
+              `  ${v.padEnd(9)} run ${i + 1}  ${f1(mibs(r)).padStart(6)} MiB/s  (${(r.ms / 1000).toFixed(1)} s; ` +
+                `CPU ms/MiB: sender host ${f1(c.A)}, receiver host ${f1(c.B)}; ` +
+                `send queue < 64 KiB ${f1(100 * r.queue.emptyShare)} % of the time, mean ${f2(r.queue.meanBytes / MiB)} MiB` +
+                `${r.hashChecked ? '; SHA-256 of the download checked' : ''})`,
+            );
           } catch (e) {
             failures[key].push(e.message);
             log(`  ${v.padEnd(9)} run ${i + 1}  FAILED: ${e.message}`);
@@ -631,6 +750,50 @@ async function main() {
       ['l', ...SELECTED_CONDITIONS.map(() => 'r')],
     );
 
+    // CPU per MiB: totals per host, and the threads that did the work.
+    const cpuTotals = table(
+      ['CPU ms per MiB (median)', ...SELECTED_CONDITIONS.flatMap((c) => [`${CONDITIONS[c]}: sender host`, 'receiver host'])],
+      SELECTED.map((v) => [
+        VARIANTS[v],
+        ...SELECTED_CONDITIONS.flatMap((c) => {
+          const rs = (results[`${v}/${c}`] ?? []).map(cpuPerMiB);
+          return [f1(median(rs.map((x) => x.A))), f1(median(rs.map((x) => x.B)))];
+        }),
+      ]),
+      ['l', ...SELECTED_CONDITIONS.flatMap(() => ['r', 'r'])],
+    );
+    const cpuThreads = SELECTED_CONDITIONS.map((c) => {
+      const perVariant = SELECTED.map((v) => (results[`${v}/${c}`] ?? []).map(cpuPerMiB));
+      const keys = new Set(perVariant.flatMap((rs) => rs.flatMap((x) => [...x.keys.keys()])));
+      const med = (rs, k) => median(rs.map((x) => x.keys.get(k) ?? 0));
+      const rows = [...keys]
+        .map((k) => [k, ...perVariant.map((rs) => med(rs, k))])
+        .filter(([, ...xs]) => Math.max(...xs) >= 5)
+        .sort((a, b) => Math.max(...b.slice(1)) - Math.max(...a.slice(1)));
+      return {
+        condition: c,
+        table: table(
+          [`${CONDITIONS[c]}: CPU ms per MiB, by host · process · thread (≥ 5 in some variant)`, ...SELECTED],
+          rows.map(([k, ...xs]) => [k, ...xs.map(f1)]),
+          ['l', ...SELECTED.map(() => 'r')],
+        ),
+      };
+    });
+    const queueTable = table(
+      ['sender queue (bufferedAmount every 10 ms), median', ...SELECTED_CONDITIONS.flatMap((c) => [`${CONDITIONS[c]}: % of time < 64 KiB`, 'mean MiB'])],
+      SELECTED.map((v) => [
+        VARIANTS[v],
+        ...SELECTED_CONDITIONS.flatMap((c) => {
+          const qs = (results[`${v}/${c}`] ?? []).map((r) => r.queue);
+          return [f1(median(qs.map((q) => 100 * q.emptyShare))), f2(median(qs.map((q) => q.meanBytes / MiB)))];
+        }),
+      ]),
+      ['l', ...SELECTED_CONDITIONS.flatMap(() => ['r', 'r'])],
+    );
+    log(`\n${queueTable.text}`);
+    log(`\n${cpuTotals.text}`);
+    for (const t of cpuThreads) log(`\n${t.table.text}`);
+
     const verdicts = [];
     for (const c of SELECTED_CONDITIONS) {
       if (SELECTED.includes('raw')) {
@@ -685,6 +848,19 @@ async function main() {
       ...(failedLines.length ? ['', 'Failed runs:', '', ...failedLines] : []),
       '',
       ...(memoryMd ? [memoryMd, ''] : []),
+      '<details><summary>Sender queue: how often the data channel had (almost) nothing to send</summary>',
+      '',
+      queueTable.markdown,
+      '',
+      '</details>',
+      '',
+      '<details><summary>CPU time per MiB transferred, by thread (both browsers; from /proc)</summary>',
+      '',
+      cpuTotals.markdown,
+      '',
+      ...cpuThreads.flatMap((t) => [t.table.markdown, '']),
+      '</details>',
+      '',
     ].join('\n');
     writeFileSync(OUT, md);
     log(`wrote ${path.relative(process.cwd(), OUT)}`);
