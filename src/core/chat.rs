@@ -31,9 +31,13 @@ pub enum PeerMessage {
     Media(MediaState),
     /// Are you still there? Sent when the server says a peer left while its direct
     /// link still looks up (a closed tab is not always noticed by the link at once).
-    Ping { nonce: u32 },
+    Ping {
+        nonce: u32,
+    },
     /// Answer to [`PeerMessage::Ping`].
-    Pong { nonce: u32 },
+    Pong {
+        nonce: u32,
+    },
 }
 
 /// What a peer is sending, so others can show mute and camera-off badges and tell a
