@@ -13,6 +13,8 @@
 #   BENCH_SIZE_MIB=64 BENCH_MEMORY_MIB=0 scripts/bench-files.sh   quick look
 #   BENCH_PROFILE_S=8 scripts/bench-files.sh    + CPU profiles of sender and receiver
 #   BENCH_SKIP_BUILD=1 scripts/bench-files.sh   use the existing dist/ and release server
+#   BENCH_ALT_DIR=DIR BENCH_VARIANTS=peerlink,peerlink-alt,raw scripts/bench-files.sh
+#                                               compare a second build of the page (served at /alt/)
 # More knobs (variants, conditions, loss %) at the top of bench/files/run.mjs.
 #
 # Builds what it needs first: the page (`trunk build --release`, what `make
@@ -73,6 +75,14 @@ if [[ "${BENCH_PROFILE_S:-0}" != 0 ]]; then
     -e 's#/peerlink-[0-9a-f]+_bg\.wasm#/named/peerlink_bg.wasm#g' \
     -e 's#/peerlink-[0-9a-f]+\.js#/named/peerlink.js#g' \
     "$static/index.html" >"$static/named/index.html"
+fi
+
+# Investigating: BENCH_ALT_DIR=DIR (a second build of the page, e.g. another
+# profile, its index.html loading its files relative to /alt/) is served under
+# /alt/ as the variant "peerlink-alt" (add it to BENCH_VARIANTS).
+if [[ -n "${BENCH_ALT_DIR:-}" ]]; then
+  cp -R "$BENCH_ALT_DIR" "$static/alt"
+  export BENCH_ALT_PAGE=/alt/
 fi
 
 # One origin for all three pages: the peerlink page, raw.html and peerjs.html

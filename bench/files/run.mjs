@@ -67,6 +67,10 @@ const VARIANTS = {
   raw: 'raw RTCDataChannel (plain JS)',
   peerjs: 'PeerJS 1.5.5 (binary)',
 };
+// Investigating: BENCH_ALT_PAGE=/dir/ adds the variant "peerlink-alt", a second
+// build of the page that bench-files.sh (or you) put under that path in
+// BENCH_STATIC, e.g. with a different profile; include it in BENCH_VARIANTS.
+if (process.env.BENCH_ALT_PAGE) VARIANTS['peerlink-alt'] = process.env.BENCH_ALT_LABEL ?? `peerlink page at ${process.env.BENCH_ALT_PAGE}`;
 const CONDITIONS = {
   clean: 'clean link',
   loss: `${LOSS} % UDP loss`,
@@ -490,7 +494,12 @@ async function transferJs(pageA, pageB, ctxA, ctxB, file, size, profile) {
   return { ms: b.done.t1 - b.done.t0, bytes: b.done.bytes, profiles, cpu, queue };
 }
 
-const RUNNERS = { peerlink: runPeerlink, raw: runRaw, peerjs: runPeerjs };
+const RUNNERS = {
+  peerlink: runPeerlink,
+  raw: runRaw,
+  peerjs: runPeerjs,
+  'peerlink-alt': (env, opts) => runPeerlink(env, { ...opts, page: process.env.BENCH_ALT_PAGE }),
+};
 
 // --- CPU profiles -------------------------------------------------------------------------
 
@@ -653,7 +662,7 @@ async function main() {
     for (const condition of SELECTED_CONDITIONS) {
       setLoss(condition === 'loss');
       log(`\n== ${CONDITIONS[condition]}`);
-      let verified = false;
+      const verified = new Set();
       for (let i = 0; i < RUNS; i++) {
         // Alternate, reversing every other round, so drift and machine load fall on all alike.
         const round = i % 2 === 0 ? SELECTED : [...SELECTED].reverse();
@@ -662,9 +671,9 @@ async function main() {
           results[key] ??= [];
           failures[key] ??= [];
           try {
-            const verify = v === 'peerlink' && !verified;
+            const verify = v.startsWith('peerlink') && !verified.has(v);
             const r = await RUNNERS[v](env, { file, size: SIZE, name, hash, verify });
-            if (r.hashChecked) verified = true;
+            if (r.hashChecked) verified.add(v);
             results[key].push(r);
             const c = cpuPerMiB(r);
             log(
