@@ -8,8 +8,8 @@
 use super::room::RoomEvent;
 use super::{now_ms, Error};
 use crate::core::transfer::{
-    Direction, FileOffer, OutgoingFile, Output, Progress, TransferConfig, TransferEvent,
-    TransferId, TransferKey, TransferManager,
+    decode_chunk, Direction, FileOffer, OutgoingFile, Output, Progress, TransferConfig,
+    TransferEvent, TransferId, TransferKey, TransferManager, CHUNK_HEADER_LEN,
 };
 use futures_channel::mpsc;
 use peerlink_protocol::PeerId;
@@ -40,8 +40,11 @@ impl IncomingSink {
         }
     }
 
-    fn write(&mut self, bytes: &[u8]) -> Result<(), Error> {
-        self.parts.push(&js_sys::Uint8Array::from(bytes));
+    /// Appends `bytes`, a JS view when the glue still has the received frame (no
+    /// copy out of wasm memory), else a copy.
+    fn write(&mut self, bytes: &[u8], view: Option<js_sys::Uint8Array>) -> Result<(), Error> {
+        let part = view.unwrap_or_else(|| js_sys::Uint8Array::from(bytes));
+        self.parts.push(&part);
         self.part_bytes += bytes.len() as u64;
         if self.part_bytes >= BLOB_SEGMENT_BYTES {
             self.seal()?;
@@ -75,6 +78,9 @@ struct State {
     outgoing: BTreeMap<TransferId, File>,
     incoming: BTreeMap<TransferId, IncomingSink>,
     channel: Option<RtcDataChannel>,
+    /// The chunk frame being handled: (transfer id, offset, payload length, the
+    /// received buffer), so its write can reference the payload instead of copying.
+    last_frame: Option<(TransferId, u64, usize, js_sys::ArrayBuffer)>,
 }
 
 /// File transfers with one remote peer: owns its [`TransferManager`] and carries out
@@ -96,6 +102,7 @@ impl PeerFiles {
                 outgoing: BTreeMap::new(),
                 incoming: BTreeMap::new(),
                 channel: None,
+                last_frame: None,
             }),
             events,
         })
@@ -144,12 +151,19 @@ impl PeerFiles {
     /// A binary frame from the files channel.
     pub fn binary(self: &Rc<Self>, buffer: &js_sys::ArrayBuffer) {
         let bytes = js_sys::Uint8Array::new(buffer).to_vec();
-        let result = self.state.borrow_mut().manager.handle_chunk(&bytes);
+        let result = {
+            let mut state = self.state.borrow_mut();
+            state.last_frame = decode_chunk(&bytes)
+                .ok()
+                .map(|f| (f.id, f.offset, f.payload.len(), Clone::clone(buffer)));
+            state.manager.handle_chunk(&bytes)
+        };
         drop(bytes);
         if let Err(e) = result {
             self.bad_peer(e.to_string());
         }
         self.drain();
+        self.state.borrow_mut().last_frame = None;
     }
 
     fn bad_peer(&self, reason: String) {
@@ -281,8 +295,22 @@ impl PeerFiles {
 
     fn write(self: &Rc<Self>, id: TransferId, offset: u64, bytes: &[u8]) {
         let mut state = self.state.borrow_mut();
+        // The write of exactly the frame just received: its payload is still in
+        // the JS buffer, after the header.
+        let view = match &state.last_frame {
+            Some((fid, foffset, flen, buffer))
+                if (*fid, *foffset, *flen) == (id, offset, bytes.len()) =>
+            {
+                Some(js_sys::Uint8Array::new_with_byte_offset_and_length(
+                    buffer,
+                    CHUNK_HEADER_LEN as u32,
+                    bytes.len() as u32,
+                ))
+            }
+            _ => None,
+        };
         let written = match state.incoming.get_mut(&id) {
-            Some(sink) => sink.write(bytes),
+            Some(sink) => sink.write(bytes, view),
             None => Err(Error::InvalidInput(
                 "no destination for this transfer".into(),
             )),
