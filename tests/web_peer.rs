@@ -154,3 +154,39 @@ async fn fake_get_user_media_resolves_with_audio_and_video() {
     assert_eq!(stream.get_audio_tracks().length(), 1);
     assert_eq!(stream.get_video_tracks().length(), 1);
 }
+
+#[wasm_bindgen_test]
+async fn a_pregenerated_certificate_is_used_and_connects() {
+    let certificate = peerlink::web::generate_certificate().await.unwrap();
+    let (a, a_events) = PeerConnection::new(&PeerConfig {
+        polite: true,
+        initiator: true,
+        certificate: Some(certificate.clone()),
+        ..Default::default()
+    })
+    .unwrap();
+    let (b, b_events) = PeerConnection::new(&PeerConfig::default()).unwrap();
+    let (a, b) = (Rc::new(a), Rc::new(b));
+    let mut a_rest = wire(a_events, b.clone());
+    let mut b_rest = wire(b_events, a.clone());
+    wait_for(&mut a_rest, &PeerEvent::ControlOpen).await;
+    wait_for(&mut b_rest, &PeerEvent::ControlOpen).await;
+    let used = a.as_raw().get_configuration().get_certificates().unwrap();
+    assert_eq!(used.length(), 1);
+    assert_eq!(
+        fingerprint(&used.get(0)),
+        fingerprint(&certificate),
+        "the connection uses the given certificate"
+    );
+}
+
+/// The first DTLS fingerprint of an RTCCertificate.
+fn fingerprint(certificate: &wasm_bindgen::JsValue) -> String {
+    let get = js_sys::Reflect::get(certificate, &"getFingerprints".into()).unwrap();
+    let list = js_sys::Function::from(get).call0(certificate).unwrap();
+    let first = js_sys::Array::from(&list).get(0);
+    js_sys::Reflect::get(&first, &"value".into())
+        .unwrap()
+        .as_string()
+        .unwrap()
+}

@@ -15,7 +15,9 @@ pub mod stats;
 
 pub use error::{Error, JsError};
 pub use files::PeerFiles;
-pub use peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent, TrackSource};
+pub use peer::{
+    generate_certificate, ConnectionState, PeerConfig, PeerConnection, PeerEvent, TrackSource,
+};
 pub use room::{JoinOptions, PeerSnapshot, Room, RoomEvent, RoomEvents};
 pub use signaling::{Signaling, SignalingEvent};
 

@@ -70,6 +70,20 @@ pub struct PeerConfig {
     /// Whether we open the connection now (the peer that joined later does). The other
     /// side waits for the first offer, which avoids a needless offer collision.
     pub initiator: bool,
+    /// A DTLS certificate made ahead of time (see [`generate_certificate`]); without
+    /// one each connection generates its own, and its first offer or answer waits
+    /// for it.
+    pub certificate: Option<JsValue>,
+}
+
+/// Generates an ECDSA P-256 DTLS certificate to share between connections
+/// (<https://developer.mozilla.org/en-US/docs/Web/API/RTCPeerConnection/generateCertificate_static>).
+pub async fn generate_certificate() -> Result<JsValue, Error> {
+    let algorithm = js_sys::Object::new();
+    js_sys::Reflect::set(&algorithm, &"name".into(), &"ECDSA".into())?;
+    js_sys::Reflect::set(&algorithm, &"namedCurve".into(), &"P-256".into())?;
+    let promise = RtcPeerConnection::generate_certificate_with_object(&algorithm)?;
+    Ok(JsFuture::from(promise).await?)
 }
 
 /// Where a local track comes from. Each source has at most one sender per connection,
@@ -411,6 +425,9 @@ impl PeerConnection {
         let servers = serde_wasm_bindgen::to_value(&config.ice_servers)
             .map_err(|e| Error::InvalidInput(format!("ICE servers: {e}")))?;
         rtc_config.set_ice_servers(&servers);
+        if let Some(certificate) = &config.certificate {
+            rtc_config.set_certificates(&js_sys::Array::of1(certificate));
+        }
         let pc = RtcPeerConnection::new_with_configuration(&rtc_config)?;
         let (events, events_rx) = mpsc::unbounded();
         let shared = Rc::new(Shared {

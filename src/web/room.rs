@@ -125,6 +125,8 @@ struct RoomShared {
     name: String,
     room: String,
     ice_servers: Vec<IceServer>,
+    /// One DTLS certificate for all our connections, made while joining.
+    certificate: Option<wasm_bindgen::JsValue>,
     signaling: SignalingSender,
     peers: RefCell<BTreeMap<PeerId, RemotePeer>>,
     composer: RefCell<ChatComposer>,
@@ -147,6 +149,7 @@ impl RoomShared {
             ice_servers: self.ice_servers.clone(),
             polite: is_polite(&self.id, &info.id),
             initiator,
+            certificate: self.certificate.clone(),
         };
         let (connection, events) = match PeerConnection::new(&config) {
             Ok(pair) => pair,
@@ -538,8 +541,14 @@ impl Room {
                 None => None,
             }
         };
-        let (captured, welcome) =
-            futures_util::future::join(capture, Self::handshake(&options)).await;
+        // Capture, certificate and handshake in parallel: then the first offer or
+        // answer to each peer waits for none of them.
+        let (captured, certificate, welcome) = futures_util::future::join3(
+            capture,
+            super::peer::generate_certificate(),
+            Self::handshake(&options),
+        )
+        .await;
         let (signaling, id, peers, ice_servers) = match welcome {
             Ok(w) => w,
             Err(e) => {
@@ -556,6 +565,8 @@ impl Room {
             name: options.name.trim().to_owned(),
             room: options.room.trim().to_owned(),
             ice_servers,
+            // Without one, each connection makes its own (slower, but works).
+            certificate: certificate.ok(),
             signaling: signaling.sender(),
             peers: RefCell::new(BTreeMap::new()),
             events: events_tx,
