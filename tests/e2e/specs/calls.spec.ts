@@ -116,3 +116,18 @@ test('both sides starting a screen share at the same moment both end up visible'
     await expect.poll(async () => (await videoSize(screen))[0], { timeout: CONNECT_TIMEOUT_MS }).toBeGreaterThan(0);
   }
 });
+
+test('who is speaking is shown from audio levels, and muting ends it', async ({ openPeers, room }) => {
+  const [ada, bo] = await openPeers('Ada', 'Bo');
+  await joinWith(ada, room, 'voice');
+  await joinWith(bo, room, 'voice');
+  await expectMediaFlowing(bo, ada, false);
+  // Chromium's fake microphone beeps: its level rises above the threshold.
+  const adaOnBo = bo.participant('Ada');
+  await expect(adaOnBo).toHaveAttribute('data-speaking', 'yes', { timeout: 20_000 });
+  await expect(adaOnBo.getByTestId('peer-stats')).toContainText('RTT');
+  await ada.page.getByTestId('toggle-mic').click();
+  await expect(adaOnBo).toHaveAttribute('data-mic', 'off');
+  // A muted track sends silence: the indicator goes off.
+  await expect(adaOnBo).toHaveAttribute('data-speaking', 'no', { timeout: 20_000 });
+});
