@@ -116,10 +116,7 @@ impl Dom {
     }
 
     pub fn participant(&self, id: &str) -> Option<Element> {
-        let children = self.participants.children();
-        (0..children.length())
-            .filter_map(|i| children.item(i))
-            .find(|li| li.get_attribute("data-peer-id").as_deref() == Some(id))
+        child_with_attr(&self.participants, "data-peer-id", id)
     }
 
     pub fn add_participant(&self, id: &str, name: &str) {
@@ -197,6 +194,14 @@ impl Dom {
         let _ = self.chat_log.append_child(li);
         self.chat_log.set_scroll_top(self.chat_log.scroll_height());
     }
+}
+
+/// The child of `parent` whose attribute `name` is `value`.
+pub(super) fn child_with_attr(parent: &Element, name: &str, value: &str) -> Option<Element> {
+    let children = parent.children();
+    (0..children.length())
+        .filter_map(|i| children.item(i))
+        .find(|child| child.get_attribute(name).as_deref() == Some(value))
 }
 
 /// `?name=` from the page URL.

@@ -46,10 +46,7 @@ fn human_duration(ms: f64) -> String {
 
 impl Dom {
     fn transfer_row(&self, key: &str) -> Option<Element> {
-        let children = self.transfers.children();
-        (0..children.length())
-            .filter_map(|i| children.item(i))
-            .find(|li| li.get_attribute("data-key").as_deref() == Some(key))
+        super::dom::child_with_attr(&self.transfers, "data-key", key)
     }
 
     fn add_transfer_row(

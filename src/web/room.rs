@@ -900,11 +900,7 @@ impl Room {
         self.shared.announce_media();
         self.shared.set_track(TrackSource::ScreenVideo, None).await;
         self.shared.set_track(TrackSource::ScreenAudio, None).await;
-        for track in stream.get_tracks().iter() {
-            if let Ok(track) = track.dyn_into::<MediaStreamTrack>() {
-                track.stop();
-            }
-        }
+        stop_tracks(&stream);
         self.shared.emit(RoomEvent::ScreenShareEnded);
     }
 

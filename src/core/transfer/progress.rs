@@ -105,6 +105,20 @@ impl ProgressMeter {
         }
     }
 
+    /// Records `done` of `total` bytes at `now_ms` and returns a snapshot when a
+    /// progress event is due (see [`Self::event_due`]).
+    pub(crate) fn update(
+        &mut self,
+        now_ms: f64,
+        done: u64,
+        total: u64,
+        interval_ms: f64,
+    ) -> Option<Progress> {
+        self.record(now_ms, done);
+        self.event_due(now_ms, interval_ms, done >= total)
+            .then(|| self.snapshot(now_ms, done, total))
+    }
+
     /// Whether a progress event is due: at most one per `interval_ms`, but always the
     /// final one.
     pub(crate) fn event_due(&mut self, now_ms: f64, interval_ms: f64, finished: bool) -> bool {

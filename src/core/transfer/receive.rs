@@ -98,13 +98,16 @@ impl Incoming {
         now_ms: f64,
         config: &TransferConfig,
     ) -> Option<TransferEvent> {
-        let finished = self.durable >= self.offer.size;
-        self.meter.record(now_ms, self.durable);
         self.meter
-            .event_due(now_ms, config.progress_interval_ms, finished)
-            .then(|| TransferEvent::Progress {
+            .update(
+                now_ms,
+                self.durable,
+                self.offer.size,
+                config.progress_interval_ms,
+            )
+            .map(|progress| TransferEvent::Progress {
                 key: TransferKey::incoming(id),
-                progress: self.progress(now_ms),
+                progress,
             })
     }
 

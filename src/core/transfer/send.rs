@@ -144,13 +144,16 @@ impl Outgoing {
         now_ms: f64,
         config: &TransferConfig,
     ) -> Option<TransferEvent> {
-        let finished = self.acked >= self.offer.size;
-        self.meter.record(now_ms, self.acked);
         self.meter
-            .event_due(now_ms, config.progress_interval_ms, finished)
-            .then(|| TransferEvent::Progress {
+            .update(
+                now_ms,
+                self.acked,
+                self.offer.size,
+                config.progress_interval_ms,
+            )
+            .map(|progress| TransferEvent::Progress {
                 key: TransferKey::outgoing(id),
-                progress: self.progress(now_ms),
+                progress,
             })
     }
 }
