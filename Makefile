@@ -40,11 +40,17 @@ FAULTS_ARGS ?=
 
 # wasm-bindgen-test in headless Chromium via Debian's chromedriver. Browser
 # mode for every test binary, also those without wasm_bindgen_test_configure!.
+# The runner allows 20 s per test binary and 5 s for chromedriver to start by
+# default: too little on a cold CI machine. No backtraces: they push the
+# failure itself out of the end of a CI log.
 WASM_TEST_ENV := \
 	CHROMEDRIVER=/usr/bin/chromedriver \
 	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 	WASM_BINDGEN_USE_BROWSER=1 \
-	WASM_BINDGEN_TEST_WEBDRIVER_JSON=$(CURDIR)/webdriver.json
+	WASM_BINDGEN_TEST_WEBDRIVER_JSON=$(CURDIR)/webdriver.json \
+	WASM_BINDGEN_TEST_TIMEOUT=180 \
+	WASM_BINDGEN_TEST_DRIVER_TIMEOUT=30 \
+	RUST_BACKTRACE=0
 
 # The e2e suite starts this server binary itself (one per test).
 E2E_SERVER_BIN := $(CURDIR)/target/debug/peerlink-server
@@ -81,7 +87,8 @@ test-native:
 test-wasm:
 	$(SETUP) --browsers --wasm-bindgen
 	$(WASM_TEST_ENV) $(CARGO) test -p peerlink --target $(WASM_TARGET) $(WASM_TEST_ARGS) --no-run
-	$(NETNS) env $(WASM_TEST_ENV) $(CARGO) test --offline -p peerlink --target $(WASM_TARGET) $(WASM_TEST_ARGS)
+	scripts/run-logged.sh test-wasm $(NETNS) env $(WASM_TEST_ENV) \
+		$(CARGO) test --offline --no-fail-fast -p peerlink --target $(WASM_TARGET) $(WASM_TEST_ARGS)
 
 test-e2e: dist
 	$(SETUP) --browsers --node

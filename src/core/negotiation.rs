@@ -120,9 +120,53 @@ impl PerfectNegotiation {
     }
 }
 
+/// Whether a remote ICE candidate belongs to an ICE generation that the current
+/// remote description no longer uses, so a failure to add it is expected.
+///
+/// Candidates are trickled while negotiation goes on: after glare, an offer rolled
+/// back by the polite side may still have candidates in flight, and after an ICE
+/// restart the old generation's candidates can arrive late. Such a candidate names
+/// its generation's username fragment (`ufrag X` in the candidate line); if no
+/// `a=ice-ufrag:` line of `remote_sdp` carries it, it is stale. A candidate without
+/// a ufrag is never called stale.
+pub fn candidate_is_stale(candidate: &str, remote_sdp: &str) -> bool {
+    let mut words = candidate.split_ascii_whitespace();
+    let Some(ufrag) = words.by_ref().skip_while(|w| *w != "ufrag").nth(1) else {
+        return false;
+    };
+    !remote_sdp
+        .lines()
+        .filter_map(|line| line.trim_end().strip_prefix("a=ice-ufrag:"))
+        .any(|current| current == ufrag)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const CANDIDATE: &str = "candidate:1 1 udp 2122260223 10.77.0.1 50000 typ host \
+                             generation 0 ufrag AbCd network-id 1";
+
+    #[test]
+    fn candidate_of_the_current_generation_is_not_stale() {
+        let sdp = "v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n\
+                   a=ice-ufrag:AbCd\r\na=ice-pwd:x\r\n";
+        assert!(!candidate_is_stale(CANDIDATE, sdp));
+    }
+
+    #[test]
+    fn candidate_of_an_old_generation_is_stale() {
+        let sdp = "v=0\r\na=ice-ufrag:NeW1\r\n";
+        assert!(candidate_is_stale(CANDIDATE, sdp));
+        assert!(candidate_is_stale(CANDIDATE, ""));
+    }
+
+    #[test]
+    fn candidate_without_ufrag_is_never_stale() {
+        let bare = "candidate:1 1 udp 2122260223 10.77.0.1 50000 typ host";
+        assert!(!candidate_is_stale(bare, ""));
+        assert!(!candidate_is_stale("candidate:1 ufrag", "a=ice-ufrag:x"));
+    }
 
     #[test]
     fn exactly_one_side_is_polite() {

@@ -5,7 +5,9 @@
 //! See <https://developer.mozilla.org/en-US/docs/Web/API/RTCPeerConnection>.
 
 use super::Error;
-use crate::core::negotiation::{DescriptionKind, PerfectNegotiation, RemoteDescriptionAction};
+use crate::core::negotiation::{
+    candidate_is_stale, DescriptionKind, PerfectNegotiation, RemoteDescriptionAction,
+};
 use futures_channel::mpsc;
 use futures_util::StreamExt;
 use gloo_events::EventListener;
@@ -356,6 +358,15 @@ impl Shared {
         self.negotiation.borrow_mut().offer_finished();
     }
 
+    fn remote_candidate_is_stale(&self, candidate: &str) -> bool {
+        let remote_sdp = self
+            .pc
+            .remote_description()
+            .map(|d| d.sdp())
+            .unwrap_or_default();
+        candidate_is_stale(candidate, &remote_sdp)
+    }
+
     async fn handle_signal(self: &Rc<Self>, payload: SignalPayload) -> Result<(), Error> {
         match payload {
             SignalPayload::Description { sdp_type, sdp } => {
@@ -402,6 +413,9 @@ impl Shared {
                 .await;
                 match added {
                     Err(_) if self.negotiation.borrow().ignoring_offer() => Ok(()),
+                    // Late candidates of a rolled-back offer or of the ICE
+                    // generation before a restart: expected, harmless.
+                    Err(_) if self.remote_candidate_is_stale(&candidate) => Ok(()),
                     Err(e) => Err(e.into()),
                     Ok(_) => Ok(()),
                 }
