@@ -21,46 +21,12 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BENCH="$ROOT/bench/call-setup"
+NAME=bench-call
 cd "$ROOT"
-export PATH="$ROOT/scripts/binaryen/node_modules/.bin:$HOME/.cargo/bin:$PATH"
-
-log() { printf 'bench-call: %s\n' "$*"; }
-
-# The page is built (or copied) into a private directory that the server then
-# serves, with baseline.html added (same origin). Private, because others may
-# run `make dist` meanwhile: Trunk stages in <dist>/.stage, and two builds into
-# one dist/ break each other; and a rebuild during the run must not change
-# what is measured.
-static="$(mktemp -d "${TMPDIR:-/tmp}/peerlink-bench-call.XXXXXX")"
-trap 'rm -rf "$static"' EXIT
-
-if [[ "${BENCH_SKIP_BUILD:-}" != 1 ]]; then
-  log "building the page (trunk build --release, as make dist) and peerlink-server (release)"
-  "$ROOT/scripts/setup.sh" --trunk
-  trunk build --release --dist "$static"
-  cargo build --release -p peerlink-server
-else
-  [[ -f "$ROOT/dist/index.html" ]] || { echo "bench-call: dist/index.html missing (make dist)" >&2; exit 1; }
-  cp -R "$ROOT/dist/." "$static/"
-fi
+# shellcheck source=lib/bench.sh
+. "$ROOT/scripts/lib/bench.sh"
+bench_prepare
 cp "$BENCH/baseline.html" "$static/baseline.html"
-SERVER_BIN="$ROOT/target/release/peerlink-server"
-[[ -x "$SERVER_BIN" ]] || { echo "bench-call: $SERVER_BIN missing (cargo build --release -p peerlink-server)" >&2; exit 1; }
-command -v node >/dev/null || { echo "bench-call: node missing (scripts/setup.sh --node)" >&2; exit 1; }
-
-# npm ci unless node_modules came from this very lock file.
-stamp="$BENCH/node_modules/.peerlink-lock.sha256"
-sum="$(sha256sum "$BENCH/package-lock.json" | awk '{print $1}')"
-if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$sum" ]]; then
-  log "npm ci in bench/call-setup"
-  (cd "$BENCH" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefer-offline --no-audit --no-fund)
-  printf '%s\n' "$sum" >"$stamp"
-fi
-
-commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if [[ -n "$(git -C "$ROOT" status --porcelain -- src www server protocol Cargo.toml Cargo.lock 2>/dev/null)" ]]; then
-  commit="$commit+dirty"
-fi
 
 # In the background so this shell can pass INT/TERM/HUP on: netns.sh forwards
 # TERM into the namespace, where run.mjs stops after the current run, closes

@@ -29,36 +29,12 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BENCH="$ROOT/bench/files"
+NAME=bench-files
 cd "$ROOT"
-export PATH="$ROOT/scripts/binaryen/node_modules/.bin:$HOME/.cargo/bin:$PATH"
-
-log() { printf 'bench-files: %s\n' "$*"; }
-
-static="$(mktemp -d "${TMPDIR:-/tmp}/peerlink-bench-files.XXXXXX")"
-trap 'rm -rf "$static"' EXIT
-
-if [[ "${BENCH_SKIP_BUILD:-}" != 1 ]]; then
-  log "building the page (trunk build --release, as make dist) and peerlink-server (release)"
-  "$ROOT/scripts/setup.sh" --trunk
-  trunk build --release --dist "$static"
-  cargo build --release -p peerlink-server
-else
-  [[ -f "$ROOT/dist/index.html" ]] || { echo "bench-files: dist/index.html missing (make dist)" >&2; exit 1; }
-  cp -R "$ROOT/dist/." "$static/"
-fi
-SERVER_BIN="$ROOT/target/release/peerlink-server"
-[[ -x "$SERVER_BIN" ]] || { echo "bench-files: $SERVER_BIN missing (cargo build --release -p peerlink-server)" >&2; exit 1; }
-command -v node >/dev/null || { echo "bench-files: node missing (scripts/setup.sh --node)" >&2; exit 1; }
+# shellcheck source=lib/bench.sh
+. "$ROOT/scripts/lib/bench.sh"
+bench_prepare
 command -v nft >/dev/null || { echo "bench-files: nft missing (apt-get install nftables)" >&2; exit 1; }
-
-# npm ci unless node_modules came from this very lock file.
-stamp="$BENCH/node_modules/.peerlink-lock.sha256"
-sum="$(sha256sum "$BENCH/package-lock.json" | awk '{print $1}')"
-if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$sum" ]]; then
-  log "npm ci in bench/files"
-  (cd "$BENCH" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --prefer-offline --no-audit --no-fund)
-  printf '%s\n' "$sum" >"$stamp"
-fi
 
 # For CPU profiles, a copy of the page whose Wasm keeps its function names
 # (wasm-bindgen keeps the name section, wasm-opt -g keeps it through -Oz; Trunk's
@@ -89,11 +65,6 @@ fi
 # (with the PeerJS client build it loads).
 cp "$BENCH/raw.html" "$BENCH/peerjs.html" "$static/"
 cp "$BENCH/node_modules/peerjs/dist/peerjs.min.js" "$static/peerjs.min.js"
-
-commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if [[ -n "$(git -C "$ROOT" status --porcelain -- src www server protocol Cargo.toml Cargo.lock 2>/dev/null)" ]]; then
-  commit="$commit+dirty"
-fi
 
 status=0
 "$ROOT/scripts/two-hosts.sh" env \
