@@ -11,12 +11,12 @@
 //   BENCH_VARIANTS       default peerlink,baseline,baseline-hd (the first two are required)
 //   BENCH_TIMELINE=1     also print every mark of the median run of each variant
 //   PEERLINK_CHROMIUM    browser (default /usr/bin/chromium)
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { startProcess } from '../lib/process.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '..', '..');
@@ -57,41 +57,13 @@ function chromiumArgs() {
 // --- the server ---------------------------------------------------------------
 
 async function startServer() {
-  const child = spawn(SERVER_BIN, ['--static', STATIC_DIR, '--listen', '127.0.0.1:0'], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const server = await startProcess([SERVER_BIN, '--static', STATIC_DIR, '--listen', '127.0.0.1:0'], {
+    ready: /peerlink-server listening on (http:\/\/\S+)/,
+    what: 'peerlink-server',
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? 'warn' },
+    timeoutMs: 15_000,
   });
-  const output = [];
-  child.stderr.setEncoding('utf8').on('data', (c) => output.push(c));
-  const origin = await new Promise((resolve, reject) => {
-    let seen = '';
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output.join('')}`)), 15_000);
-    child.stdout.setEncoding('utf8').on('data', (chunk) => {
-      output.push(chunk);
-      seen += chunk;
-      const m = /peerlink-server listening on (http:\/\/\S+)/.exec(seen);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m[1].replace(/\/$/, ''));
-      }
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited (${code ?? signal}) before listening:\n${output.join('')}`));
-    });
-  });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  return {
-    origin,
-    output,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
+  return { ...server, origin: server.match[1].replace(/\/$/, '') };
 }
 
 // --- one run --------------------------------------------------------------------

@@ -21,13 +21,14 @@
 //                         of each variant (peerlink from the named build in /named/)
 //   BENCH_PROFILE_DIR     keep the .cpuprofile files there (default: deleted)
 //   BENCH_OUT             markdown output (default latest.md next to this file)
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { closeSync, copyFileSync, createReadStream, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { startProcess } from '../lib/process.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const REPO = path.resolve(HERE, '..', '..');
@@ -94,48 +95,12 @@ const log = (...a) => console.log(...a);
 // --- processes in the hosts ---------------------------------------------------------
 
 /**
- * Starts CMD in host `host` and resolves once a line of its output matches
- * `ready`, with the match. `in-host` execs `ip netns exec`, which execs CMD, so
- * the child's pid is CMD's own and signals reach it directly.
+ * Starts CMD in host `host` (bench/lib/process.mjs). `in-host` execs `ip netns
+ * exec`, which execs CMD, so the child's pid is CMD's own and signals reach it
+ * directly.
  */
-async function startInHost(host, cmd, args, ready, what) {
-  const child = spawn(IN_HOST, [host, cmd, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const output = [];
-  const match = await new Promise((resolve, reject) => {
-    const fail = (e) => {
-      child.kill('SIGKILL');
-      reject(e);
-    };
-    let seen = '';
-    const timer = setTimeout(() => fail(new Error(`${what} did not start:\n${output.join('')}`)), 20_000);
-    const onData = (chunk) => {
-      output.push(chunk);
-      seen += chunk;
-      const m = ready.exec(seen);
-      if (m) {
-        clearTimeout(timer);
-        resolve(m);
-      }
-    };
-    child.stdout.setEncoding('utf8').on('data', onData);
-    child.stderr.setEncoding('utf8').on('data', onData);
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`${what} exited (${code ?? signal}) before it was ready:\n${output.join('')}`));
-    });
-  });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  return {
-    match,
-    output,
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
+function startInHost(host, cmd, args, ready, what) {
+  return startProcess([IN_HOST, host, cmd, ...args], { ready, what });
 }
 
 function inHost(host, ...args) {
