@@ -18,6 +18,28 @@ pub const MAX_NAME_CHARS: usize = 64;
 pub const MAX_ROOM_CHARS: usize = 64;
 /// Longest room password, in characters.
 pub const MAX_PASSWORD_CHARS: usize = 128;
+/// Shortest and longest resume token, in characters (`[A-Za-z0-9_-]`): at least
+/// 128 bits of a random hex or base64url secret.
+pub const RESUME_TOKEN_CHARS: std::ops::RangeInclusive<usize> = 22..=64;
+
+/// Checks a resume token's shape: 22 to 64 characters of `[A-Za-z0-9_-]`.
+pub fn validate_resume_token(token: &str) -> Result<(), String> {
+    if !RESUME_TOKEN_CHARS.contains(&token.len()) {
+        return Err(format!(
+            "resume token is {} characters; it must have {} to {}",
+            token.len(),
+            RESUME_TOKEN_CHARS.start(),
+            RESUME_TOKEN_CHARS.end()
+        ));
+    }
+    if !token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err("resume token may only contain A-Z, a-z, 0-9, '_' and '-'".into());
+    }
+    Ok(())
+}
 
 /// A peer's id, assigned by the server on join. Unique per server process.
 pub type PeerId = String;
@@ -32,6 +54,13 @@ pub enum ClientMessage {
         name: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         password: Option<String>,
+        /// A secret the client keeps for as long as it wants to stay the same peer
+        /// (see [`validate_resume_token`]). The server derives the peer id from it,
+        /// so a client that reconnects after losing its socket (or after the server
+        /// restarted) comes back under the same id, and a newer socket with the same
+        /// token replaces an older one that has not closed yet.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resume: Option<String>,
     },
     /// Relay `data` to peer `to`, which must be in the same room.
     Signal { to: PeerId, data: serde_json::Value },
@@ -179,6 +208,9 @@ pub enum ErrorCode {
     NotJoined,
     /// A second join on the same connection.
     AlreadyJoined,
+    /// A newer connection joined with this connection's resume token; this one is
+    /// closed.
+    Replaced,
 }
 
 impl ErrorCode {
@@ -198,6 +230,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::NotJoined => "not_joined",
             ErrorCode::AlreadyJoined => "already_joined",
+            ErrorCode::Replaced => "replaced",
         }
     }
 }
@@ -285,7 +318,8 @@ mod tests {
             ClientMessage::Join {
                 room: "r".into(),
                 name: "Ann".into(),
-                password: None
+                password: None,
+                resume: None,
             }
         );
         assert_eq!(ClientMessage::parse(&join.to_json()).unwrap(), join);
@@ -331,9 +365,25 @@ mod tests {
             ErrorCode::RateLimited,
             ErrorCode::NotJoined,
             ErrorCode::AlreadyJoined,
+            ErrorCode::Replaced,
         ] {
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
         }
+    }
+
+    #[test]
+    fn resume_tokens_are_validated() {
+        assert!(validate_resume_token("0123456789abcdef0123456789abcdef").is_ok());
+        assert!(validate_resume_token("AZaz09_-AZaz09_-AZaz09").is_ok());
+        assert!(validate_resume_token("short").is_err());
+        assert!(validate_resume_token(&"x".repeat(65)).is_err());
+        assert!(validate_resume_token("0123456789abcdef0123456789abcde!").is_err());
+        let join =
+            r#"{"type":"join","room":"r","name":"n","resume":"0123456789abcdef0123456789abcdef"}"#;
+        assert!(matches!(
+            ClientMessage::parse(join).unwrap(),
+            ClientMessage::Join { resume: Some(t), .. } if t.len() == 32
+        ));
     }
 
     #[test]

@@ -32,6 +32,8 @@ mod close_code {
     pub(super) const TOO_BIG: u16 = 1009;
     /// The socket failed in some other way.
     pub(super) const PROTOCOL_ERROR: u16 = 1002;
+    /// A newer connection resumed this peer (application code, 4000–4999).
+    pub(super) const REPLACED: u16 = 4000;
 }
 
 /// What every connection shares.
@@ -57,6 +59,8 @@ enum End {
     TooSlow,
     /// The server is shutting down.
     Shutdown,
+    /// A newer connection joined with this one's resume token.
+    Replaced,
     /// The WebSocket layer failed, e.g. a frame above the hard cap.
     Failed(axum::Error),
     /// The writer stopped because writing to the socket failed.
@@ -70,6 +74,7 @@ impl End {
             End::ClientClosed | End::TooSlow | End::WriterGone => return None,
             End::Idle => (close_code::GOING_AWAY, "idle timeout"),
             End::Shutdown => (close_code::GOING_AWAY, "server shutting down"),
+            End::Replaced => (close_code::REPLACED, "replaced by a newer connection"),
             End::Failed(error) => failure_close(error),
         };
         Some(CloseFrame {
@@ -97,6 +102,7 @@ fn failure_close(error: &axum::Error) -> (u16, &'static str) {
 pub(crate) async fn run(socket: WebSocket, shared: Arc<Shared>, remote: SocketAddr) {
     let config = &shared.config;
     let (outbox, queue, overflowed) = Outbox::new(config.outbound_queue);
+    let evicted = outbox.evicted();
     let (sink, mut stream) = socket.split();
     let mut writer = tokio::spawn(write_loop(sink, queue, config.ping_interval));
     let mut shutdown = shared.shutdown.clone();
@@ -121,6 +127,7 @@ pub(crate) async fn run(socket: WebSocket, shared: Arc<Shared>, remote: SocketAd
                 },
             },
             () = overflowed.notified() => break End::TooSlow,
+            () = evicted.notified() => break End::Replaced,
             // An error means the server handle is gone: shut down too.
             _ = shutdown.wait_for(|stopping| *stopping) => break End::Shutdown,
         };
@@ -284,6 +291,7 @@ impl Reader<'_> {
                 room,
                 name,
                 password,
+                resume,
             } => {
                 if self.membership.is_some() {
                     return refuse(
@@ -294,7 +302,13 @@ impl Reader<'_> {
                 // On success the welcome is queued by `join` itself, under the
                 // room lock, so it precedes anything relayed to the new peer.
                 let rooms = &self.shared.rooms;
-                match rooms.join(&room, &name, password.as_deref(), &self.outbox) {
+                match rooms.join(
+                    &room,
+                    &name,
+                    password.as_deref(),
+                    resume.as_deref(),
+                    &self.outbox,
+                ) {
                     Ok(membership) => {
                         tracing::info!(room = %membership.room, peer = %membership.id, "joined");
                         self.membership = Some(membership);

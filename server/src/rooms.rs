@@ -7,10 +7,12 @@
 
 use axum::extract::ws::Utf8Bytes;
 use peerlink_protocol::{
-    validate_label, ErrorCode, IceServer, PeerId, PeerInfo, ServerMessage, MAX_NAME_CHARS,
-    MAX_PASSWORD_CHARS, MAX_ROOM_CHARS,
+    validate_label, validate_resume_token, ErrorCode, IceServer, PeerId, PeerInfo, ServerMessage,
+    MAX_NAME_CHARS, MAX_PASSWORD_CHARS, MAX_ROOM_CHARS,
 };
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use tokio::sync::{mpsc, Notify};
 
@@ -19,6 +21,8 @@ use tokio::sync::{mpsc, Notify};
 pub(crate) struct Outbox {
     frames: mpsc::Sender<Utf8Bytes>,
     overflowed: Arc<Notify>,
+    /// Raised when a newer connection took this one's place (same resume token).
+    evicted: Arc<Notify>,
 }
 
 impl Outbox {
@@ -30,8 +34,21 @@ impl Outbox {
         let outbox = Self {
             frames,
             overflowed: Arc::clone(&overflowed),
+            evicted: Arc::new(Notify::new()),
         };
         (outbox, receiver, overflowed)
+    }
+
+    /// The signal raised when this connection is replaced by a newer one.
+    pub(crate) fn evicted(&self) -> Arc<Notify> {
+        Arc::clone(&self.evicted)
+    }
+
+    /// Tells the connection why it is being closed, then closes it (after the
+    /// queued frames, this one included, are written).
+    fn evict(&self, message: &ServerMessage) {
+        self.send(message);
+        self.evicted.notify_one();
     }
 
     /// Queues `frame` without waiting. If the queue is full the client is not
@@ -88,11 +105,15 @@ pub(crate) struct Membership {
     pub(crate) room: String,
     /// The id assigned to this connection.
     pub(crate) id: PeerId,
+    /// Which connection holds the id: a resumed id moves to a newer connection,
+    /// and the older one must then neither leave nor signal in its name.
+    conn: u64,
 }
 
 struct Member {
     info: PeerInfo,
     outbox: Outbox,
+    conn: u64,
 }
 
 struct Room {
@@ -103,6 +124,13 @@ struct Room {
 }
 
 impl Room {
+    /// Whether `membership`'s connection is (still) the one holding its id.
+    fn holds(&self, membership: &Membership) -> bool {
+        self.members
+            .iter()
+            .any(|m| m.info.id == membership.id && m.conn == membership.conn)
+    }
+
     fn broadcast(&self, frame: &Utf8Bytes, except: &str) {
         for member in self.members.iter().filter(|m| m.info.id != except) {
             member.outbox.push(frame.clone());
@@ -115,6 +143,7 @@ pub(crate) struct Rooms {
     rooms: Mutex<HashMap<String, Room>>,
     max_peers: usize,
     ice_servers: Vec<IceServer>,
+    next_conn: AtomicU64,
 }
 
 impl Rooms {
@@ -123,6 +152,7 @@ impl Rooms {
             rooms: Mutex::new(HashMap::new()),
             max_peers,
             ice_servers,
+            next_conn: AtomicU64::new(0),
         }
     }
 
@@ -134,11 +164,18 @@ impl Rooms {
 
     /// Adds a connection to `room` (creating it), queues its welcome and tells
     /// the other members. The first joiner's password protects the room.
+    ///
+    /// With a `resume` token the id is derived from the token, so the same client
+    /// gets the same id back after a lost socket or a server restart. If that id
+    /// is still in the room (its old socket has not closed yet), the new
+    /// connection takes its place: the old one gets a `replaced` error and is
+    /// closed, and the others see no leave and no join.
     pub(crate) fn join(
         &self,
         room: &str,
         name: &str,
         password: Option<&str>,
+        resume: Option<&str>,
         outbox: &Outbox,
     ) -> Result<Membership, Refusal> {
         let room = validate_label(room, MAX_ROOM_CHARS)
@@ -156,7 +193,15 @@ impl Rooms {
             }
         }
 
-        let id = uuid::Uuid::new_v4().to_string();
+        let id = match resume {
+            Some(token) => {
+                validate_resume_token(token)
+                    .map_err(|why| Refusal::new(ErrorCode::BadMessage, why))?;
+                id_from_resume_token(token)
+            }
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        let conn = self.next_conn.fetch_add(1, Ordering::Relaxed);
         let info = PeerInfo {
             id: id.clone(),
             name: name.to_owned(),
@@ -173,6 +218,31 @@ impl Rooms {
                     "this room has a different password",
                 ));
             }
+        }
+        if let Some(old) = entry.members.iter_mut().find(|m| m.info.id == id) {
+            old.outbox.evict(&ServerMessage::error(
+                ErrorCode::Replaced,
+                "a newer connection resumed this peer",
+            ));
+            old.outbox = outbox.clone();
+            old.conn = conn;
+            old.info.name = info.name;
+            outbox.send(&ServerMessage::Welcome {
+                id: id.clone(),
+                peers: entry
+                    .members
+                    .iter()
+                    .filter(|m| m.info.id != id)
+                    .map(|m| m.info.clone())
+                    .collect(),
+                ice_servers: self.ice_servers.clone(),
+                max_peers: self.max_peers,
+            });
+            return Ok(Membership {
+                room: room.to_owned(),
+                id,
+                conn,
+            });
         }
         if entry.members.len() >= self.max_peers {
             return Err(Refusal::new(
@@ -191,10 +261,12 @@ impl Rooms {
         entry.members.push(Member {
             info,
             outbox: outbox.clone(),
+            conn,
         });
         Ok(Membership {
             room: room.to_owned(),
             id,
+            conn,
         })
     }
 
@@ -221,9 +293,14 @@ impl Rooms {
             .to_json(),
         );
         let rooms = self.lock();
-        let target = rooms
+        let room = rooms
             .get(&membership.room)
-            .and_then(|room| room.members.iter().find(|m| m.info.id == to))
+            .filter(|room| room.holds(membership))
+            .ok_or_else(|| Refusal::new(ErrorCode::NotJoined, "this connection was replaced"))?;
+        let target = room
+            .members
+            .iter()
+            .find(|m| m.info.id == to)
             .ok_or_else(unknown)?;
         target.outbox.push(frame);
         Ok(())
@@ -236,11 +313,12 @@ impl Rooms {
         let Some(room) = rooms.get_mut(&membership.room) else {
             return;
         };
-        let before = room.members.len();
-        room.members.retain(|m| m.info.id != membership.id);
-        if room.members.len() == before {
+        if !room.holds(membership) {
+            // Already gone, or the id moved to a newer connection.
             return;
         }
+        room.members
+            .retain(|m| !(m.info.id == membership.id && m.conn == membership.conn));
         if room.members.is_empty() {
             rooms.remove(&membership.room);
         } else {
@@ -253,6 +331,16 @@ impl Rooms {
             room.broadcast(&left, &membership.id);
         }
     }
+}
+
+/// The peer id for a resume token: a hash, so the id (which every member sees)
+/// does not give the token (which lets its holder take the id) away.
+fn id_from_resume_token(token: &str) -> PeerId {
+    let digest = Sha256::new()
+        .chain_update(b"peerlink peer id\0")
+        .chain_update(token.as_bytes())
+        .finalize();
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Compares two secrets without stopping at the first differing byte.
@@ -282,15 +370,15 @@ mod tests {
         let rooms = Rooms::new(2, Vec::new());
         let (a_box, mut a_rx, _) = Outbox::new(8);
         let (b_box, mut b_rx, _) = Outbox::new(8);
-        let a = rooms.join(" r ", "Ann", Some("pw"), &a_box).unwrap();
+        let a = rooms.join(" r ", "Ann", Some("pw"), None, &a_box).unwrap();
         assert_eq!(a.room, "r");
         assert!(
             matches!(&drain(&mut a_rx)[..], [ServerMessage::Welcome { peers, .. }] if peers.is_empty())
         );
 
-        let refused = rooms.join("r", "Bob", None, &b_box).unwrap_err();
+        let refused = rooms.join("r", "Bob", None, None, &b_box).unwrap_err();
         assert_eq!(refused.code, ErrorCode::WrongPassword);
-        let b = rooms.join("r", "Bob", Some("pw"), &b_box).unwrap();
+        let b = rooms.join("r", "Bob", Some("pw"), None, &b_box).unwrap();
         assert!(
             matches!(&drain(&mut a_rx)[..], [ServerMessage::PeerJoined { peer }] if peer.id == b.id)
         );
@@ -300,7 +388,10 @@ mod tests {
 
         let (c_box, _c_rx, _) = Outbox::new(8);
         assert_eq!(
-            rooms.join("r", "Cy", Some("pw"), &c_box).unwrap_err().code,
+            rooms
+                .join("r", "Cy", Some("pw"), None, &c_box)
+                .unwrap_err()
+                .code,
             ErrorCode::RoomFull
         );
 
@@ -320,7 +411,66 @@ mod tests {
         assert!(matches!(&drain(&mut a_rx)[..], [ServerMessage::PeerLeft { id }] if *id == b.id));
         rooms.leave(&a);
         // The room is gone, so a new first joiner sets a new password.
-        assert!(rooms.join("r", "Dee", Some("other"), &c_box).is_ok());
+        assert!(rooms.join("r", "Dee", Some("other"), None, &c_box).is_ok());
+    }
+
+    #[test]
+    fn a_resumed_id_moves_to_the_newer_connection() {
+        let rooms = Rooms::new(2, Vec::new());
+        let token = "0123456789abcdef0123456789abcdef";
+        let (old_box, mut old_rx, _) = Outbox::new(8);
+        let (b_box, mut b_rx, _) = Outbox::new(8);
+        let old = rooms.join("r", "Ann", None, Some(token), &old_box).unwrap();
+        assert_eq!(old.id, id_from_resume_token(token));
+        assert_eq!(old.id.len(), 32);
+        let b = rooms.join("r", "Bob", None, None, &b_box).unwrap();
+        drain(&mut old_rx);
+        drain(&mut b_rx);
+
+        // The room is full, yet the same token gets its place back.
+        let (new_box, mut new_rx, _) = Outbox::new(8);
+        let evicted = old_box.evicted();
+        let new = rooms.join("r", "Ann", None, Some(token), &new_box).unwrap();
+        assert_eq!(new.id, old.id);
+        assert!(matches!(
+            &drain(&mut old_rx)[..],
+            [ServerMessage::Error {
+                code: ErrorCode::Replaced,
+                ..
+            }]
+        ));
+        futures_util::FutureExt::now_or_never(evicted.notified()).unwrap();
+        assert!(
+            matches!(&drain(&mut new_rx)[..], [ServerMessage::Welcome { peers, .. }] if peers.len() == 1 && peers[0].id == b.id)
+        );
+        // Bob sees neither a leave nor a join.
+        assert!(drain(&mut b_rx).is_empty());
+
+        // The old connection can no longer signal, and its late leave is a no-op.
+        assert_eq!(
+            rooms
+                .relay(&old, &b.id, serde_json::json!(1))
+                .unwrap_err()
+                .code,
+            ErrorCode::NotJoined
+        );
+        rooms.leave(&old);
+        assert!(drain(&mut b_rx).is_empty());
+        rooms.relay(&new, &b.id, serde_json::json!(2)).unwrap();
+        assert!(
+            matches!(&drain(&mut b_rx)[..], [ServerMessage::Signal { from, .. }] if *from == new.id)
+        );
+        rooms.leave(&new);
+        assert!(matches!(&drain(&mut b_rx)[..], [ServerMessage::PeerLeft { id }] if *id == new.id));
+
+        let (bad_box, _bad_rx, _) = Outbox::new(8);
+        assert_eq!(
+            rooms
+                .join("r", "Eve", None, Some("short"), &bad_box)
+                .unwrap_err()
+                .code,
+            ErrorCode::BadMessage
+        );
     }
 
     #[test]

@@ -332,3 +332,74 @@ async fn shutdown_closes_websockets_and_does_not_hang_on_silent_clients() {
         .unwrap();
     assert!(tokio::net::TcpStream::connect(addr).await.is_err());
 }
+
+const TOKEN: &str = "resume-token-0123456789abcdef";
+
+#[tokio::test]
+async fn a_resume_token_gives_the_same_id_after_the_socket_closes() {
+    let server = start(config()).await;
+    let addr = server.local_addr();
+    let (mut ann, ann_id, _) = Client::joined_resuming(addr, "back", "Ann", TOKEN).await;
+    let (mut bob, bob_id, _) = Client::joined(addr, "back", "Bob").await;
+    assert!(matches!(ann.recv().await, ServerMessage::PeerJoined { peer } if peer.id == bob_id));
+
+    drop(ann);
+    assert_eq!(
+        bob.recv().await,
+        ServerMessage::PeerLeft { id: ann_id.clone() }
+    );
+    let (mut ann, again, peers) = Client::joined_resuming(addr, "back", "Ann", TOKEN).await;
+    assert_eq!(again, ann_id, "the token keeps the id");
+    assert_eq!(peers.len(), 1);
+    assert!(matches!(bob.recv().await, ServerMessage::PeerJoined { peer } if peer.id == ann_id));
+    assert_relay_works(&mut ann, &ann_id, &mut bob, &bob_id).await;
+}
+
+#[tokio::test]
+async fn a_newer_socket_with_the_token_replaces_the_older_one() {
+    let server = start(config()).await;
+    let addr = server.local_addr();
+    let (mut old, ann_id, _) = Client::joined_resuming(addr, "swap", "Ann", TOKEN).await;
+    let (mut bob, bob_id, _) = Client::joined(addr, "swap", "Bob").await;
+    assert!(matches!(old.recv().await, ServerMessage::PeerJoined { peer } if peer.id == bob_id));
+
+    let (mut new, new_id, peers) = Client::joined_resuming(addr, "swap", "Ann", TOKEN).await;
+    assert_eq!(new_id, ann_id);
+    assert_eq!(
+        peers.iter().map(|p| p.id.as_str()).collect::<Vec<_>>(),
+        [bob_id.as_str()]
+    );
+    assert_eq!(old.recv_error().await, ErrorCode::Replaced);
+    match old.closed().await {
+        Closed::Frame(code) => assert_eq!(code, Some(4000)),
+        Closed::Abrupt => panic!("expected a close frame"),
+    }
+    // Bob saw no leave and no join: his next frame is Ann's signal.
+    assert_relay_works(&mut new, &ann_id, &mut bob, &bob_id).await;
+}
+
+#[tokio::test]
+async fn the_id_survives_a_server_restart() {
+    let server = start(config()).await;
+    let (_ann, ann_id, _) = Client::joined_resuming(server.local_addr(), "r", "Ann", TOKEN).await;
+    tokio::time::timeout(common::WAIT, server.shutdown())
+        .await
+        .expect("shutdown hung")
+        .unwrap();
+    let server = start(config()).await;
+    let (_ann, again, _) = Client::joined_resuming(server.local_addr(), "r", "Ann", TOKEN).await;
+    assert_eq!(again, ann_id);
+}
+
+#[tokio::test]
+async fn a_malformed_resume_token_is_refused() {
+    let server = start(config()).await;
+    let mut client = Client::connect(server.local_addr()).await;
+    client
+        .send_json(json!({"type": "join", "room": "r", "name": "Eve", "resume": "not a token!"}))
+        .await;
+    assert_eq!(client.recv_error().await, ErrorCode::BadMessage);
+    // Still usable: a proper join works on the same connection.
+    client.join("r", "Eve", None).await;
+    assert!(matches!(client.recv().await, ServerMessage::Welcome { .. }));
+}

@@ -100,6 +100,23 @@ impl Client {
         }
     }
 
+    /// Connects and joins `room` as `name` with a resume token.
+    pub async fn joined_resuming(
+        addr: SocketAddr,
+        room: &str,
+        name: &str,
+        token: &str,
+    ) -> (Client, String, Vec<PeerInfo>) {
+        let mut client = Client::connect(addr).await;
+        client
+            .send_json(json!({"type": "join", "room": room, "name": name, "resume": token}))
+            .await;
+        match client.recv().await {
+            ServerMessage::Welcome { id, peers, .. } => (client, id, peers),
+            other => panic!("expected welcome, got {other:?}"),
+        }
+    }
+
     pub async fn join(&mut self, room: &str, name: &str, password: Option<&str>) {
         let mut join = json!({"type": "join", "room": room, "name": name});
         if let Some(password) = password {
