@@ -180,7 +180,7 @@ export type FileSendResult = { peer: string; id: number } | { peer: string; erro
 export type RejectCode =
   | 'bad_json' | 'unknown_type' | 'bad_message' | 'too_large' | 'binary_frame'
   | 'unknown_peer' | 'room_full' | 'wrong_password' | 'bad_name' | 'bad_room'
-  | 'rate_limited' | 'not_joined' | 'already_joined';
+  | 'rate_limited' | 'not_joined' | 'already_joined' | 'replaced';
 
 /** Every `name` a peerlink error can have. */
 export type PeerlinkErrorName =
@@ -242,10 +242,14 @@ export interface RoomEventMap {
   /** A peer muted, turned the camera off, or started/stopped a screen share. */
   'peer-media': { type: 'peer-media'; peer: string; state: MediaState };
   /**
-   * The signaling server went away. Connections to peers keep working; new peers
-   * cannot join until the room is joined again.
+   * The signaling server went away. Connections to peers keep working. With
+   * `reconnecting`, the room reaches the server again by itself (same peer id)
+   * and 'signaling-restored' follows; without (another tab resumed this peer), it
+   * stays off the server until the room is joined again.
    */
-  'signaling-lost': { type: 'signaling-lost'; reason: string };
+  'signaling-lost': { type: 'signaling-lost'; reason: string; reconnecting: boolean };
+  /** Back on the signaling server under the same peer id after 'signaling-lost'. */
+  'signaling-restored': { type: 'signaling-restored' };
   /** Our screen share ended (also via the browser's own "Stop sharing" button). */
   'screen-share-ended': { type: 'screen-share-ended' };
   /**
@@ -691,7 +695,9 @@ enum EventOut<'a> {
     },
     SignalingLost {
         reason: &'a str,
+        reconnecting: bool,
     },
+    SignalingRestored,
     ScreenShareEnded,
     Transfer {
         peer: &'a str,
@@ -725,6 +731,7 @@ enum EventType {
     RemoteStreamRemoved,
     PeerMedia,
     SignalingLost,
+    SignalingRestored,
     ScreenShareEnded,
     Transfer,
     FileReceived,
@@ -732,7 +739,7 @@ enum EventType {
 }
 
 impl EventType {
-    const ALL: [EventType; 13] = [
+    const ALL: [EventType; 14] = [
         Self::PeerJoined,
         Self::PeerLeft,
         Self::PeerState,
@@ -742,6 +749,7 @@ impl EventType {
         Self::RemoteStreamRemoved,
         Self::PeerMedia,
         Self::SignalingLost,
+        Self::SignalingRestored,
         Self::ScreenShareEnded,
         Self::Transfer,
         Self::FileReceived,
@@ -759,6 +767,7 @@ impl EventType {
             Self::RemoteStreamRemoved => "remote-stream-removed",
             Self::PeerMedia => "peer-media",
             Self::SignalingLost => "signaling-lost",
+            Self::SignalingRestored => "signaling-restored",
             Self::ScreenShareEnded => "screen-share-ended",
             Self::Transfer => "transfer",
             Self::FileReceived => "file-received",
@@ -880,8 +889,18 @@ impl Inner {
             RoomEvent::ScreenShareEnded => {
                 (EventType::ScreenShareEnded, EventOut::ScreenShareEnded)
             }
-            RoomEvent::SignalingLost { reason } => {
-                (EventType::SignalingLost, EventOut::SignalingLost { reason })
+            RoomEvent::SignalingLost {
+                reason,
+                reconnecting,
+            } => (
+                EventType::SignalingLost,
+                EventOut::SignalingLost {
+                    reason,
+                    reconnecting: *reconnecting,
+                },
+            ),
+            RoomEvent::SignalingRestored => {
+                (EventType::SignalingRestored, EventOut::SignalingRestored)
             }
             RoomEvent::Transfer { peer, event } => {
                 let Some((key, update)) = transfer_update(event) else {

@@ -298,13 +298,27 @@ impl App {
             RoomEvent::FileReceived { peer, offer, blob } => {
                 self.on_file_received(&peer, &offer, &blob)
             }
-            RoomEvent::SignalingLost { reason } => d.set_status(
+            RoomEvent::SignalingLost {
+                reason,
+                reconnecting: true,
+            } => d.set_status(
+                "reconnecting",
+                &format!(
+                    "Lost the signaling server ({reason}); reconnecting… \
+                     Calls and chat with connected peers continue."
+                ),
+            ),
+            RoomEvent::SignalingLost {
+                reason,
+                reconnecting: false,
+            } => d.set_status(
                 "disconnected",
                 &format!(
-                    "Lost the signaling server ({reason}). Chat with connected peers continues; \
+                    "Left the signaling server ({reason}). Chat with connected peers continues; \
                      nobody new can join until you rejoin."
                 ),
             ),
+            RoomEvent::SignalingRestored => d.set_status("joined", "Back on the signaling server."),
             RoomEvent::Warning(e) => web_sys::console::warn_1(&JsValue::from_str(&e.to_string())),
         }
     }

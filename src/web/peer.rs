@@ -529,6 +529,21 @@ impl PeerConnection {
         let _ = self.signals.unbounded_send(payload);
     }
 
+    /// Resends what signaling may have lost while the server was away: our
+    /// pending offer (its SDP now carries the candidates gathered so far), and an
+    /// ICE restart if the link failed meanwhile.
+    pub fn resignal(&self) {
+        if self.shared.pc.signaling_state() == RtcSignalingState::HaveLocalOffer {
+            self.shared.send_local_description();
+        }
+        if matches!(
+            self.connection_state(),
+            ConnectionState::Failed | ConnectionState::Disconnected
+        ) {
+            ext(&self.shared.pc).restart_ice();
+        }
+    }
+
     /// Sends a text frame on the control channel, queueing it (up to a bound) until
     /// the channel opens.
     pub fn send_control(&self, text: &str) -> Result<(), Error> {

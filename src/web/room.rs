@@ -27,6 +27,14 @@ const LEFT_PEER_PROBE_MS: u32 = 3_000;
 /// Interval of application-level keep-alive pings to the signaling server.
 const KEEPALIVE_MS: u32 = 20_000;
 
+/// Wait before the first attempt to reach a lost signaling server again, doubled
+/// after each failed attempt up to [`RECONNECT_MAX_MS`].
+const RECONNECT_FIRST_MS: u32 = 250;
+const RECONNECT_MAX_MS: u32 = 8_000;
+
+/// The close code the server sends when a newer connection took our peer id.
+const CLOSE_REPLACED: u16 = 4000;
+
 /// Where and as whom to join.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct JoinOptions {
@@ -77,9 +85,15 @@ pub enum RoomEvent {
         offer: FileOffer,
         blob: web_sys::Blob,
     },
-    /// The signaling server went away. Established peer connections keep working;
-    /// new peers cannot join until the room is joined again.
-    SignalingLost { reason: String },
+    /// The signaling server went away. Established peer connections keep working.
+    /// With `reconnecting`, the room is trying to reach the server again (with
+    /// backoff, keeping our peer id) and [`RoomEvent::SignalingRestored`] follows
+    /// once it is back; without, the room stays off the server (e.g. another tab
+    /// resumed this peer) until it is joined again.
+    SignalingLost { reason: String, reconnecting: bool },
+    /// The signaling server is reachable again and we are back in the room under
+    /// the same peer id; peers that joined meanwhile are being connected.
+    SignalingRestored,
     /// A recoverable problem (a peer sent garbage, a candidate failed, ...).
     Warning(Error),
 }
@@ -127,7 +141,13 @@ struct RoomShared {
     ice_servers: Vec<IceServer>,
     /// One DTLS certificate for all our connections, made while joining.
     certificate: Option<wasm_bindgen::JsValue>,
-    signaling: SignalingSender,
+    /// The current socket to the server (replaced after a reconnect).
+    signaling: RefCell<SignalingSender>,
+    /// How to join again after losing the server: same room, name, password and
+    /// resume token, so the server gives us the same peer id back.
+    rejoin: Rejoin,
+    /// Set by [`Room::leave`]: no more reconnecting.
+    left: std::cell::Cell<bool>,
     peers: RefCell<BTreeMap<PeerId, RemotePeer>>,
     composer: RefCell<ChatComposer>,
     events: mpsc::UnboundedSender<RoomEvent>,
@@ -142,7 +162,16 @@ impl RoomShared {
     }
 
     fn add_peer(self: &Rc<Self>, info: PeerInfo, initiator: bool) {
-        if info.id == self.id || self.peers.borrow().contains_key(&info.id) {
+        if info.id == self.id {
+            return;
+        }
+        if let Some(peer) = self.peers.borrow_mut().get_mut(&info.id) {
+            // A peer we still have a link to came back to the server (it had lost
+            // its socket, or the server restarted): keep the link, and resend
+            // what signaling may have lost meanwhile.
+            peer.left_signaling = false;
+            peer.probe = None;
+            peer.connection.resignal();
             return;
         }
         let config = PeerConfig {
@@ -391,7 +420,7 @@ impl RoomShared {
                 };
                 // Without signaling, established connections still work; new
                 // negotiations wait until the room is joined again.
-                if let Err(e) = self.signaling.send(&msg) {
+                if let Err(e) = self.signaling.borrow().send(&msg) {
                     self.emit(RoomEvent::Warning(e));
                 }
             }
@@ -483,23 +512,90 @@ async fn forward_peer_events(
     }
 }
 
+/// Handles the server's frames; when the socket closes (server restart, network
+/// change, sleep), reconnects with backoff and carries on with the new socket.
 async fn run_signaling(room: Weak<RoomShared>, mut signaling: Signaling) {
-    while let Some(event) = signaling.next().await {
-        let Some(room) = room.upgrade() else { return };
-        match event {
-            SignalingEvent::Message(msg) => room.handle_server_message(msg),
-            SignalingEvent::Invalid(reason) => room.emit(RoomEvent::Warning(Error::InvalidInput(
-                format!("invalid frame from the signaling server: {reason}"),
-            ))),
-            SignalingEvent::Closed { code, reason } => {
-                let reason = if reason.is_empty() {
-                    format!("connection closed (code {code})")
-                } else {
-                    reason
-                };
-                room.emit(RoomEvent::SignalingLost { reason });
-                return;
+    loop {
+        let (code, reason) = loop {
+            let event = signaling.next().await;
+            let Some(room) = room.upgrade() else { return };
+            match event {
+                Some(SignalingEvent::Message(msg)) => room.handle_server_message(msg),
+                Some(SignalingEvent::Invalid(reason)) => {
+                    room.emit(RoomEvent::Warning(Error::InvalidInput(format!(
+                        "invalid frame from the signaling server: {reason}"
+                    ))))
+                }
+                Some(SignalingEvent::Closed { code, reason }) => break (code, reason),
+                None => break (1006, String::new()),
             }
+        };
+        drop(signaling);
+        let Some(shared) = room.upgrade() else { return };
+        if shared.left.get() {
+            return;
+        }
+        let reason = if reason.is_empty() {
+            format!("connection closed (code {code})")
+        } else {
+            reason
+        };
+        // Replaced: this peer id now belongs to a newer socket (another tab with
+        // the same token); coming back would only push that one out.
+        let reconnecting = code != CLOSE_REPLACED;
+        shared.emit(RoomEvent::SignalingLost {
+            reason,
+            reconnecting,
+        });
+        drop(shared);
+        if !reconnecting {
+            return;
+        }
+        signaling = match reconnect(&room).await {
+            Some(signaling) => signaling,
+            None => return,
+        };
+    }
+}
+
+/// Tries to join again (same room, name and resume token) until it works, the
+/// room is left, or the server refuses us for good (e.g. the room is full now).
+async fn reconnect(room: &Weak<RoomShared>) -> Option<Signaling> {
+    let mut delay = RECONNECT_FIRST_MS;
+    loop {
+        gloo_timers::future::TimeoutFuture::new(delay).await;
+        delay = (delay * 2).min(RECONNECT_MAX_MS);
+        let rejoin = {
+            let shared = room.upgrade()?;
+            if shared.left.get() {
+                return None;
+            }
+            shared.rejoin.clone()
+        };
+        let attempt = Room::handshake(&rejoin).await;
+        let shared = room.upgrade()?;
+        if shared.left.get() {
+            return None;
+        }
+        match attempt {
+            Ok((signaling, id, peers, _)) if id == shared.id => {
+                shared.resumed(&signaling, peers);
+                return Some(signaling);
+            }
+            Ok((_, id, _, _)) => {
+                shared.emit(RoomEvent::Warning(Error::InvalidInput(format!(
+                    "the signaling server gave us id {id} instead of {}: \
+                     it does not support resuming; join the room again",
+                    shared.id
+                ))));
+                return None;
+            }
+            Err(e @ Error::Rejected { .. }) => {
+                shared.emit(RoomEvent::Warning(e));
+                return None;
+            }
+            // Unreachable or closed early: the server is not back yet.
+            Err(_) => {}
         }
     }
 }
@@ -508,9 +604,56 @@ async fn keep_alive(room: Weak<RoomShared>) {
     loop {
         gloo_timers::future::TimeoutFuture::new(KEEPALIVE_MS).await;
         let Some(room) = room.upgrade() else { return };
-        if room.signaling.send(&ClientMessage::Ping).is_err() {
+        if room.left.get() {
             return;
         }
+        // Fails only while reconnecting; the next socket gets the next ping.
+        let _ = room.signaling.borrow().send(&ClientMessage::Ping);
+    }
+}
+
+/// What a reconnect sends to join again.
+#[derive(Clone)]
+struct Rejoin {
+    server_url: String,
+    room: String,
+    name: String,
+    password: Option<String>,
+    token: String,
+}
+
+/// 128 random bits as 32 hex digits, from the browser's CSPRNG.
+fn resume_token() -> Result<String, Error> {
+    let crypto = web_sys::window()
+        .ok_or_else(|| Error::InvalidInput("no window".into()))?
+        .crypto()?;
+    let mut bytes = [0u8; 16];
+    crypto.get_random_values_with_u8_array(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+impl RoomShared {
+    /// Back on the server under our id: link up with peers that joined meanwhile,
+    /// keep the links we have, and check on peers the server no longer lists.
+    fn resumed(self: &Rc<Self>, signaling: &Signaling, peers: Vec<PeerInfo>) {
+        *self.signaling.borrow_mut() = signaling.sender();
+        let listed: Vec<PeerId> = peers.iter().map(|p| p.id.clone()).collect();
+        for info in peers {
+            self.add_peer(info, true);
+        }
+        let unlisted: Vec<PeerId> = self
+            .peers
+            .borrow()
+            .keys()
+            .filter(|id| !listed.contains(id))
+            .cloned()
+            .collect();
+        for id in unlisted {
+            // Perhaps still reconnecting itself (after a server restart everyone
+            // is): a live link answers the probe and is kept.
+            self.peer_left_signaling(&id);
+        }
+        self.emit(RoomEvent::SignalingRestored);
     }
 }
 
@@ -543,10 +686,17 @@ impl Room {
         };
         // Capture, certificate and handshake in parallel: then the first offer or
         // answer to each peer waits for none of them.
+        let rejoin = Rejoin {
+            server_url: options.server_url.clone(),
+            room: options.room.clone(),
+            name: options.name.clone(),
+            password: options.password.clone(),
+            token: resume_token()?,
+        };
         let (captured, certificate, welcome) = futures_util::future::join3(
             capture,
             super::peer::generate_certificate(),
-            Self::handshake(&options),
+            Self::handshake(&rejoin),
         )
         .await;
         let (signaling, id, peers, ice_servers) = match welcome {
@@ -567,7 +717,9 @@ impl Room {
             ice_servers,
             // Without one, each connection makes its own (slower, but works).
             certificate: certificate.ok(),
-            signaling: signaling.sender(),
+            signaling: RefCell::new(signaling.sender()),
+            rejoin,
+            left: std::cell::Cell::new(false),
             peers: RefCell::new(BTreeMap::new()),
             events: events_tx,
             tracks: RefCell::new(BTreeMap::new()),
@@ -595,13 +747,14 @@ impl Room {
 
     /// Connects to the signaling server, joins, and waits for the welcome.
     async fn handshake(
-        options: &JoinOptions,
+        options: &Rejoin,
     ) -> Result<(Signaling, PeerId, Vec<PeerInfo>, Vec<IceServer>), Error> {
         let mut signaling = Signaling::connect(&options.server_url).await?;
         signaling.send(&ClientMessage::Join {
             room: options.room.clone(),
             name: options.name.clone(),
             password: options.password.clone(),
+            resume: Some(options.token.clone()),
         })?;
         loop {
             match signaling.next().await {
@@ -976,7 +1129,8 @@ impl Room {
 
     /// Leaves the room: closes every peer connection and the signaling socket.
     pub fn leave(&self) {
-        self.shared.signaling.close();
+        self.shared.left.set(true);
+        self.shared.signaling.borrow().close();
         let peers = std::mem::take(&mut *self.shared.peers.borrow_mut());
         drop(peers);
         let media = std::mem::take(&mut *self.shared.media.borrow_mut());

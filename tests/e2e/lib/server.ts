@@ -44,6 +44,8 @@ export function distDir(): string {
 export interface ServerOptions {
   /** Extra command-line flags, e.g. ['--max-peers', '2']. */
   args?: string[];
+  /** Where to listen; a free port on 127.0.0.1 unless given (e.g. to restart on the same port). */
+  listen?: string;
 }
 
 export interface Exit {
@@ -72,7 +74,7 @@ export class PeerlinkServer {
 
   static async start(options: ServerOptions = {}): Promise<PeerlinkServer> {
     const binary = serverBinary();
-    const args = ['--static', distDir(), '--listen', '127.0.0.1:0', ...(options.args ?? [])];
+    const args = ['--static', distDir(), '--listen', options.listen ?? '127.0.0.1:0', ...(options.args ?? [])];
     const child = spawn(binary, args, {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
