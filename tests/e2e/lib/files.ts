@@ -57,3 +57,24 @@ export async function saveDownload(peer: PeerPage, row: Locator, dir: string): P
   await download.saveAs(target);
   return target;
 }
+
+/**
+ * Drops `paths` (files or folders on disk) on `target` the way an operating system
+ * does: Chromium's DevTools `Input.dispatchDragEvent` with file names, so the page
+ * gets real `DataTransferItem`s whose `webkitGetAsEntry()` walks real folders.
+ */
+export async function dropPaths(peer: PeerPage, target: Locator, paths: string[]): Promise<void> {
+  const box = await target.boundingBox();
+  expect(box, 'drop target is visible').toBeTruthy();
+  const x = box!.x + box!.width / 2;
+  const y = box!.y + box!.height / 2;
+  const cdp = await peer.page.context().newCDPSession(peer.page);
+  try {
+    const data = { items: [], files: paths, dragOperationsMask: 1 };
+    for (const type of ['dragEnter', 'dragOver', 'drop'] as const) {
+      await cdp.send('Input.dispatchDragEvent', { type, x, y, data });
+    }
+  } finally {
+    await cdp.detach();
+  }
+}

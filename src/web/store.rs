@@ -1,0 +1,291 @@
+//! Partial incoming files in the
+//! [origin private file system](https://developer.mozilla.org/en-US/docs/Web/API/File_System_API/Origin_private_file_system)
+//! (OPFS), so that a transfer survives a reload of the receiving page.
+//!
+//! Layout: `peerlink-incoming/<resume token>/` holds `offer.json` (the sanitized
+//! offer, token included) and the received bytes as segment files `seg-00000000`,
+//! `seg-00000001`, … in file order. Each segment is written with one
+//! `createWritable()` … `close()`, which only makes it visible once complete, so a
+//! reload in the middle of a write leaves the previous segments intact. After a
+//! reload the page reads the contiguous segments from 0 ([`load_stored`]): their
+//! total length is where the transfer resumes.
+//!
+//! A folder without `offer.json` is garbage (a finished transfer whose segments the
+//! saved Blob still referenced) and is deleted at the next load.
+
+use super::Error;
+use crate::core::transfer::FileOffer;
+use futures_channel::mpsc;
+use futures_util::StreamExt;
+use js_sys::Reflect;
+use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::{spawn_local, JsFuture};
+use web_sys::{
+    Blob, File, FileSystemDirectoryHandle, FileSystemFileHandle, FileSystemGetDirectoryOptions,
+    FileSystemGetFileOptions, FileSystemHandle, FileSystemHandleKind, FileSystemRemoveOptions,
+    FileSystemWritableFileStream,
+};
+
+const ROOT: &str = "peerlink-incoming";
+const OFFER_FILE: &str = "offer.json";
+const SEGMENT_PREFIX: &str = "seg-";
+
+/// A partial incoming file found in storage after a reload.
+#[derive(Debug, Clone)]
+pub struct StoredTransfer {
+    /// The offer as this page accepted it (sanitized, with its resume token).
+    pub offer: FileOffer,
+    /// The stored bytes, in order: segment files from 0, as long as they are
+    /// contiguous.
+    pub segments: Vec<File>,
+    dir: TransferDir,
+}
+
+impl StoredTransfer {
+    /// Bytes stored.
+    pub fn len(&self) -> u64 {
+        self.segments.iter().map(|f| f.size() as u64).sum()
+    }
+
+    /// Whether nothing was stored yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[derive(Debug, Clone)]
+struct TransferDir {
+    parent: FileSystemDirectoryHandle,
+    name: String,
+    dir: FileSystemDirectoryHandle,
+}
+
+async fn opfs_root() -> Result<FileSystemDirectoryHandle, Error> {
+    let window = web_sys::window().ok_or_else(|| Error::InvalidInput("no window".into()))?;
+    let navigator = window.navigator();
+    // `navigator.storage` is missing outside secure contexts.
+    let storage = Reflect::get(&navigator, &JsValue::from_str("storage"))?;
+    if storage.is_undefined() || storage.is_null() {
+        return Err(Error::InvalidInput("no navigator.storage here".into()));
+    }
+    let root: FileSystemDirectoryHandle = JsFuture::from(navigator.storage().get_directory())
+        .await?
+        .unchecked_into();
+    subdir(&root, ROOT).await
+}
+
+async fn subdir(
+    parent: &FileSystemDirectoryHandle,
+    name: &str,
+) -> Result<FileSystemDirectoryHandle, Error> {
+    let options = FileSystemGetDirectoryOptions::new();
+    options.set_create(true);
+    Ok(
+        JsFuture::from(parent.get_directory_handle_with_options(name, &options))
+            .await?
+            .unchecked_into(),
+    )
+}
+
+async fn write_file(
+    dir: &FileSystemDirectoryHandle,
+    name: &str,
+    data: &JsValue,
+) -> Result<(), Error> {
+    let options = FileSystemGetFileOptions::new();
+    options.set_create(true);
+    let handle: FileSystemFileHandle =
+        JsFuture::from(dir.get_file_handle_with_options(name, &options))
+            .await?
+            .unchecked_into();
+    let writable: FileSystemWritableFileStream = JsFuture::from(handle.create_writable())
+        .await?
+        .unchecked_into();
+    let written = match data.dyn_ref::<Blob>() {
+        Some(blob) => writable.write_with_blob(blob),
+        None => writable.write_with_str(&data.as_string().unwrap_or_default()),
+    };
+    match written {
+        Ok(promise) => {
+            if let Err(e) = JsFuture::from(promise).await {
+                let _ = JsFuture::from(writable.abort()).await;
+                return Err(e.into());
+            }
+        }
+        Err(e) => {
+            let _ = JsFuture::from(writable.abort()).await;
+            return Err(e.into());
+        }
+    }
+    JsFuture::from(writable.close()).await?;
+    Ok(())
+}
+
+impl TransferDir {
+    async fn create(offer: &FileOffer, token: &str) -> Result<Self, Error> {
+        let parent = opfs_root().await?;
+        let dir = subdir(&parent, token).await?;
+        let record = serde_json::to_string(offer)
+            .map_err(|e| Error::InvalidInput(format!("cannot store the offer: {e}")))?;
+        write_file(&dir, OFFER_FILE, &JsValue::from_str(&record)).await?;
+        Ok(Self {
+            parent,
+            name: token.to_owned(),
+            dir,
+        })
+    }
+
+    async fn remove(&self) -> Result<(), Error> {
+        let options = FileSystemRemoveOptions::new();
+        options.set_recursive(true);
+        JsFuture::from(self.parent.remove_entry_with_options(&self.name, &options)).await?;
+        Ok(())
+    }
+
+    async fn forget_offer(&self) -> Result<(), Error> {
+        JsFuture::from(self.dir.remove_entry(OFFER_FILE)).await?;
+        Ok(())
+    }
+}
+
+/// What the writer of one incoming file is asked to do, in order.
+#[derive(Debug)]
+pub(crate) enum StoreJob {
+    /// Store segment `index` (the next one).
+    Segment(u32, Blob),
+    /// The transfer is over. `keep_segments`: a saved Blob still reads them (they
+    /// go at the next load); otherwise everything is deleted now.
+    Finish { keep_segments: bool },
+}
+
+/// Starts the writer of one incoming file's partial copy: it creates the folder
+/// (unless `existing`, after a reload) and then stores segments in order. Storage
+/// problems never affect the transfer itself; they only make it unresumable after a
+/// reload (and are reported once as a warning through `warn`).
+pub(crate) fn spawn_writer(
+    offer: FileOffer,
+    existing: Option<StoredTransfer>,
+    warn: impl Fn(Error) + 'static,
+) -> Option<mpsc::UnboundedSender<StoreJob>> {
+    let token = offer.resume_token.clone()?;
+    let (tx, mut rx) = mpsc::unbounded::<StoreJob>();
+    spawn_local(async move {
+        let dir = match existing {
+            Some(stored) => Ok(stored.dir),
+            None => TransferDir::create(&offer, &token).await,
+        };
+        let dir = match dir {
+            Ok(dir) => Some(dir),
+            Err(e) => {
+                warn(e);
+                None
+            }
+        };
+        let mut broken = dir.is_none();
+        while let Some(job) = rx.next().await {
+            let Some(dir) = &dir else { continue };
+            match job {
+                StoreJob::Segment(index, blob) => {
+                    if broken {
+                        continue; // a gap would make later segments useless
+                    }
+                    let name = format!("{SEGMENT_PREFIX}{index:08}");
+                    if let Err(e) = write_file(&dir.dir, &name, &blob).await {
+                        broken = true;
+                        warn(e);
+                    }
+                }
+                StoreJob::Finish { keep_segments } => {
+                    let result = if keep_segments {
+                        dir.forget_offer().await
+                    } else {
+                        dir.remove().await
+                    };
+                    if let Err(e) = result {
+                        warn(e);
+                    }
+                    return;
+                }
+            }
+        }
+    });
+    Some(tx)
+}
+
+async fn next_value(iterator: &js_sys::AsyncIterator) -> Result<Option<JsValue>, Error> {
+    let step = JsFuture::from(iterator.next()?).await?;
+    if Reflect::get(&step, &JsValue::from_str("done"))?.is_truthy() {
+        return Ok(None);
+    }
+    Ok(Some(Reflect::get(&step, &JsValue::from_str("value"))?))
+}
+
+/// The partial incoming files of earlier page loads (deleting leftovers of finished
+/// ones). Empty where storage is unavailable.
+pub async fn load_stored() -> Result<Vec<StoredTransfer>, Error> {
+    let parent = opfs_root().await?;
+    let mut dirs = Vec::new();
+    let entries = parent.values();
+    while let Some(value) = next_value(&entries).await? {
+        let handle: FileSystemHandle = value.unchecked_into();
+        if handle.kind() == FileSystemHandleKind::Directory {
+            dirs.push(TransferDir {
+                parent: Clone::clone(&parent),
+                name: handle.name(),
+                dir: handle.unchecked_into(),
+            });
+        }
+    }
+    let mut found = Vec::new();
+    for dir in dirs {
+        match read_transfer(dir.clone()).await {
+            Ok(Some(stored)) => found.push(stored),
+            // Finished, or never got its offer written: nothing to resume.
+            Ok(None) | Err(_) => {
+                let _ = dir.remove().await;
+            }
+        }
+    }
+    Ok(found)
+}
+
+async fn read_transfer(dir: TransferDir) -> Result<Option<StoredTransfer>, Error> {
+    let mut offer = None;
+    let mut segments = Vec::new();
+    let entries = dir.dir.values();
+    while let Some(value) = next_value(&entries).await? {
+        let handle: FileSystemHandle = value.unchecked_into();
+        if handle.kind() != FileSystemHandleKind::File {
+            continue;
+        }
+        let name = handle.name();
+        let handle: FileSystemFileHandle = handle.unchecked_into();
+        if name == OFFER_FILE {
+            let file: File = JsFuture::from(handle.get_file()).await?.unchecked_into();
+            let text = JsFuture::from(file.text()).await?.as_string();
+            offer = text.and_then(|t| serde_json::from_str::<FileOffer>(&t).ok());
+        } else if let Some(index) = name
+            .strip_prefix(SEGMENT_PREFIX)
+            .and_then(|i| i.parse::<u32>().ok())
+        {
+            let file: File = JsFuture::from(handle.get_file()).await?.unchecked_into();
+            segments.push((index, file));
+        }
+    }
+    // The folder is named after the token: an offer for another token is not ours.
+    let Some(offer) = offer.filter(|o| o.resume_token.as_deref() == Some(dir.name.as_str())) else {
+        return Ok(None);
+    };
+    segments.sort_by_key(|(index, _)| *index);
+    let segments = segments
+        .into_iter()
+        .enumerate()
+        .take_while(|(position, (index, _))| *position as u32 == *index)
+        .map(|(_, (_, file))| file)
+        .collect();
+    Ok(Some(StoredTransfer {
+        offer,
+        segments,
+        dir,
+    }))
+}

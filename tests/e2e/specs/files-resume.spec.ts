@@ -1,0 +1,84 @@
+import path from 'node:path';
+import { expect, test } from '../lib/fixtures';
+import { generateFile, saveDownload, sha256File, transferRow } from '../lib/files';
+import { joinWith } from '../lib/call';
+import type { PeerPage } from '../lib/peer-page';
+
+const MiB = 1024 * 1024;
+/** Large enough to be mid-way when the receiver reloads (~20 MiB/s here). */
+const SIZE = 128 * MiB;
+
+/**
+ * Bytes of the partial copy the page keeps in the origin private file system
+ * (peerlink-incoming/<token>/seg-*), read by the test from the page's own storage.
+ */
+async function storedBytes(peer: PeerPage): Promise<number> {
+  return peer.page.evaluate(async () => {
+    const root = await navigator.storage.getDirectory();
+    let total = 0;
+    let dir: FileSystemDirectoryHandle;
+    try {
+      dir = await root.getDirectoryHandle('peerlink-incoming');
+    } catch {
+      return 0;
+    }
+    for await (const transfer of (dir as any).values()) {
+      if (transfer.kind !== 'directory') continue;
+      for await (const entry of transfer.values()) {
+        if (entry.kind === 'file' && /^seg-\d{8}$/.test(entry.name)) {
+          total += (await entry.getFile()).size;
+        }
+      }
+    }
+    return total;
+  });
+}
+
+test.describe('file sharing across a reload', () => {
+  test('the receiver reloads mid-transfer, rejoins, and the file completes from where it was', async ({ openPeers, room }, testInfo) => {
+    test.setTimeout(240_000);
+    const dir = testInfo.outputPath('resume');
+    const source = path.join(dir, 'resume.bin');
+    const expected = generateFile(source, SIZE, 21);
+
+    const [ada, bo] = await openPeers('Ada', 'Bo');
+    await joinWith(ada, room, 'chat');
+    await joinWith(bo, room, 'chat');
+    await ada.expectConnectedTo([bo]);
+    await bo.expectConnectedTo([ada]);
+
+    await ada.page.getByTestId('file-input').setInputFiles(source);
+    const incoming = transferRow(bo, 'resume.bin', 'incoming');
+    await expect(incoming).toHaveAttribute('data-state', 'offered', { timeout: 20_000 });
+    await incoming.getByTestId('transfer-accept').click();
+
+    // Some segments are safely stored (not the whole file yet): reload now.
+    await expect.poll(() => storedBytes(bo), { timeout: 60_000, intervals: [50] }).toBeGreaterThanOrEqual(16 * MiB);
+    await expect(incoming).not.toHaveAttribute('data-state', 'verified');
+    await bo.page.reload();
+    await expect(bo.status).toHaveAttribute('data-state', 'idle');
+    await expect(bo.status).not.toHaveText(/^\s*Loading/);
+    const before = await storedBytes(bo);
+    expect(before).toBeGreaterThanOrEqual(16 * MiB);
+    expect(before).toBeLessThan(SIZE);
+
+    // Rejoin (a new peer id): the page finds its partial file and the sender's
+    // transfer continues on the new link.
+    await joinWith(bo, room, 'chat');
+    await bo.expectConnectedTo([ada]);
+    const restored = transferRow(bo, 'resume.bin', 'incoming');
+    await expect(restored).toHaveCount(1, { timeout: 20_000 });
+    await expect(restored).toHaveAttribute('data-state', 'verified', { timeout: 180_000 });
+    await expect(restored.getByTestId('transfer-result')).toContainText('verified');
+    const outgoing = transferRow(ada, 'resume.bin', 'outgoing');
+    await expect(outgoing).toHaveAttribute('data-state', 'verified');
+
+    // It continued from the stored bytes on both sides, not from zero.
+    const resumedFrom = Number(await restored.getAttribute('data-resumed-from'));
+    expect(resumedFrom).toBe(before);
+    expect(Number(await outgoing.getAttribute('data-resumed-from'))).toBe(before);
+
+    const saved = await saveDownload(bo, restored, dir);
+    expect(await sha256File(saved)).toBe(expected);
+  });
+});
