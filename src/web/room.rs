@@ -314,13 +314,8 @@ impl RoomShared {
             self.emit(RoomEvent::PeerLeft(old));
             Some(peer.files)
         });
-        let Some(files) = found else {
-            self.emit(RoomEvent::Warning(Error::BadPeerMessage {
-                peer: from.to_owned(),
-                reason: format!("reattach to transfer {id} without a valid proof"),
-            }));
-            return;
-        };
+        // A reloaded page asks every peer, so most requests are for someone else.
+        let Some(files) = found else { return };
         if !current.is_empty() {
             // Transfers on both links cannot be merged: keep the old ones parked.
             self.park(files);

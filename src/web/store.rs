@@ -11,7 +11,14 @@
 //! total length is where the transfer resumes.
 //!
 //! A folder without `offer.json` is garbage (a finished transfer whose segments the
-//! saved Blob still referenced) and is deleted at the next load.
+//! saved Blob still referenced) and is deleted at the next load, as is a partial
+//! file untouched for [`MAX_AGE_MS`] (its sender is long gone).
+//!
+//! Tabs of one origin share this storage. A tab holds a
+//! [Web Lock](https://developer.mozilla.org/en-US/docs/Web/API/Web_Locks_API) named
+//! after the folder for as long as it writes, restores or still reads a partial
+//! file, and [`load_stored`] skips folders locked by another tab: a second tab never
+//! takes over (or deletes) a transfer that a live tab is receiving.
 
 use super::Error;
 use crate::core::transfer::FileOffer;
@@ -29,6 +36,66 @@ use web_sys::{
 const ROOT: &str = "peerlink-incoming";
 const OFFER_FILE: &str = "offer.json";
 const SEGMENT_PREFIX: &str = "seg-";
+const LOCK_PREFIX: &str = "peerlink-incoming/";
+
+/// A partial file whose newest byte is older than this (a day) is deleted.
+pub const MAX_AGE_MS: f64 = 24.0 * 3600.0 * 1000.0;
+
+/// A held Web Lock: released when dropped, unless [`kept`](Self::keep) for the
+/// page's lifetime. Without the Web Locks API it holds nothing.
+#[derive(Debug, Default)]
+struct LockGuard(std::cell::RefCell<Option<js_sys::Function>>);
+
+impl LockGuard {
+    /// Holds the lock until the page goes (its promise is never resolved).
+    fn keep(&self) {
+        self.0.borrow_mut().take();
+    }
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        if let Some(release) = self.0.borrow_mut().take() {
+            let _ = release.call0(&JsValue::UNDEFINED);
+        }
+    }
+}
+
+/// `navigator.locks.request(name, {ifAvailable: true}, …)`: the lock if no other tab
+/// holds it, `None` if one does. Where the API is missing, an empty guard.
+async fn try_lock(name: &str) -> Result<Option<LockGuard>, Error> {
+    let Some(window) = web_sys::window() else {
+        return Ok(Some(LockGuard::default()));
+    };
+    let locks = Reflect::get(&window.navigator(), &JsValue::from_str("locks"))?;
+    if locks.is_undefined() || locks.is_null() {
+        return Ok(Some(LockGuard::default()));
+    }
+    let request: js_sys::Function = Reflect::get(&locks, &JsValue::from_str("request"))?
+        .dyn_into()
+        .map_err(|_| Error::InvalidInput("navigator.locks.request is not a function".into()))?;
+    let (granted_tx, granted_rx) = futures_channel::oneshot::channel::<Option<js_sys::Function>>();
+    // Called exactly once by the lock manager (with null when the lock is taken); the
+    // promise it returns holds the lock until `release` is called.
+    let callback = wasm_bindgen::closure::Closure::once_into_js(move |lock: JsValue| -> JsValue {
+        if lock.is_null() {
+            let _ = granted_tx.send(None);
+            return JsValue::UNDEFINED;
+        }
+        let mut release = None;
+        let held = js_sys::Promise::new(&mut |resolve, _reject| release = Some(resolve));
+        let _ = granted_tx.send(release);
+        held.into()
+    });
+    let options = js_sys::Object::new();
+    Reflect::set(&options, &JsValue::from_str("ifAvailable"), &JsValue::TRUE)?;
+    let _ = request.call3(&locks, &JsValue::from_str(name), &options, &callback)?;
+    match granted_rx.await {
+        Ok(Some(release)) => Ok(Some(LockGuard(std::cell::RefCell::new(Some(release))))),
+        Ok(None) => Ok(None),
+        Err(_) => Err(Error::InvalidInput("the lock request was dropped".into())),
+    }
+}
 
 /// A partial incoming file found in storage after a reload.
 #[derive(Debug, Clone)]
@@ -58,6 +125,8 @@ struct TransferDir {
     parent: FileSystemDirectoryHandle,
     name: String,
     dir: FileSystemDirectoryHandle,
+    /// This tab's claim on the folder (shared by clones).
+    lock: std::rc::Rc<LockGuard>,
 }
 
 async fn opfs_root() -> Result<FileSystemDirectoryHandle, Error> {
@@ -124,6 +193,10 @@ async fn write_file(
 impl TransferDir {
     async fn create(offer: &FileOffer, token: &str) -> Result<Self, Error> {
         let parent = opfs_root().await?;
+        // A fresh random token: nobody else holds it.
+        let lock = try_lock(&format!("{LOCK_PREFIX}{token}"))
+            .await?
+            .unwrap_or_default();
         let dir = subdir(&parent, token).await?;
         let record = serde_json::to_string(offer)
             .map_err(|e| Error::InvalidInput(format!("cannot store the offer: {e}")))?;
@@ -132,6 +205,7 @@ impl TransferDir {
             parent,
             name: token.to_owned(),
             dir,
+            lock: std::rc::Rc::new(lock),
         })
     }
 
@@ -197,6 +271,9 @@ pub(crate) fn spawn_writer(
                 }
                 StoreJob::Finish { keep_segments } => {
                     let result = if keep_segments {
+                        // This page's Blob reads the segments: no other tab may
+                        // delete them while it lives.
+                        dir.lock.keep();
                         dir.forget_offer().await
                     } else {
                         dir.remove().await
@@ -224,24 +301,33 @@ async fn next_value(iterator: &js_sys::AsyncIterator) -> Result<Option<JsValue>,
 /// ones). Empty where storage is unavailable.
 pub async fn load_stored() -> Result<Vec<StoredTransfer>, Error> {
     let parent = opfs_root().await?;
-    let mut dirs = Vec::new();
+    let mut handles = Vec::new();
     let entries = parent.values();
     while let Some(value) = next_value(&entries).await? {
         let handle: FileSystemHandle = value.unchecked_into();
         if handle.kind() == FileSystemHandleKind::Directory {
-            dirs.push(TransferDir {
-                parent: Clone::clone(&parent),
-                name: handle.name(),
-                dir: handle.unchecked_into(),
-            });
+            handles.push(handle);
         }
     }
     let mut found = Vec::new();
-    for dir in dirs {
+    for handle in handles {
+        let name = handle.name();
+        // Another tab is receiving (or still reading) this one: leave it alone.
+        let Some(lock) = try_lock(&format!("{LOCK_PREFIX}{name}")).await? else {
+            continue;
+        };
+        let dir = TransferDir {
+            parent: Clone::clone(&parent),
+            name,
+            dir: handle.unchecked_into(),
+            lock: std::rc::Rc::new(lock),
+        };
         match read_transfer(dir.clone()).await {
-            Ok(Some(stored)) => found.push(stored),
-            // Finished, or never got its offer written: nothing to resume.
-            Ok(None) | Err(_) => {
+            Ok(Some((stored, newest))) if js_sys::Date::now() - newest < MAX_AGE_MS => {
+                found.push(stored)
+            }
+            // Finished, never got its offer written, or abandoned long ago.
+            Ok(_) | Err(_) => {
                 let _ = dir.remove().await;
             }
         }
@@ -249,7 +335,10 @@ pub async fn load_stored() -> Result<Vec<StoredTransfer>, Error> {
     Ok(found)
 }
 
-async fn read_transfer(dir: TransferDir) -> Result<Option<StoredTransfer>, Error> {
+/// The transfer stored in `dir` and the time its newest file was written (ms since
+/// the epoch); `None` if it has no valid offer.
+async fn read_transfer(dir: TransferDir) -> Result<Option<(StoredTransfer, f64)>, Error> {
+    let mut newest = 0.0_f64;
     let mut offer = None;
     let mut segments = Vec::new();
     let entries = dir.dir.values();
@@ -262,6 +351,7 @@ async fn read_transfer(dir: TransferDir) -> Result<Option<StoredTransfer>, Error
         let handle: FileSystemFileHandle = handle.unchecked_into();
         if name == OFFER_FILE {
             let file: File = JsFuture::from(handle.get_file()).await?.unchecked_into();
+            newest = newest.max(file.last_modified());
             let text = JsFuture::from(file.text()).await?.as_string();
             offer = text.and_then(|t| serde_json::from_str::<FileOffer>(&t).ok());
         } else if let Some(index) = name
@@ -269,6 +359,7 @@ async fn read_transfer(dir: TransferDir) -> Result<Option<StoredTransfer>, Error
             .and_then(|i| i.parse::<u32>().ok())
         {
             let file: File = JsFuture::from(handle.get_file()).await?.unchecked_into();
+            newest = newest.max(file.last_modified());
             segments.push((index, file));
         }
     }
@@ -283,9 +374,12 @@ async fn read_transfer(dir: TransferDir) -> Result<Option<StoredTransfer>, Error
         .take_while(|(position, (index, _))| *position as u32 == *index)
         .map(|(_, (_, file))| file)
         .collect();
-    Ok(Some(StoredTransfer {
-        offer,
-        segments,
-        dir,
-    }))
+    Ok(Some((
+        StoredTransfer {
+            offer,
+            segments,
+            dir,
+        },
+        newest,
+    )))
 }

@@ -1,38 +1,11 @@
 import path from 'node:path';
 import { expect, test } from '../lib/fixtures';
-import { generateFile, saveDownload, sha256File, transferRow } from '../lib/files';
+import { generateFile, saveDownload, sha256File, storedIncoming, transferRow } from '../lib/files';
 import { joinWith } from '../lib/call';
-import type { PeerPage } from '../lib/peer-page';
 
 const MiB = 1024 * 1024;
 /** Large enough to be mid-way when the receiver reloads (~20 MiB/s here). */
 const SIZE = 128 * MiB;
-
-/**
- * Bytes of the partial copy the page keeps in the origin private file system
- * (peerlink-incoming/<token>/seg-*), read by the test from the page's own storage.
- */
-async function storedBytes(peer: PeerPage): Promise<number> {
-  return peer.page.evaluate(async () => {
-    const root = await navigator.storage.getDirectory();
-    let total = 0;
-    let dir: FileSystemDirectoryHandle;
-    try {
-      dir = await root.getDirectoryHandle('peerlink-incoming');
-    } catch {
-      return 0;
-    }
-    for await (const transfer of (dir as any).values()) {
-      if (transfer.kind !== 'directory') continue;
-      for await (const entry of transfer.values()) {
-        if (entry.kind === 'file' && /^seg-\d{8}$/.test(entry.name)) {
-          total += (await entry.getFile()).size;
-        }
-      }
-    }
-    return total;
-  });
-}
 
 test.describe('file sharing across a reload', () => {
   test('the receiver reloads mid-transfer, rejoins, and the file completes from where it was', async ({ openPeers, room }, testInfo) => {
@@ -53,12 +26,12 @@ test.describe('file sharing across a reload', () => {
     await incoming.getByTestId('transfer-accept').click();
 
     // Some segments are safely stored (not the whole file yet): reload now.
-    await expect.poll(() => storedBytes(bo), { timeout: 60_000, intervals: [50] }).toBeGreaterThanOrEqual(16 * MiB);
+    await expect.poll(() => storedIncoming(bo).then((s) => s.bytes), { timeout: 60_000, intervals: [50] }).toBeGreaterThanOrEqual(16 * MiB);
     await expect(incoming).not.toHaveAttribute('data-state', 'verified');
     await bo.page.reload();
     await expect(bo.status).toHaveAttribute('data-state', 'idle');
     await expect(bo.status).not.toHaveText(/^\s*Loading/);
-    const before = await storedBytes(bo);
+    const before = await storedIncoming(bo).then((s) => s.bytes);
     expect(before).toBeGreaterThanOrEqual(16 * MiB);
     expect(before).toBeLessThan(SIZE);
 
@@ -80,5 +53,13 @@ test.describe('file sharing across a reload', () => {
 
     const saved = await saveDownload(bo, restored, dir);
     expect(await sha256File(saved)).toBe(expected);
+
+    // Finished: nothing is left to resume, and the next load deletes the segments
+    // (this page's download still read them).
+    expect((await storedIncoming(bo)).offers).toBe(0);
+    await bo.page.reload();
+    await joinWith(bo, room, 'chat');
+    await expect.poll(() => storedIncoming(bo)).toEqual({ bytes: 0, offers: 0, folders: 0 });
+    await expect(transferRow(bo, 'resume.bin', 'incoming')).toHaveCount(0);
   });
 });
