@@ -251,7 +251,7 @@ impl PeerFiles {
     /// Moves these transfers to the link with `peer` (a reloaded receiver that
     /// proved it is the same client): they continue there as after a reconnection.
     pub(crate) fn rebind(self: &Rc<Self>, peer: PeerId, link: Option<(RtcDataChannel, u64)>) {
-        self.closed();
+        self.closed(); // (no-op if already paused)
         *self.peer.borrow_mut() = peer;
         if let Some((channel, max_message_size)) = link {
             self.opened(channel, max_message_size);

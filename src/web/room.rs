@@ -271,9 +271,12 @@ impl RoomShared {
         files.closed();
         self.parked.borrow_mut().push(files.clone());
         let weak = Rc::downgrade(self);
+        let weak_files = Rc::downgrade(&files);
         spawn_local(async move {
             gloo_timers::future::TimeoutFuture::new(PARKED_TRANSFERS_MS).await;
-            let Some(room) = weak.upgrade() else { return };
+            let (Some(room), Some(files)) = (weak.upgrade(), weak_files.upgrade()) else {
+                return;
+            };
             let expired = {
                 let mut parked = room.parked.borrow_mut();
                 let before = parked.len();
@@ -324,15 +327,17 @@ impl RoomShared {
             ))));
             return;
         }
-        let old = files.peer();
+        // Pause on the old link (events still name it), tell the UI, then continue
+        // on the new one: every event after the move names `from`.
+        files.closed();
+        self.emit(RoomEvent::TransfersMoved {
+            from: files.peer(),
+            to: from.to_owned(),
+        });
         files.rebind(from.to_owned(), current.link());
         if let Some(peer) = self.peers.borrow_mut().get_mut(from) {
             peer.files = files;
         }
-        self.emit(RoomEvent::TransfersMoved {
-            from: old,
-            to: from.to_owned(),
-        });
     }
 
     /// Receiving side: asks `peer` to continue every partial file of an earlier page
