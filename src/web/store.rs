@@ -383,3 +383,123 @@ async fn read_transfer(dir: TransferDir) -> Result<Option<(StoredTransfer, f64)>
         newest,
     )))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
+
+    wasm_bindgen_test_configure!(run_in_browser);
+
+    fn offer(id: u32, token: &str) -> FileOffer {
+        FileOffer {
+            id,
+            name: format!("f{id}.bin"),
+            relative_path: None,
+            size: 100,
+            mime_type: String::new(),
+            resume_token: Some(token.to_owned()),
+        }
+    }
+
+    fn blob(bytes: &[u8]) -> Blob {
+        let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
+        Blob::new_with_u8_array_sequence(&parts).unwrap()
+    }
+
+    /// Loads until `token`'s record shows up (its writer, which holds the lock,
+    /// finishes asynchronously), for at most ~5 s.
+    async fn load_until(token: &str) -> Option<StoredTransfer> {
+        for _ in 0..100 {
+            let found = load_stored().await.unwrap();
+            if let Some(t) = found
+                .into_iter()
+                .find(|t| t.offer.resume_token.as_deref() == Some(token))
+            {
+                return Some(t);
+            }
+            gloo_timers::future::TimeoutFuture::new(50).await;
+        }
+        None
+    }
+
+    /// Waits (~5 s at most) until the folder of `token` holds file `name`.
+    async fn wait_for_file(token: &str, name: &str) {
+        for _ in 0..100 {
+            let root = opfs_root().await.unwrap();
+            if let Ok(dir) = JsFuture::from(root.get_directory_handle(token)).await {
+                let dir: FileSystemDirectoryHandle = dir.unchecked_into();
+                if JsFuture::from(dir.get_file_handle(name)).await.is_ok() {
+                    return;
+                }
+            }
+            gloo_timers::future::TimeoutFuture::new(50).await;
+        }
+        panic!("{token}/{name} was never written");
+    }
+
+    #[wasm_bindgen_test]
+    async fn segments_survive_and_a_live_writer_keeps_its_folder_to_itself() {
+        let token = "11".repeat(16);
+        let writer = spawn_writer(offer(1, &token), None, |e| panic!("{e}")).unwrap();
+        writer
+            .unbounded_send(StoreJob::Segment(0, blob(b"abcd")))
+            .unwrap();
+        writer
+            .unbounded_send(StoreJob::Segment(1, blob(b"ef")))
+            .unwrap();
+        wait_for_file(&token, "seg-00000001").await;
+        // While this "tab" writes, loading (as another tab would) skips the folder,
+        // complete as it is.
+        let while_writing = load_stored().await.unwrap();
+        assert!(while_writing
+            .iter()
+            .all(|t| t.offer.resume_token.as_deref() != Some(token.as_str())));
+
+        // The writer goes (the page reloaded): the next load finds both segments.
+        drop(writer);
+        let stored = load_until(&token).await.expect("the stored transfer");
+        assert_eq!(stored.offer, offer(1, &token));
+        assert_eq!(stored.segments.len(), 2);
+        assert_eq!(stored.len(), 6);
+
+        // Taken up again and finished without keeping the segments: all gone.
+        let again = spawn_writer(stored.offer.clone(), Some(stored), |e| panic!("{e}")).unwrap();
+        again
+            .unbounded_send(StoreJob::Finish {
+                keep_segments: false,
+            })
+            .unwrap();
+        drop(again);
+        for _ in 0..100 {
+            let root = opfs_root().await.unwrap();
+            if JsFuture::from(root.get_directory_handle(&token))
+                .await
+                .is_err()
+            {
+                return;
+            }
+            gloo_timers::future::TimeoutFuture::new(50).await;
+        }
+        panic!("the finished transfer's folder is still there");
+    }
+
+    #[wasm_bindgen_test]
+    async fn only_contiguous_segments_count() {
+        let token = "22".repeat(16);
+        let writer = spawn_writer(offer(2, &token), None, |e| panic!("{e}")).unwrap();
+        writer
+            .unbounded_send(StoreJob::Segment(0, blob(b"x")))
+            .unwrap();
+        writer
+            .unbounded_send(StoreJob::Segment(2, blob(b"yz")))
+            .unwrap();
+        drop(writer);
+        let stored = load_until(&token).await.expect("the stored transfer");
+        assert_eq!(stored.len(), 1, "segment 2 without segment 1 is useless");
+        let finish = spawn_writer(stored.offer.clone(), Some(stored), |e| panic!("{e}")).unwrap();
+        let _ = finish.unbounded_send(StoreJob::Finish {
+            keep_segments: false,
+        });
+    }
+}
