@@ -400,9 +400,11 @@ impl PeerFiles {
         {
             let mut state = self.state.borrow_mut();
             state.manager.accept(id, now_ms())?;
+            // A file of one segment or less has nothing to resume from: no copy.
             let store = state
                 .manager
                 .offer(TransferKey::incoming(id))
+                .filter(|offer| offer.size > BLOB_SEGMENT_BYTES)
                 .cloned()
                 .and_then(|offer| spawn_writer(offer, None, self.warner()));
             state.incoming.insert(id, IncomingSink::new(store));
