@@ -46,17 +46,20 @@ test.describe('file sharing across a reload', () => {
     const outgoing = transferRow(ada, 'resume.bin', 'outgoing');
     await expect(outgoing).toHaveAttribute('data-state', 'verified');
 
-    // It continued from the stored bytes on both sides, not from zero.
+    // It continued from the stored bytes, not from zero, and both sides agree on
+    // where. (A segment write that the browser committed just after the page went
+    // may add to what was measured above, never take away.)
     const resumedFrom = Number(await restored.getAttribute('data-resumed-from'));
-    expect(resumedFrom).toBe(before);
-    expect(Number(await outgoing.getAttribute('data-resumed-from'))).toBe(before);
+    expect(resumedFrom).toBeGreaterThanOrEqual(before);
+    expect(resumedFrom).toBeLessThan(SIZE);
+    expect(Number(await outgoing.getAttribute('data-resumed-from'))).toBe(resumedFrom);
 
     const saved = await saveDownload(bo, restored, dir);
     expect(await sha256File(saved)).toBe(expected);
 
     // Finished: nothing is left to resume, and the next load deletes the segments
     // (this page's download still read them).
-    expect((await storedIncoming(bo)).offers).toBe(0);
+    await expect.poll(() => storedIncoming(bo).then((s) => s.offers)).toBe(0);
     await bo.page.reload();
     await joinWith(bo, room, 'chat');
     await expect.poll(() => storedIncoming(bo)).toEqual({ bytes: 0, offers: 0, folders: 0 });
