@@ -3,10 +3,11 @@
 //! (OPFS), so that a transfer survives a reload of the receiving page.
 //!
 //! Layout: `peerlink-incoming/<resume token>/` holds `offer.json` (the sanitized
-//! offer, token included) and the received bytes as segment files `seg-00000000`,
-//! `seg-00000001`, … in file order. Each segment is written with one
-//! `createWritable()` … `close()`, which only makes it visible once complete, so a
-//! reload in the middle of a write leaves the previous segments intact. After a
+//! offer, token included, as its `offer` message) and the received bytes as
+//! segment files `seg-00000000`, `seg-00000001`, … in file order. Each segment is
+//! written with one `createWritable()` … `close()`, which only makes it visible
+//! once complete, so a reload in the middle of a write leaves the previous segments
+//! intact. After a
 //! reload the page reads the contiguous segments from 0 ([`load_stored`]): their
 //! total length is where the transfer resumes.
 //!
@@ -21,7 +22,7 @@
 //! takes over (or deletes) a transfer that a live tab is receiving.
 
 use super::Error;
-use crate::core::transfer::FileOffer;
+use crate::core::transfer::{ControlMessage, FileOffer};
 use futures_channel::mpsc;
 use futures_util::StreamExt;
 use js_sys::Reflect;
@@ -198,8 +199,9 @@ impl TransferDir {
             .await?
             .unwrap_or_default();
         let dir = subdir(&parent, token).await?;
-        let record = serde_json::to_string(offer)
-            .map_err(|e| Error::InvalidInput(format!("cannot store the offer: {e}")))?;
+        // Stored as the offer message itself: the wire format's (de)serializer is
+        // already in the binary, a separate one for `FileOffer` would add to it.
+        let record = ControlMessage::Offer(offer.clone()).to_json();
         write_file(&dir, OFFER_FILE, &JsValue::from_str(&record)).await?;
         Ok(Self {
             parent,
@@ -353,7 +355,10 @@ async fn read_transfer(dir: TransferDir) -> Result<Option<(StoredTransfer, f64)>
             let file: File = JsFuture::from(handle.get_file()).await?.unchecked_into();
             newest = newest.max(file.last_modified());
             let text = JsFuture::from(file.text()).await?.as_string();
-            offer = text.and_then(|t| serde_json::from_str::<FileOffer>(&t).ok());
+            offer = match text.map(|t| ControlMessage::parse(&t)) {
+                Some(Ok(ControlMessage::Offer(offer))) => Some(offer),
+                _ => None,
+            };
         } else if let Some(index) = name
             .strip_prefix(SEGMENT_PREFIX)
             .and_then(|i| i.parse::<u32>().ok())
