@@ -259,6 +259,16 @@ export interface RoomEventMap {
   'transfer': { type: 'transfer'; peer: string; key: TransferKey } & TransferUpdate;
   /** An incoming file arrived complete and its SHA-256 matched the sender's. */
   'file-received': { type: 'file-received'; peer: string; offer: FileOffer; blob: Blob };
+  /**
+   * Our transfers with peer `from` now continue with `to`: the same client came back
+   * under a new id (its page reloaded) and proved it holds their resume token.
+   */
+  'transfers-moved': { type: 'transfers-moved'; from: string; to: string };
+  /**
+   * A partial incoming file from before this page (re)loaded is being taken up again
+   * with `peer`, its sender; `transfer` events follow (`resumed`, progress, ...).
+   */
+  'transfer-restoring': { type: 'transfer-restoring'; peer: string; offer: FileOffer };
   /** A recoverable problem (a peer sent garbage, a candidate failed, ...). */
   'warning': { type: 'warning'; error: PeerlinkError };
 }
@@ -711,6 +721,14 @@ enum EventOut<'a> {
         #[serde(serialize_with = "pass_through")]
         blob: &'a web_sys::Blob,
     },
+    TransfersMoved {
+        from: &'a str,
+        to: &'a str,
+    },
+    TransferRestoring {
+        peer: &'a str,
+        offer: FileOfferOut<'a>,
+    },
     Warning {
         #[serde(serialize_with = "pass_through")]
         error: &'a JsValue,
@@ -735,11 +753,13 @@ enum EventType {
     ScreenShareEnded,
     Transfer,
     FileReceived,
+    TransfersMoved,
+    TransferRestoring,
     Warning,
 }
 
 impl EventType {
-    const ALL: [EventType; 14] = [
+    const ALL: [EventType; 16] = [
         Self::PeerJoined,
         Self::PeerLeft,
         Self::PeerState,
@@ -753,6 +773,8 @@ impl EventType {
         Self::ScreenShareEnded,
         Self::Transfer,
         Self::FileReceived,
+        Self::TransfersMoved,
+        Self::TransferRestoring,
         Self::Warning,
     ];
 
@@ -771,6 +793,8 @@ impl EventType {
             Self::ScreenShareEnded => "screen-share-ended",
             Self::Transfer => "transfer",
             Self::FileReceived => "file-received",
+            Self::TransfersMoved => "transfers-moved",
+            Self::TransferRestoring => "transfer-restoring",
             Self::Warning => "warning",
         }
     }
@@ -921,6 +945,17 @@ impl Inner {
                     peer,
                     offer: offer.into(),
                     blob,
+                },
+            ),
+            RoomEvent::TransfersMoved { from, to } => (
+                EventType::TransfersMoved,
+                EventOut::TransfersMoved { from, to },
+            ),
+            RoomEvent::TransferRestoring { peer, offer } => (
+                EventType::TransferRestoring,
+                EventOut::TransferRestoring {
+                    peer,
+                    offer: offer.into(),
                 },
             ),
             RoomEvent::Warning(error) => {

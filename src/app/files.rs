@@ -6,6 +6,7 @@ use super::{dom::Dom, App};
 use crate::core::transfer::{
     Direction, FileOffer, Progress, Side, TransferEvent, TransferId, TransferKey,
 };
+use crate::web::drop::DroppedFile;
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{Element, File, FileList};
@@ -133,7 +134,9 @@ impl Dom {
         actions.set_inner_html("");
         let buttons: &[(&str, &str)] = match state {
             "offered" if incoming => &[("accept", "Accept"), ("reject", "Reject")],
-            "waiting" | "offered" | "transferring" | "interrupted" => &[("cancel", "Cancel")],
+            "waiting" | "offered" | "transferring" | "interrupted" | "resuming" => {
+                &[("cancel", "Cancel")]
+            }
             _ => &[],
         };
         for (action, label) in buttons {
@@ -176,6 +179,29 @@ impl Dom {
         }
     }
 
+    /// The rows of transfers with `from` now belong to `to` (the same client after a
+    /// reload, see [`crate::web::RoomEvent::TransfersMoved`]).
+    pub fn move_transfer_rows(&self, from: &str, to: &str) {
+        let Ok(rows) = self
+            .transfers
+            .query_selector_all(&format!("[data-peer-id={}]", css_string(from)))
+        else {
+            return;
+        };
+        for i in 0..rows.length() {
+            let Some(li) = rows.item(i).and_then(|n| n.dyn_into::<Element>().ok()) else {
+                continue;
+            };
+            let (Some(key), Some(id)) = (li.get_attribute("data-key"), li.get_attribute("data-id"))
+            else {
+                continue;
+            };
+            let dir = if key.contains("/in/") { "in" } else { "out" };
+            let _ = li.set_attribute("data-peer-id", to);
+            let _ = li.set_attribute("data-key", &format!("{to}/{dir}/{id}"));
+        }
+    }
+
     pub fn refresh_file_targets(&self, peers: &[(String, String)]) {
         let current = self.file_target.value();
         self.file_target.set_inner_html("");
@@ -196,15 +222,33 @@ impl Dom {
 }
 
 impl App {
-    /// Sends every file of `files` (from a picker or a drop) to the chosen target.
+    /// Sends every file of `files` (from a picker) to the chosen target.
     pub(super) fn send_files(&self, files: Option<FileList>) {
-        let (Some(files), Some(room)) = (files, self.current_room()) else {
+        let Some(files) = files else { return };
+        let picked = (0..files.length())
+            .filter_map(|i| files.item(i))
+            .map(|file| {
+                let relative_path = relative_path(&file);
+                DroppedFile {
+                    file,
+                    relative_path,
+                }
+            });
+        self.send_dropped(picked.collect());
+    }
+
+    /// Sends files (from a picker, or a drop with its folders walked) to the chosen
+    /// target, each with its path inside its folder.
+    pub(super) fn send_dropped(&self, files: Vec<DroppedFile>) {
+        let Some(room) = self.current_room() else {
             return;
         };
         let target = self.dom.file_target.value();
-        for i in 0..files.length() {
-            let Some(file) = files.item(i) else { continue };
-            let relative = relative_path(&file);
+        for DroppedFile {
+            file,
+            relative_path: relative,
+        } in files
+        {
             let results = if target.is_empty() {
                 room.send_file_to_all(&file, relative.clone())
             } else {
@@ -225,6 +269,7 @@ impl App {
                             relative_path: relative.clone(),
                             size: file.size() as u64,
                             mime_type: file.type_(),
+                            resume_token: None,
                         };
                         let key = TransferKey::outgoing(id);
                         let offer = room.transfer_offer(&peer, key).unwrap_or(offer);
@@ -248,8 +293,15 @@ impl App {
                 let name = self.peer_name(peer);
                 d.add_transfer_row(peer, &name, key, &offer, "offered");
             }
-            TransferEvent::Accepted { key } | TransferEvent::Resumed { key, .. } => {
+            TransferEvent::Accepted { key } => {
                 if let Some(li) = row(key) {
+                    d.set_transfer_state(&li, "transferring", "");
+                }
+            }
+            TransferEvent::Resumed { key, offset } => {
+                if let Some(li) = row(key) {
+                    // Where it continued from: tests check a resume did not restart.
+                    let _ = li.set_attribute("data-resumed-from", &offset.to_string());
                     d.set_transfer_state(&li, "transferring", "");
                 }
             }
@@ -302,6 +354,18 @@ impl App {
                     d.set_transfer_state(&li, "failed", &format!("failed: {reason}"));
                 }
             }
+        }
+    }
+
+    /// A partial file from before the reload is being taken up again with `peer`.
+    pub(super) fn on_restoring(&self, peer: &str, offer: &FileOffer) {
+        let key = TransferKey::incoming(offer.id);
+        let name = self.peer_name(peer);
+        if let Some(li) = self
+            .dom
+            .add_transfer_row(peer, &name, key, offer, "resuming")
+        {
+            self.dom.set_transfer_state(&li, "resuming", "resuming…");
         }
     }
 
@@ -377,4 +441,9 @@ fn relative_path(file: &File) -> Option<String> {
         .ok()
         .and_then(|v| v.as_string())
         .filter(|p| !p.is_empty())
+}
+
+/// `value` as a quoted CSS string.
+fn css_string(value: &str) -> String {
+    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
 }

@@ -125,11 +125,23 @@ impl App {
         EventListener::new_with_options(&d.drop_zone, "drop", prevent, move |e| {
             e.prevent_default();
             let _ = app.dom.drop_zone.class_list().remove_1("over");
-            let files = e
+            // Items are readable only during the event: take them now, walk later.
+            let Some(items) = e
                 .dyn_ref::<web_sys::DragEvent>()
                 .and_then(|d| d.data_transfer())
-                .and_then(|t| t.files());
-            app.send_files(files);
+                .map(|t| crate::web::drop::DroppedItems::take(&t))
+            else {
+                return;
+            };
+            let app = app.clone();
+            spawn_local(async move {
+                match items.files().await {
+                    Ok(files) => app.send_dropped(files),
+                    Err(e) => app
+                        .dom
+                        .add_system_line(&format!("Could not read the dropped files: {e}")),
+                }
+            });
         })
         .forget();
     }
@@ -298,6 +310,8 @@ impl App {
             RoomEvent::FileReceived { peer, offer, blob } => {
                 self.on_file_received(&peer, &offer, &blob)
             }
+            RoomEvent::TransfersMoved { from, to } => d.move_transfer_rows(&from, &to),
+            RoomEvent::TransferRestoring { peer, offer } => self.on_restoring(&peer, &offer),
             RoomEvent::SignalingLost {
                 reason,
                 reconnecting: true,

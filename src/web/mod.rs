@@ -5,6 +5,7 @@
 //! object it listens to, so dropping a [`Room`] or a [`PeerConnection`] unregisters
 //! everything and closes the underlying browser objects.
 
+pub mod drop;
 mod error;
 mod files;
 pub mod media;
@@ -12,6 +13,7 @@ mod peer;
 mod room;
 mod signaling;
 pub mod stats;
+pub mod store;
 
 pub use error::{Error, JsError};
 pub use files::PeerFiles;

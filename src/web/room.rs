@@ -4,10 +4,13 @@ use super::files::PeerFiles;
 use super::media::{self, MediaError, MediaRequest};
 use super::peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent, TrackSource};
 use super::signaling::{Signaling, SignalingEvent, SignalingSender};
+use super::store::{load_stored, StoredTransfer};
 use super::{now_ms, Error};
 use crate::core::chat::{ChatComposer, ChatMessage, MediaState, PeerMessage};
 use crate::core::negotiation::is_polite;
-use crate::core::transfer::{FileOffer, Progress, TransferEvent, TransferId, TransferKey};
+use crate::core::transfer::{
+    reattach_proof, ControlMessage, FileOffer, Progress, TransferEvent, TransferId, TransferKey,
+};
 use futures_channel::mpsc;
 use futures_util::StreamExt;
 use gloo_events::EventListener;
@@ -34,6 +37,10 @@ const RECONNECT_MAX_MS: u32 = 8_000;
 
 /// The close code the server sends when a newer connection took our peer id.
 const CLOSE_REPLACED: u16 = 4000;
+
+/// How long the unfinished outgoing transfers of a peer that left are kept, in case
+/// its page reloads and picks them up again (see [`ControlMessage::Reattach`]).
+const PARKED_TRANSFERS_MS: u32 = 10 * 60 * 1000;
 
 /// Where and as whom to join.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -79,6 +86,13 @@ pub enum RoomEvent {
     MediaFailed(MediaError),
     /// Something happened to a file transfer with `peer` (offered, progress, done...).
     Transfer { peer: PeerId, event: TransferEvent },
+    /// Our transfers with `from` continue with `to`: the same client came back
+    /// under a new id (its page reloaded) and proved it holds their resume token.
+    TransfersMoved { from: PeerId, to: PeerId },
+    /// A partial incoming file from before this page (re)loaded is being taken up
+    /// again with `peer`, its sender: the stored bytes are checked, then the rest
+    /// arrives (`Transfer` events follow, starting with `Resumed`).
+    TransferRestoring { peer: PeerId, offer: FileOffer },
     /// An incoming file arrived complete and its SHA-256 matched.
     FileReceived {
         peer: PeerId,
@@ -154,6 +168,12 @@ struct RoomShared {
     /// Tracks sent to every peer (and to peers that join later), by source.
     tracks: RefCell<BTreeMap<TrackSource, (MediaStreamTrack, MediaStream)>>,
     media: RefCell<LocalMedia>,
+    /// Unfinished outgoing transfers of peers that left, kept for a while in case
+    /// the peer reloads and reattaches.
+    parked: RefCell<Vec<Rc<PeerFiles>>>,
+    /// Partial incoming files of an earlier page load, not yet taken up again by
+    /// their sender.
+    restorable: RefCell<Vec<StoredTransfer>>,
 }
 
 impl RoomShared {
@@ -252,7 +272,7 @@ impl RoomShared {
     }
 
     /// Removes `id` if the server already said it left.
-    fn link_down(&self, id: &str) {
+    fn link_down(self: &Rc<Self>, id: &str) {
         let left = self
             .peers
             .borrow()
@@ -263,11 +283,145 @@ impl RoomShared {
         }
     }
 
-    fn remove_peer(&self, id: &str) {
+    fn remove_peer(self: &Rc<Self>, id: &str) {
         // Dropping the RemotePeer closes its RTCPeerConnection.
-        if self.peers.borrow_mut().remove(id).is_some() {
+        let removed = self.peers.borrow_mut().remove(id);
+        if let Some(peer) = removed {
+            if peer.files.has_unfinished_outgoing() {
+                self.park(peer.files.clone());
+            }
             self.emit(RoomEvent::PeerLeft(id.to_owned()));
         }
+    }
+
+    /// Keeps `files` (whose peer left) for [`PARKED_TRANSFERS_MS`]; then its
+    /// unfinished transfers are cancelled.
+    fn park(self: &Rc<Self>, files: Rc<PeerFiles>) {
+        files.closed();
+        self.parked.borrow_mut().push(files.clone());
+        let weak = Rc::downgrade(self);
+        let weak_files = Rc::downgrade(&files);
+        spawn_local(async move {
+            gloo_timers::future::TimeoutFuture::new(PARKED_TRANSFERS_MS).await;
+            let (Some(room), Some(files)) = (weak.upgrade(), weak_files.upgrade()) else {
+                return;
+            };
+            let expired = {
+                let mut parked = room.parked.borrow_mut();
+                let before = parked.len();
+                parked.retain(|p| !Rc::ptr_eq(p, &files));
+                parked.len() < before
+            };
+            if expired {
+                files.abandon();
+            }
+        });
+    }
+
+    /// Sending side: `from` asks to take over transfer `id` (its page reloaded).
+    /// With a valid proof, the transfers of the link that transfer was on (parked,
+    /// or a link not yet noticed as gone) move to `from`'s link.
+    fn reattach(self: &Rc<Self>, from: &str, id: TransferId, proof: &str) {
+        let accepts = |files: &PeerFiles| files.accepts_reattach(id, proof, from, &self.id);
+        let Some(current) = self.peers.borrow().get(from).map(|p| p.files.clone()) else {
+            return;
+        };
+        if accepts(&current) {
+            return; // already moved here (by another transfer of the same link)
+        }
+        let parked = {
+            let mut parked = self.parked.borrow_mut();
+            let found = parked.iter().position(|f| accepts(f));
+            found.map(|i| parked.remove(i))
+        };
+        let found = parked.or_else(|| {
+            let old = self
+                .peers
+                .borrow()
+                .iter()
+                .find(|(id, p)| id.as_str() != from && accepts(&p.files))
+                .map(|(id, _)| id.clone())?;
+            // The old link is the same client from before its reload: it is gone.
+            let peer = self.peers.borrow_mut().remove(&old)?;
+            self.emit(RoomEvent::PeerLeft(old));
+            Some(peer.files)
+        });
+        // A reloaded page asks every peer, so most requests are for someone else.
+        let Some(files) = found else { return };
+        if !current.is_empty() {
+            // Transfers on both links cannot be merged: keep the old ones parked.
+            self.park(files);
+            self.emit(RoomEvent::Warning(Error::InvalidInput(format!(
+                "peer {from} asked to reattach while it already has other transfers"
+            ))));
+            return;
+        }
+        // Pause on the old link (events still name it), tell the UI, then continue
+        // on the new one: every event after the move names `from`.
+        files.closed();
+        self.emit(RoomEvent::TransfersMoved {
+            from: files.peer(),
+            to: from.to_owned(),
+        });
+        files.rebind(from.to_owned(), current.link());
+        if let Some(peer) = self.peers.borrow_mut().get_mut(from) {
+            peer.files = files;
+        }
+    }
+
+    /// Receiving side: asks `peer` to continue every partial file of an earlier page
+    /// load that it may be sending (the proof is bound to this link, see
+    /// [`reattach_proof`]).
+    fn request_reattach(&self, peer: &str) {
+        let Ok(files) = self.files_of(peer) else {
+            return;
+        };
+        for stored in self.restorable.borrow().iter() {
+            if let Some(token) = &stored.offer.resume_token {
+                let id = stored.offer.id;
+                let proof = reattach_proof(token, &self.id, peer, id);
+                files.send_control(&ControlMessage::Reattach { id, proof });
+            }
+        }
+    }
+
+    /// A text frame on `from`'s files channel: reattach requests and the offers that
+    /// answer ours are handled here, the rest by the peer's [`PeerFiles`].
+    fn files_text(self: &Rc<Self>, from: &str, text: &str) {
+        let Ok(files) = self.files_of(from) else {
+            return;
+        };
+        let msg = match ControlMessage::parse(text) {
+            Ok(msg) => msg,
+            Err(_) => return files.text(text), // reports it
+        };
+        match &msg {
+            ControlMessage::Reattach { id, proof } => {
+                self.reattach(from, *id, proof);
+                return;
+            }
+            ControlMessage::Offer(offer) if offer.resume_token.is_some() => {
+                let stored = {
+                    let mut restorable = self.restorable.borrow_mut();
+                    let found = restorable.iter().position(|s| {
+                        s.offer.id == offer.id && s.offer.resume_token == offer.resume_token
+                    });
+                    found.map(|i| restorable.remove(i))
+                };
+                if let Some(stored) = stored {
+                    let restoring = stored.offer.clone();
+                    match files.restore(stored) {
+                        Ok(()) => self.emit(RoomEvent::TransferRestoring {
+                            peer: from.to_owned(),
+                            offer: restoring,
+                        }),
+                        Err(e) => self.emit(RoomEvent::Warning(e)),
+                    }
+                }
+            }
+            _ => {}
+        }
+        files.control(msg);
     }
 
     fn handle_server_message(self: &Rc<Self>, msg: ServerMessage) {
@@ -451,6 +605,7 @@ impl RoomShared {
                     .map(|p| (p.files.clone(), p.connection.files_channel()));
                 if let Some((files, Some(channel))) = found {
                     files.opened(channel, max_message_size);
+                    self.request_reattach(from);
                 }
             }
             PeerEvent::FilesClosed => {
@@ -458,11 +613,7 @@ impl RoomShared {
                     files.closed();
                 }
             }
-            PeerEvent::FilesText(text) => {
-                if let Ok(files) = self.files_of(from) {
-                    files.text(&text);
-                }
-            }
+            PeerEvent::FilesText(text) => self.files_text(from, &text),
             PeerEvent::FilesBinary(buffer) => {
                 if let Ok(files) = self.files_of(from) {
                     files.binary(&buffer);
@@ -693,10 +844,11 @@ impl Room {
             password: options.password.clone(),
             token: resume_token()?,
         };
-        let (captured, certificate, welcome) = futures_util::future::join3(
+        let (captured, certificate, welcome, stored) = futures_util::future::join4(
             capture,
             super::peer::generate_certificate(),
             Self::handshake(&rejoin),
+            load_stored(),
         )
         .await;
         let (signaling, id, peers, ice_servers) = match welcome {
@@ -724,6 +876,9 @@ impl Room {
             events: events_tx,
             tracks: RefCell::new(BTreeMap::new()),
             media: RefCell::new(LocalMedia::default()),
+            parked: RefCell::new(Vec::new()),
+            // Without storage (no OPFS), nothing survives a reload.
+            restorable: RefCell::new(stored.unwrap_or_default()),
         });
         let room = Room { shared };
         match (captured, &options.media) {

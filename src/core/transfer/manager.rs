@@ -155,6 +155,8 @@ impl TransferManager {
             ControlMessage::Resume { id, offset, window } => {
                 self.on_resume(id, offset, window, now_ms)
             }
+            // Concerns two links (the old and the new one): the glue's business.
+            ControlMessage::Reattach { .. } => {}
         }
     }
 

@@ -102,6 +102,7 @@
 
 mod manager;
 mod progress;
+mod reattach;
 mod receive;
 mod sanitize;
 mod send;
@@ -113,6 +114,9 @@ mod tests;
 
 pub use manager::{TransferManager, DEFAULT_MAX_MESSAGE_SIZE};
 pub use progress::Progress;
+pub use reattach::{
+    is_valid_resume_token, reattach_proof, resume_token_from_bytes, verify_reattach_proof,
+};
 pub use sanitize::{
     sanitize_file_name, sanitize_mime_type, sanitize_relative_path, FALLBACK_FILE_NAME,
     MAX_FILE_NAME_BYTES, MAX_MIME_TYPE_BYTES, MAX_PATH_COMPONENTS, MAX_RELATIVE_PATH_BYTES,

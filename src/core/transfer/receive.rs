@@ -6,6 +6,7 @@ use sha2::{Digest, Sha256};
 
 use super::manager::TransferManager;
 use super::progress::{Progress, ProgressMeter};
+use super::reattach::is_valid_resume_token;
 use super::sanitize::{sanitize_file_name, sanitize_mime_type, sanitize_relative_path};
 use super::types::{
     FailureReason, Output, Side, TransferConfig, TransferError, TransferEvent, TransferKey,
@@ -130,6 +131,7 @@ fn sanitize_offer(offer: FileOffer) -> FileOffer {
             .map(|path| sanitize_relative_path(&path)),
         size: offer.size,
         mime_type: sanitize_mime_type(&offer.mime_type),
+        resume_token: offer.resume_token.filter(|t| is_valid_resume_token(t)),
     }
 }
 

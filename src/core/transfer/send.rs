@@ -5,6 +5,7 @@ use sha2::{Digest, Sha256};
 
 use super::manager::TransferManager;
 use super::progress::{Progress, ProgressMeter};
+use super::reattach::is_valid_resume_token;
 use super::sanitize::{sanitize_file_name, sanitize_mime_type, sanitize_relative_path};
 use super::types::{
     FailureReason, Output, Side, TransferConfig, TransferError, TransferEvent, TransferKey,
@@ -27,6 +28,10 @@ pub struct OutgoingFile {
     pub size: u64,
     /// `File.type` (may be empty).
     pub mime_type: String,
+    /// A secret that lets the receiver pick this transfer up again after its page
+    /// reloads ([`new_resume_token`](super::reattach) makes one); `None`: no resume
+    /// across reloads. Invalid tokens are dropped.
+    pub resume_token: Option<String>,
 }
 
 /// State of one outgoing transfer. Fixed size apart from the offer's strings.
@@ -190,6 +195,7 @@ impl TransferManager {
                 .map(|path| sanitize_relative_path(&path)),
             size: file.size,
             mime_type: sanitize_mime_type(&file.mime_type),
+            resume_token: file.resume_token.filter(|t| is_valid_resume_token(t)),
         };
         let mut transfer = Outgoing::new(offer.clone(), &self.config);
         transfer.meter.record(now_ms, 0);

@@ -128,6 +128,7 @@ impl Peer {
                     relative_path: None,
                     size: data.len() as u64,
                     mime_type: "application/octet-stream".to_owned(),
+                    resume_token: None,
                 },
                 now,
             )
@@ -408,6 +409,7 @@ fn offer_reaches_the_receiver_sanitized() {
                 relative_path: Some("../../album/./pic.jpg".into()),
                 size: 3,
                 mime_type: "IMAGE/JPEG".into(),
+                resume_token: None,
             },
             0.0,
         )
@@ -419,6 +421,7 @@ fn offer_reaches_the_receiver_sanitized() {
         relative_path: Some("album/pic.jpg".into()),
         size: 3,
         mime_type: "image/jpeg".into(),
+        resume_token: None,
     };
     assert!(link.b.has_event(|e| *e
         == TransferEvent::Offered {
@@ -441,6 +444,7 @@ fn offer_reaches_the_receiver_sanitized() {
             relative_path: Some("/../../etc/passwd".into()),
             size: 1,
             mime_type: "bad mime\n".into(),
+            resume_token: None,
         }),
         0.0,
     );
@@ -732,6 +736,68 @@ fn restored_transfer_resumes_when_the_reoffer_comes_during_rehashing() {
 }
 
 #[test]
+fn reload_with_a_resume_token_continues_the_same_transfer() {
+    let mut link = Link::default_pair(4 * KIB as u64);
+    let file = data(60_000, 21);
+    let token = resume_token_from_bytes(&[9; 16]);
+    let id = link
+        .a
+        .mgr
+        .offer_file(
+            OutgoingFile {
+                name: "t.bin".into(),
+                relative_path: Some("dir/t.bin".into()),
+                size: file.len() as u64,
+                mime_type: "application/octet-stream".into(),
+                resume_token: Some(token.clone()),
+            },
+            0.0,
+        )
+        .unwrap();
+    link.a.files.insert(id, file.clone());
+    link.run_until(|l| l.b.stored.get(&id).is_some_and(|s| s.len() > 30_000));
+    // What the receiving glue stores next to the partial file, as JSON.
+    let record = serde_json::to_string(link.b.mgr.offer(inc(id)).unwrap()).unwrap();
+    let on_disk = link.b.stored.remove(&id).unwrap();
+    link.disconnect();
+
+    // Reloaded under a new peer id "b2": the sender ("a") checks its proof.
+    link.b = Peer::new(TransferConfig::default());
+    link.b.mgr.set_max_message_size(4 * KIB as u64);
+    let offer: FileOffer = serde_json::from_str(&record).unwrap();
+    assert_eq!(offer.resume_token.as_deref(), Some(token.as_str()));
+    let proof = reattach_proof(&token, "b2", "a", id);
+    assert!(link.a.mgr.accepts_reattach(id, &proof, "b2", "a"));
+    link.b.mgr.restore_incoming(offer).unwrap();
+    // The sender re-announces while the receiver is still re-hashing: the stored
+    // offer equals the announced one, so it is the same transfer, not a new offer.
+    let chunks_before = link.chunks_to_b.len();
+    link.reconnect();
+    link.run();
+    assert!(!link.b.has_event(|e| matches!(
+        e,
+        TransferEvent::Offered { .. } | TransferEvent::Failed { .. }
+    )));
+    assert_eq!(link.chunks_to_b.len(), chunks_before);
+    for piece in on_disk.chunks(10_000) {
+        link.b.mgr.feed_stored_bytes(id, piece).unwrap();
+    }
+    let offset = link.b.mgr.finish_restore(id, link.now).unwrap();
+    assert_eq!(offset, on_disk.len() as u64);
+    link.b.stored.insert(id, on_disk);
+    link.run();
+    assert_eq!(link.b.stored[&id], file);
+    assert_eq!(link.a.completed(out(id)), Some(true));
+    assert_eq!(link.b.completed(inc(id)), Some(true));
+    assert!(link.b.has_event(
+        |e| matches!(e, TransferEvent::Resumed { key, offset: o } if *key == inc(id) && *o == offset)
+    ));
+    assert!(link.chunks_to_b[chunks_before..]
+        .iter()
+        .all(|&(_, o, _)| o >= offset));
+}
+
+#[test]
 fn receiver_reload_without_restoring_starts_over() {
     let mut link = Link::default_pair(4 * KIB as u64);
     let file = data(50_000, 33);
@@ -779,6 +845,7 @@ fn restoring_is_validated() {
         relative_path: None,
         size: 10,
         mime_type: String::new(),
+        resume_token: None,
     };
     assert_eq!(
         mgr.feed_stored_bytes(4, b"x"),
@@ -1164,6 +1231,7 @@ fn receiver_with(size: u64) -> TransferManager {
             relative_path: None,
             size,
             mime_type: String::new(),
+            resume_token: None,
         }),
         0.0,
     );
@@ -1241,6 +1309,7 @@ fn chunks_before_accepting_are_ignored_and_window_overruns_fail() {
             relative_path: None,
             size: 100 << 20,
             mime_type: String::new(),
+            resume_token: None,
         }),
         0.0,
     );
@@ -1473,6 +1542,7 @@ fn a_different_file_under_a_known_id_supersedes_it() {
             relative_path: None,
             size: 5,
             mime_type: String::new(),
+            resume_token: None,
         }),
         0.0,
     );
@@ -1532,6 +1602,7 @@ fn incoming_garbage_never_panics() {
                 relative_path: None,
                 size: next() % (1 << 20),
                 mime_type: String::new(),
+                resume_token: None,
             }),
             6 => ControlMessage::Cancel {
                 id,

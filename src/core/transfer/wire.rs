@@ -51,6 +51,11 @@ pub struct FileOffer {
     /// empty when unknown.
     #[serde(default)]
     pub mime_type: String,
+    /// The sender's secret for this transfer (hex, 32–64 digits), so that the
+    /// receiver can pick it up again after its page reloads (see
+    /// [`ControlMessage::Reattach`]). Only the two ends of the transfer know it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_token: Option<String>,
 }
 
 /// The receiver's judgement of a finished transfer.
@@ -109,6 +114,11 @@ pub enum ControlMessage {
         offset: u64,
         window: u64,
     },
+    /// A receiver whose page reloaded (so it has a new peer id) asks the sender of
+    /// transfer `id` to continue it on this link. `proof` shows it knows the offer's
+    /// `resume_token` without revealing it (see [`reattach_proof`](super::reattach_proof)).
+    /// The glue handles it, not the manager: it moves the transfers of the old link.
+    Reattach { id: TransferId, proof: String },
 }
 
 /// A malformed frame.
@@ -142,7 +152,8 @@ impl ControlMessage {
             | Self::End { id, .. }
             | Self::Verdict { id, .. }
             | Self::Cancel { id, .. }
-            | Self::Resume { id, .. } => *id,
+            | Self::Resume { id, .. }
+            | Self::Reattach { id, .. } => *id,
         }
     }
 
@@ -334,6 +345,7 @@ mod tests {
             relative_path: Some("dir/a.txt".into()),
             size: 10,
             mime_type: "text/plain".into(),
+            resume_token: None,
         });
         assert_eq!(
             offer.to_json(),

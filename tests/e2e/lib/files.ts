@@ -57,3 +57,52 @@ export async function saveDownload(peer: PeerPage, row: Locator, dir: string): P
   await download.saveAs(target);
   return target;
 }
+
+/**
+ * Drops `paths` (files or folders on disk) on `target` the way an operating system
+ * does: Chromium's DevTools `Input.dispatchDragEvent` with file names, so the page
+ * gets real `DataTransferItem`s whose `webkitGetAsEntry()` walks real folders.
+ */
+export async function dropPaths(peer: PeerPage, target: Locator, paths: string[]): Promise<void> {
+  const box = await target.boundingBox();
+  expect(box, 'drop target is visible').toBeTruthy();
+  const x = box!.x + box!.width / 2;
+  const y = box!.y + box!.height / 2;
+  const cdp = await peer.page.context().newCDPSession(peer.page);
+  try {
+    const data = { items: [], files: paths, dragOperationsMask: 1 };
+    for (const type of ['dragEnter', 'dragOver', 'drop'] as const) {
+      await cdp.send('Input.dispatchDragEvent', { type, x, y, data });
+    }
+  } finally {
+    await cdp.detach();
+  }
+}
+
+/**
+ * What `peer`'s page keeps of partial incoming files in its origin private file
+ * system (peerlink-incoming/<token>/{offer.json, seg-N}), read from the page's own
+ * storage: segment bytes, offers (transfers that could be resumed), folders.
+ */
+export async function storedIncoming(peer: PeerPage): Promise<{ bytes: number; offers: number; folders: number }> {
+  return peer.page.evaluate(async () => {
+    const out = { bytes: 0, offers: 0, folders: 0 };
+    const root = await navigator.storage.getDirectory();
+    let dir: FileSystemDirectoryHandle;
+    try {
+      dir = await root.getDirectoryHandle('peerlink-incoming');
+    } catch {
+      return out;
+    }
+    for await (const transfer of (dir as any).values()) {
+      if (transfer.kind !== 'directory') continue;
+      out.folders += 1;
+      for await (const entry of transfer.values()) {
+        if (entry.kind !== 'file') continue;
+        if (entry.name === 'offer.json') out.offers += 1;
+        if (/^seg-\d{8}$/.test(entry.name)) out.bytes += (await entry.getFile()).size;
+      }
+    }
+    return out;
+  });
+}

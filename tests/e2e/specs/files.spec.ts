@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { expect, test } from '../lib/fixtures';
-import { generateFile, saveDownload, sha256File, transferRow } from '../lib/files';
+import { dropPaths, generateFile, saveDownload, sha256File, storedIncoming, transferRow } from '../lib/files';
 import { joinWith } from '../lib/call';
 
 const MiB = 1024 * 1024;
@@ -31,6 +31,8 @@ test.describe('file sharing', () => {
 
     const saved = await saveDownload(bo, incoming, dir);
     expect(await sha256File(saved)).toBe(expected);
+    // The copy kept for resuming after a reload is gone once the file is complete.
+    await expect.poll(() => storedIncoming(bo)).toEqual({ bytes: 0, offers: 0, folders: 0 });
   });
 
   test('a folder keeps its nested structure', async ({ openPeers, room }, testInfo) => {
@@ -60,6 +62,46 @@ test.describe('file sharing', () => {
       expect(await sha256File(await saveDownload(bo, row, saveDir))).toBe(hash);
     }
     await expect(bo.page.locator('[data-testid="transfer"][data-direction="incoming"]')).toHaveCount(4);
+  });
+
+  test('a dropped folder keeps its nested structure, next to a dropped file', async ({ openPeers, room }, testInfo) => {
+    const dir = testInfo.outputPath('dropped');
+    const files: Record<string, string> = {};
+    for (const [rel, size, seed] of [
+      ['photos/a.bin', 200_000, 11],
+      ['photos/2024/b.bin', 700_000, 12],
+      ['photos/2024/deep/c.bin', 33, 13],
+      ['loose.bin', 5_000, 14],
+    ] as const) {
+      files[rel] = generateFile(path.join(dir, rel), size, seed);
+    }
+    // More than one readEntries batch (Chromium returns at most 100 per call).
+    const many = 130;
+    for (let i = 0; i < many; i += 1) {
+      generateFile(path.join(dir, 'photos', 'many', `f${String(i).padStart(3, '0')}.bin`), 10 + i, 100 + i);
+    }
+    const [ada, bo] = await openPeers('Ada', 'Bo');
+    await joinWith(ada, room, 'chat');
+    await joinWith(bo, room, 'chat');
+    await bo.expectConnectedTo([ada]);
+
+    await dropPaths(ada, ada.page.getByTestId('drop-zone'), [path.join(dir, 'photos'), path.join(dir, 'loose.bin')]);
+    const offered = bo.page.locator('[data-testid="transfer"][data-direction="incoming"]');
+    await expect(offered).toHaveCount(4 + many, { timeout: 30_000 });
+    // Every file of photos/many/ arrived under its own path.
+    for (let i = 0; i < many; i += 1) {
+      await expect(transferRow(bo, `photos/many/f${String(i).padStart(3, '0')}.bin`, 'incoming')).toHaveCount(1);
+    }
+    const saveDir = testInfo.outputPath('saved');
+    mkdirSync(saveDir, { recursive: true });
+    for (const [rel, hash] of Object.entries(files)) {
+      // A file dropped on its own has no folder path: its row's path is its name.
+      const row = transferRow(bo, rel, 'incoming');
+      await expect(row).toHaveAttribute('data-state', 'offered', { timeout: 20_000 });
+      await row.getByTestId('transfer-accept').click();
+      await expect(row).toHaveAttribute('data-state', 'verified', { timeout: 60_000 });
+      expect(await sha256File(await saveDownload(bo, row, saveDir))).toBe(hash);
+    }
   });
 
   test('rejecting and cancelling end in a clear state on both sides', async ({ openPeers, room }, testInfo) => {

@@ -1,0 +1,68 @@
+import path from 'node:path';
+import { expect, test } from '../lib/fixtures';
+import { generateFile, saveDownload, sha256File, storedIncoming, transferRow } from '../lib/files';
+import { joinWith } from '../lib/call';
+
+const MiB = 1024 * 1024;
+/** Large enough to be mid-way when the receiver reloads (~20 MiB/s here). */
+const SIZE = 128 * MiB;
+
+test.describe('file sharing across a reload', () => {
+  test('the receiver reloads mid-transfer, rejoins, and the file completes from where it was', async ({ openPeers, room }, testInfo) => {
+    test.setTimeout(240_000);
+    const dir = testInfo.outputPath('resume');
+    const source = path.join(dir, 'resume.bin');
+    const expected = generateFile(source, SIZE, 21);
+
+    const [ada, bo] = await openPeers('Ada', 'Bo');
+    await joinWith(ada, room, 'chat');
+    await joinWith(bo, room, 'chat');
+    await ada.expectConnectedTo([bo]);
+    await bo.expectConnectedTo([ada]);
+
+    await ada.page.getByTestId('file-input').setInputFiles(source);
+    const incoming = transferRow(bo, 'resume.bin', 'incoming');
+    await expect(incoming).toHaveAttribute('data-state', 'offered', { timeout: 20_000 });
+    await incoming.getByTestId('transfer-accept').click();
+
+    // Some segments are safely stored (not the whole file yet): reload now.
+    await expect.poll(() => storedIncoming(bo).then((s) => s.bytes), { timeout: 60_000, intervals: [50] }).toBeGreaterThanOrEqual(16 * MiB);
+    await expect(incoming).not.toHaveAttribute('data-state', 'verified');
+    await bo.page.reload();
+    await expect(bo.status).toHaveAttribute('data-state', 'idle');
+    await expect(bo.status).not.toHaveText(/^\s*Loading/);
+    const before = await storedIncoming(bo).then((s) => s.bytes);
+    expect(before).toBeGreaterThanOrEqual(16 * MiB);
+    expect(before).toBeLessThan(SIZE);
+
+    // Rejoin (a new peer id): the page finds its partial file and the sender's
+    // transfer continues on the new link.
+    await joinWith(bo, room, 'chat');
+    await bo.expectConnectedTo([ada]);
+    const restored = transferRow(bo, 'resume.bin', 'incoming');
+    await expect(restored).toHaveCount(1, { timeout: 20_000 });
+    await expect(restored).toHaveAttribute('data-state', 'verified', { timeout: 180_000 });
+    await expect(restored.getByTestId('transfer-result')).toContainText('verified');
+    const outgoing = transferRow(ada, 'resume.bin', 'outgoing');
+    await expect(outgoing).toHaveAttribute('data-state', 'verified');
+
+    // It continued from the stored bytes, not from zero, and both sides agree on
+    // where. (A segment write that the browser committed just after the page went
+    // may add to what was measured above, never take away.)
+    const resumedFrom = Number(await restored.getAttribute('data-resumed-from'));
+    expect(resumedFrom).toBeGreaterThanOrEqual(before);
+    expect(resumedFrom).toBeLessThan(SIZE);
+    expect(Number(await outgoing.getAttribute('data-resumed-from'))).toBe(resumedFrom);
+
+    const saved = await saveDownload(bo, restored, dir);
+    expect(await sha256File(saved)).toBe(expected);
+
+    // Finished: nothing is left to resume, and the next load deletes the segments
+    // (this page's download still read them).
+    await expect.poll(() => storedIncoming(bo).then((s) => s.offers)).toBe(0);
+    await bo.page.reload();
+    await joinWith(bo, room, 'chat');
+    await expect.poll(() => storedIncoming(bo)).toEqual({ bytes: 0, offers: 0, folders: 0 });
+    await expect(transferRow(bo, 'resume.bin', 'incoming')).toHaveCount(0);
+  });
+});
