@@ -5,7 +5,8 @@
 # alone, and no test traffic may leave the machine).
 #
 #   make serve       build the page and run the server on http://127.0.0.1:8080/
-#   make test        test-native + test-wasm + test-e2e (what CI runs)
+#   make test        test-native + test-wasm (Chromium and Firefox ESR) + test-e2e
+#                    + test-faults + test-npm (what CI runs)
 #   make lint        rustfmt --check, clippy -D warnings (native and wasm32), e2e typecheck
 #   make bench       scripts/bench*.sh
 #   make pkg         the npm package (wasm-pack) in pkg/, packed to pkg/peerlink-*.tgz
@@ -52,16 +53,27 @@ WASM_TEST_ENV := \
 	WASM_BINDGEN_TEST_DRIVER_TIMEOUT=30 \
 	RUST_BACKTRACE=0
 
+# The same tests in Firefox ESR through geckodriver (the runner picks the
+# browser by which driver variable is set, so CHROMEDRIVER must be absent).
+WASM_TEST_ENV_FIREFOX := \
+	GECKODRIVER=$(HOME)/.cargo/bin/geckodriver \
+	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+	WASM_BINDGEN_USE_BROWSER=1 \
+	WASM_BINDGEN_TEST_WEBDRIVER_JSON=$(CURDIR)/webdriver-firefox.json \
+	WASM_BINDGEN_TEST_TIMEOUT=180 \
+	WASM_BINDGEN_TEST_DRIVER_TIMEOUT=30 \
+	RUST_BACKTRACE=0
+
 # The e2e suite starts this server binary itself (one per test).
 E2E_SERVER_BIN := $(CURDIR)/target/debug/peerlink-server
 
-.PHONY: help setup serve dist test test-native test-wasm test-e2e test-faults test-npm lint bench pkg clean
+.PHONY: help setup serve dist test test-native test-wasm test-wasm-firefox test-e2e test-faults test-npm lint bench pkg clean
 
 help:
 	@sed -n '1,16p' Makefile | sed 's/^# \{0,1\}//'
 
 setup:
-	$(SETUP) --browsers --trunk --wasm-bindgen --node
+	$(SETUP) --browsers --firefox --trunk --wasm-bindgen --node
 
 # --- the app -------------------------------------------------------------------
 
@@ -77,7 +89,7 @@ serve: dist
 
 # --- tests ---------------------------------------------------------------------
 
-test: test-native test-wasm test-e2e test-faults test-npm
+test: test-native test-wasm test-wasm-firefox test-e2e test-faults test-npm
 
 test-native:
 	$(SETUP)
@@ -88,6 +100,12 @@ test-wasm:
 	$(SETUP) --browsers --wasm-bindgen
 	$(WASM_TEST_ENV) $(CARGO) test -p peerlink --target $(WASM_TARGET) $(WASM_TEST_ARGS) --no-run
 	scripts/run-logged.sh test-wasm $(NETNS) env $(WASM_TEST_ENV) \
+		$(CARGO) test --offline --no-fail-fast -p peerlink --target $(WASM_TARGET) $(WASM_TEST_ARGS)
+
+test-wasm-firefox:
+	$(SETUP) --browsers --firefox --wasm-bindgen
+	$(WASM_TEST_ENV_FIREFOX) $(CARGO) test -p peerlink --target $(WASM_TARGET) $(WASM_TEST_ARGS) --no-run
+	scripts/run-logged.sh test-wasm-firefox $(NETNS) env $(WASM_TEST_ENV_FIREFOX) \
 		$(CARGO) test --offline --no-fail-fast -p peerlink --target $(WASM_TARGET) $(WASM_TEST_ARGS)
 
 test-e2e: dist

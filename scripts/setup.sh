@@ -9,6 +9,7 @@
 #   (no flag)       Rust only: the wasm32 target, rustfmt and clippy
 #   --browsers      Debian's chromium + chromium-driver, iproute2 and nftables
 #                   (the browser tests run in a private network namespace)
+#   --firefox       Debian's firefox-esr + geckodriver 0.37.1 (cargo install)
 #   --wasm-bindgen  wasm-bindgen-cli at exactly the version in Cargo.lock
 #   --trunk         trunk 0.21.14 (+ wasm-bindgen-cli, + wasm-opt)
 #   --wasm-pack     wasm-pack 0.15.1 (+ wasm-bindgen-cli, + wasm-opt)
@@ -23,17 +24,19 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # trunk 0.22 needs a newer rustc than the machine's 1.95; 0.21.14 builds.
 TRUNK_VERSION="0.21.14"
 WASM_PACK_VERSION="0.15.1"
+GECKODRIVER_VERSION="0.37.1"
 WASM_TARGET="wasm32-unknown-unknown"
 
-want_browsers=0 want_trunk=0 want_wasm_bindgen=0 want_wasm_pack=0 want_node=0 want_wasm_opt=0
+want_firefox=0 want_browsers=0 want_trunk=0 want_wasm_bindgen=0 want_wasm_pack=0 want_node=0 want_wasm_opt=0
 for arg in "$@"; do
   case "$arg" in
     --browsers) want_browsers=1 ;;
+    --firefox) want_firefox=1 ;;
     --trunk) want_trunk=1 want_wasm_bindgen=1 want_wasm_opt=1 ;;
     --wasm-bindgen) want_wasm_bindgen=1 ;;
     --wasm-pack) want_wasm_pack=1 want_wasm_bindgen=1 want_wasm_opt=1 ;;
     --node) want_node=1 ;;
-    --all) want_browsers=1 want_trunk=1 want_wasm_bindgen=1 want_wasm_pack=1 want_node=1 want_wasm_opt=1 ;;
+    --all) want_firefox=1 want_browsers=1 want_trunk=1 want_wasm_bindgen=1 want_wasm_pack=1 want_node=1 want_wasm_opt=1 ;;
     -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup.sh: unknown option: $arg (see --help)" >&2; exit 2 ;;
   esac
@@ -45,6 +48,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 # --- Debian packages --------------------------------------------------------
 apt_packages=()
 ((want_browsers)) && apt_packages+=(chromium chromium-driver iproute2 nftables)
+((want_firefox)) && apt_packages+=(firefox-esr iproute2)
 if ((want_node || want_wasm_opt)) && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
   apt_packages+=(nodejs npm)
 fi
@@ -126,6 +130,10 @@ if ((want_wasm_bindgen)); then
 fi
 if ((want_trunk)); then
   cargo_install trunk trunk "$TRUNK_VERSION" --locked
+fi
+if ((want_firefox)); then
+  # Debian has no geckodriver package; it builds from crates.io (~4 min).
+  cargo_install geckodriver geckodriver "$GECKODRIVER_VERSION" --locked
 fi
 if ((want_wasm_pack)); then
   # It calls the wasm-bindgen on PATH; pinned to a version that builds on rustc 1.95.

@@ -186,7 +186,7 @@ export type RejectCode =
 export type PeerlinkErrorName =
   | 'SignalingUnreachable' | 'SignalingClosed' | 'Rejected' | 'InvalidInput'
   | 'BadPeerMessage' | 'PermissionDenied' | 'NoDevice' | 'DeviceInUse'
-  | 'InsecureContext' | 'MediaError' | 'TransferError' | 'BrowserError' | 'RoomLeft'
+  | 'NeedsUserGesture' | 'InsecureContext' | 'MediaError' | 'TransferError' | 'BrowserError' | 'RoomLeft'
   | 'PeerlinkError';
 
 /** An `Error` thrown or rejected by peerlink; narrow it by `name`. */
@@ -211,7 +211,9 @@ export interface BadPeerMessageError extends PeerlinkErrorOf<'BadPeerMessage'> {
 
 /**
  * An `Error` thrown or rejected by peerlink. `PermissionDenied`, `NoDevice`,
- * `DeviceInUse` and `InsecureContext` come from camera, microphone and screen capture;
+ * `DeviceInUse` and `InsecureContext` come from camera, microphone and screen capture,
+ * `NeedsUserGesture` from a screen share not started by a click or key press
+ * (Firefox, Safari);
  * `TransferError` from a file transfer call that does not fit its state;
  * `BrowserError` wraps any other browser exception (its message starts with the
  * DOMException name); `RoomLeft` means the room was left before the call finished;

@@ -24,6 +24,10 @@ pub enum MediaError {
     /// The device exists but cannot be opened (`NotReadableError`, `AbortError`).
     #[error("the device is in use by another program or could not be started: {0}")]
     DeviceInUse(String),
+    /// Screen capture was not started from a click or key press: Firefox and Safari
+    /// allow getDisplayMedia only with transient user activation.
+    #[error("screen sharing must be started from a click or key press")]
+    NeedsUserGesture,
     /// Media capture exists only in secure contexts (https or localhost).
     #[error("camera, microphone and screen sharing need a secure page (https:// or localhost)")]
     InsecureContext,
@@ -38,6 +42,13 @@ impl MediaError {
             "NotAllowedError" | "SecurityError" => Self::PermissionDenied,
             "NotFoundError" | "OverconstrainedError" => Self::NoDevice(error.message),
             "NotReadableError" | "AbortError" => Self::DeviceInUse(error.message),
+            // Firefox: InvalidStateError "...requires transient activation...";
+            // Safari: InvalidAccessError "...must be called from a user gesture...".
+            "InvalidStateError" | "InvalidAccessError"
+                if error.message.contains("activation") || error.message.contains("gesture") =>
+            {
+                Self::NeedsUserGesture
+            }
             _ => Self::Other(error),
         }
     }
@@ -48,6 +59,7 @@ impl MediaError {
             Self::PermissionDenied => "PermissionDenied",
             Self::NoDevice(_) => "NoDevice",
             Self::DeviceInUse(_) => "DeviceInUse",
+            Self::NeedsUserGesture => "NeedsUserGesture",
             Self::InsecureContext => "InsecureContext",
             Self::Other(_) => "MediaError",
         }
