@@ -6,3 +6,4 @@
 pub mod chat;
 pub mod negotiation;
 pub mod transfer;
+pub mod vec_map;

@@ -13,10 +13,10 @@ use crate::core::transfer::{
     Output, Progress, TransferConfig, TransferEvent, TransferId, TransferKey, TransferManager,
     TransferPhase, CHUNK_HEADER_LEN,
 };
+use crate::core::vec_map::VecMap;
 use futures_channel::mpsc;
 use peerlink_protocol::PeerId;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
@@ -119,8 +119,8 @@ impl IncomingSink {
 
 struct State {
     manager: TransferManager,
-    outgoing: BTreeMap<TransferId, File>,
-    incoming: BTreeMap<TransferId, IncomingSink>,
+    outgoing: VecMap<TransferId, File>,
+    incoming: VecMap<TransferId, IncomingSink>,
     channel: Option<RtcDataChannel>,
     /// The remote's `maxMessageSize`, from the last `opened`.
     max_message_size: u64,
@@ -146,8 +146,8 @@ impl PeerFiles {
             peer: RefCell::new(peer),
             state: RefCell::new(State {
                 manager: TransferManager::new(TransferConfig::default()),
-                outgoing: BTreeMap::new(),
-                incoming: BTreeMap::new(),
+                outgoing: VecMap::new(),
+                incoming: VecMap::new(),
                 channel: None,
                 max_message_size: 0,
                 last_frame: None,

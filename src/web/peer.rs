@@ -8,6 +8,7 @@ use super::Error;
 use crate::core::negotiation::{
     candidate_is_stale, DescriptionKind, PerfectNegotiation, RemoteDescriptionAction,
 };
+use crate::core::vec_map::VecMap;
 use futures_channel::mpsc;
 use futures_util::StreamExt;
 use gloo_events::EventListener;
@@ -180,9 +181,8 @@ struct Shared {
     /// remote offer otherwise (so they ride on that offer's answer, no extra round).
     started: std::cell::Cell<bool>,
     /// The tracks we want to send, by source.
-    wanted_tracks:
-        RefCell<std::collections::BTreeMap<TrackSource, (MediaStreamTrack, MediaStream)>>,
-    senders: RefCell<std::collections::BTreeMap<TrackSource, RtcRtpSender>>,
+    wanted_tracks: RefCell<VecMap<TrackSource, (MediaStreamTrack, MediaStream)>>,
+    senders: RefCell<VecMap<TrackSource, RtcRtpSender>>,
 }
 
 impl Shared {

@@ -11,12 +11,12 @@ use crate::core::negotiation::is_polite;
 use crate::core::transfer::{
     reattach_proof, ControlMessage, FileOffer, Progress, TransferEvent, TransferId, TransferKey,
 };
+use crate::core::vec_map::VecMap;
 use futures_channel::mpsc;
 use futures_util::StreamExt;
 use gloo_events::EventListener;
 use peerlink_protocol::{ClientMessage, IceServer, PeerId, PeerInfo, ServerMessage, SignalPayload};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
@@ -124,7 +124,7 @@ struct RemotePeer {
     info: PeerInfo,
     connection: PeerConnection,
     /// Streams received from this peer, by id, each watched for track removal.
-    streams: BTreeMap<String, (MediaStream, EventListener)>,
+    streams: VecMap<String, (MediaStream, EventListener)>,
     media: MediaState,
     /// The server said this peer left, but our direct link to it was still up; it
     /// is removed when that link goes down.
@@ -162,11 +162,11 @@ struct RoomShared {
     rejoin: Rejoin,
     /// Set by [`Room::leave`]: no more reconnecting.
     left: std::cell::Cell<bool>,
-    peers: RefCell<BTreeMap<PeerId, RemotePeer>>,
+    peers: RefCell<VecMap<PeerId, RemotePeer>>,
     composer: RefCell<ChatComposer>,
     events: mpsc::UnboundedSender<RoomEvent>,
     /// Tracks sent to every peer (and to peers that join later), by source.
-    tracks: RefCell<BTreeMap<TrackSource, (MediaStreamTrack, MediaStream)>>,
+    tracks: RefCell<VecMap<TrackSource, (MediaStreamTrack, MediaStream)>>,
     media: RefCell<LocalMedia>,
     /// Unfinished outgoing transfers of peers that left, kept for a while in case
     /// the peer reloads and reattaches.
@@ -222,7 +222,7 @@ impl RoomShared {
             RemotePeer {
                 info: info.clone(),
                 connection,
-                streams: BTreeMap::new(),
+                streams: VecMap::new(),
                 media: MediaState::default(),
                 left_signaling: false,
                 probe: None,
@@ -872,9 +872,9 @@ impl Room {
             signaling: RefCell::new(signaling.sender()),
             rejoin,
             left: std::cell::Cell::new(false),
-            peers: RefCell::new(BTreeMap::new()),
+            peers: RefCell::new(VecMap::new()),
             events: events_tx,
-            tracks: RefCell::new(BTreeMap::new()),
+            tracks: RefCell::new(VecMap::new()),
             media: RefCell::new(LocalMedia::default()),
             parked: RefCell::new(Vec::new()),
             // Without storage (no OPFS), nothing survives a reload.

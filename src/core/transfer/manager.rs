@@ -4,7 +4,7 @@
 //! output queue, cancel and queries); `send.rs` and `receive.rs` add the handlers for
 //! each direction.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::ops::Bound;
 
 use super::progress::Progress;
@@ -17,6 +17,7 @@ use super::types::{
 use super::wire::{
     ControlMessage, FileOffer, Role, TransferId, WireError, CHUNK_HEADER_LEN, MAX_CHUNK_FRAME_LEN,
 };
+use crate::core::vec_map::VecMap;
 
 /// The file-transfer protocol with one remote peer, as a sans-IO state machine.
 ///
@@ -37,8 +38,8 @@ pub struct TransferManager {
     pub(super) connected: bool,
     buffered: u64,
     pub(super) next_id: TransferId,
-    pub(super) outgoing: BTreeMap<TransferId, Outgoing>,
-    pub(super) incoming: BTreeMap<TransferId, Incoming>,
+    pub(super) outgoing: VecMap<TransferId, Outgoing>,
+    pub(super) incoming: VecMap<TransferId, Incoming>,
     round_robin_cursor: TransferId,
     pub(super) outputs: VecDeque<Output>,
 }
@@ -62,8 +63,8 @@ impl TransferManager {
             connected: false,
             buffered: 0,
             next_id: 1,
-            outgoing: BTreeMap::new(),
-            incoming: BTreeMap::new(),
+            outgoing: VecMap::new(),
+            incoming: VecMap::new(),
             round_robin_cursor: 0,
             outputs: VecDeque::new(),
         }
@@ -392,7 +393,7 @@ impl TransferManager {
     /// Makes room for one more transfer in `map` by forgetting a finished one if
     /// needed; `false` when every slot holds an unfinished transfer.
     pub(super) fn make_room<T>(
-        map: &mut BTreeMap<TransferId, T>,
+        map: &mut VecMap<TransferId, T>,
         max: usize,
         phase: impl Fn(&T) -> TransferPhase,
     ) -> bool {
@@ -414,7 +415,7 @@ impl TransferManager {
 }
 
 fn remove_if_finished<T>(
-    map: &mut BTreeMap<TransferId, T>,
+    map: &mut VecMap<TransferId, T>,
     id: TransferId,
     phase: impl Fn(&T) -> TransferPhase,
 ) -> bool {
