@@ -808,7 +808,7 @@ impl EventType {
             .ok_or_else(|| {
                 let known: Vec<&str> = Self::ALL.iter().map(|t| t.name()).collect();
                 invalid_input(format!(
-                    "unknown room event type {name:?}; known: {}",
+                    "unknown room event type \"{name}\"; known: {}",
                     known.join(", ")
                 ))
             })
@@ -1181,7 +1181,7 @@ impl JsRoom {
             "videoinput" => Ok(true),
             "audioinput" => Ok(false),
             other => Err(invalid_input(format!(
-                "switchDevice: kind must be 'audioinput' or 'videoinput', not {other:?}"
+                "switchDevice: kind must be 'audioinput' or 'videoinput', not \"{other}\""
             ))),
         };
         future_to_promise(async move {

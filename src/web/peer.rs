@@ -371,7 +371,7 @@ impl Shared {
         match payload {
             SignalPayload::Description { sdp_type, sdp } => {
                 let kind = DescriptionKind::from_sdp_type(&sdp_type).ok_or_else(|| {
-                    Error::InvalidInput(format!("unsupported description type {sdp_type:?}"))
+                    Error::InvalidInput(format!("unsupported description type \"{sdp_type}\""))
                 })?;
                 let stable = self.pc.signaling_state() == RtcSignalingState::Stable;
                 let action = self
