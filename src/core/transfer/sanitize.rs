@@ -144,7 +144,11 @@ fn shorten(name: String) -> String {
         return name;
     }
     let extension = match name.rfind('.') {
-        Some(dot) if dot > 0 && name.len() - dot <= MAX_KEPT_EXTENSION_BYTES => &name[dot..],
+        // `get`, not indexing: `dot` is a char boundary, and `get` keeps core's
+        // slicing panic message (4 KB of Wasm) out of the npm package.
+        Some(dot) if dot > 0 && name.len() - dot <= MAX_KEPT_EXTENSION_BYTES => {
+            name.get(dot..).unwrap_or_default()
+        }
         _ => "",
     };
     let stem = prefix_within(&name, MAX_FILE_NAME_BYTES - extension.len());
@@ -163,7 +167,7 @@ fn prefix_within(s: &str, max: usize) -> &str {
         .take_while(|&end| end <= max)
         .last()
         .unwrap_or(0);
-    &s[..end]
+    s.get(..end).unwrap_or_default()
 }
 
 #[cfg(test)]
