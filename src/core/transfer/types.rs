@@ -92,6 +92,23 @@ pub enum TransferPhase {
     Failed,
 }
 
+impl std::fmt::Display for TransferPhase {
+    /// As `Debug` would write it, without the Debug machinery in the Wasm.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::AwaitingDecision => "AwaitingDecision",
+            Self::Restoring => "Restoring",
+            Self::Transferring => "Transferring",
+            Self::Verifying => "Verifying",
+            Self::Completed { verified: true } => "Completed { verified: true }",
+            Self::Completed { verified: false } => "Completed { verified: false }",
+            Self::Rejected => "Rejected",
+            Self::Cancelled => "Cancelled",
+            Self::Failed => "Failed",
+        })
+    }
+}
+
 impl TransferPhase {
     /// Whether nothing more will happen to this transfer.
     pub fn is_terminal(self) -> bool {
@@ -199,7 +216,7 @@ pub enum Output {
 pub enum TransferError {
     #[error("there is no {0}")]
     UnknownTransfer(TransferKey),
-    #[error("{key} cannot {action} while {phase:?}")]
+    #[error("{key} cannot {action} while {phase}")]
     InvalidState {
         key: TransferKey,
         action: &'static str,
