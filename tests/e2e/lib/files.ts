@@ -3,6 +3,7 @@ import { createReadStream, mkdirSync, openSync, writeSync, closeSync } from 'nod
 import path from 'node:path';
 import { expect, type Locator } from '@playwright/test';
 import type { PeerPage } from './peer-page';
+import { joinWith } from './call';
 
 /**
  * Writes `size` bytes of deterministic pseudo-random data (xorshift, seeded) to
@@ -105,4 +106,27 @@ export async function storedIncoming(peer: PeerPage): Promise<{ bytes: number; o
     }
     return out;
   });
+}
+
+/** Ada and Bo in `room`, chat only, linked to each other. */
+export async function filePair(
+  openPeers: (...names: string[]) => Promise<PeerPage[]>,
+  room: string,
+): Promise<[PeerPage, PeerPage]> {
+  const [ada, bo] = await openPeers('Ada', 'Bo');
+  await joinWith(ada, room, 'chat');
+  await joinWith(bo, room, 'chat');
+  await ada.expectConnectedTo([bo]);
+  await bo.expectConnectedTo([ada]);
+  return [ada, bo];
+}
+
+/** Waits for `receiver`'s offer row of `p`, accepts it, waits for "verified" and
+ * returns the SHA-256 of the saved download. */
+export async function acceptAndHash(receiver: PeerPage, p: string, saveDir: string): Promise<string> {
+  const row = transferRow(receiver, p, 'incoming');
+  await expect(row).toHaveAttribute('data-state', 'offered', { timeout: 20_000 });
+  await row.getByTestId('transfer-accept').click();
+  await expect(row).toHaveAttribute('data-state', 'verified', { timeout: 60_000 });
+  return sha256File(await saveDownload(receiver, row, saveDir));
 }

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { expect, test } from '../lib/fixtures';
-import { generateFile, saveDownload, sha256File, storedIncoming, transferRow } from '../lib/files';
+import { filePair, generateFile, saveDownload, sha256File, storedIncoming, transferRow } from '../lib/files';
 import { joinWith } from '../lib/call';
 
 const MiB = 1024 * 1024;
@@ -14,11 +14,7 @@ test.describe('file sharing across a reload', () => {
     const source = path.join(dir, 'resume.bin');
     const expected = generateFile(source, SIZE, 21);
 
-    const [ada, bo] = await openPeers('Ada', 'Bo');
-    await joinWith(ada, room, 'chat');
-    await joinWith(bo, room, 'chat');
-    await ada.expectConnectedTo([bo]);
-    await bo.expectConnectedTo([ada]);
+    const [ada, bo] = await filePair(openPeers, room);
 
     await ada.page.getByTestId('file-input').setInputFiles(source);
     const incoming = transferRow(bo, 'resume.bin', 'incoming');

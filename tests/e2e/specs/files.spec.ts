@@ -1,8 +1,9 @@
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { expect, test } from '../lib/fixtures';
-import { dropPaths, generateFile, saveDownload, sha256File, storedIncoming, transferRow } from '../lib/files';
-import { joinWith } from '../lib/call';
+import {
+  acceptAndHash, dropPaths, filePair, generateFile, saveDownload, sha256File, storedIncoming, transferRow,
+} from '../lib/files';
 
 const MiB = 1024 * 1024;
 /** Big enough that chunking, flow control and Blob segments all matter. */
@@ -15,11 +16,7 @@ test.describe('file sharing', () => {
     const source = path.join(dir, 'big.bin');
     const expected = generateFile(source, BIG, 7);
 
-    const [ada, bo] = await openPeers('Ada', 'Bo');
-    await joinWith(ada, room, 'chat');
-    await joinWith(bo, room, 'chat');
-    await ada.expectConnectedTo([bo]);
-    await bo.expectConnectedTo([ada]);
+    const [ada, bo] = await filePair(openPeers, room);
 
     await ada.page.getByTestId('file-input').setInputFiles(source);
     const incoming = transferRow(bo, 'big.bin', 'incoming');
@@ -46,20 +43,13 @@ test.describe('file sharing', () => {
     ] as const) {
       files[rel] = generateFile(path.join(dir, rel), size, seed);
     }
-    const [ada, bo] = await openPeers('Ada', 'Bo');
-    await joinWith(ada, room, 'chat');
-    await joinWith(bo, room, 'chat');
-    await bo.expectConnectedTo([ada]);
+    const [ada, bo] = await filePair(openPeers, room);
 
     await ada.page.getByTestId('folder-input').setInputFiles(path.join(dir, 'album'));
     const saveDir = testInfo.outputPath('saved');
     mkdirSync(saveDir, { recursive: true });
     for (const [rel, hash] of Object.entries(files)) {
-      const row = transferRow(bo, rel, 'incoming');
-      await expect(row).toHaveAttribute('data-state', 'offered', { timeout: 20_000 });
-      await row.getByTestId('transfer-accept').click();
-      await expect(row).toHaveAttribute('data-state', 'verified', { timeout: 60_000 });
-      expect(await sha256File(await saveDownload(bo, row, saveDir))).toBe(hash);
+      expect(await acceptAndHash(bo, rel, saveDir)).toBe(hash);
     }
     await expect(bo.page.locator('[data-testid="transfer"][data-direction="incoming"]')).toHaveCount(4);
   });
@@ -80,10 +70,7 @@ test.describe('file sharing', () => {
     for (let i = 0; i < many; i += 1) {
       generateFile(path.join(dir, 'photos', 'many', `f${String(i).padStart(3, '0')}.bin`), 10 + i, 100 + i);
     }
-    const [ada, bo] = await openPeers('Ada', 'Bo');
-    await joinWith(ada, room, 'chat');
-    await joinWith(bo, room, 'chat');
-    await bo.expectConnectedTo([ada]);
+    const [ada, bo] = await filePair(openPeers, room);
 
     await dropPaths(ada, ada.page.getByTestId('drop-zone'), [path.join(dir, 'photos'), path.join(dir, 'loose.bin')]);
     const offered = bo.page.locator('[data-testid="transfer"][data-direction="incoming"]');
@@ -96,11 +83,7 @@ test.describe('file sharing', () => {
     mkdirSync(saveDir, { recursive: true });
     for (const [rel, hash] of Object.entries(files)) {
       // A file dropped on its own has no folder path: its row's path is its name.
-      const row = transferRow(bo, rel, 'incoming');
-      await expect(row).toHaveAttribute('data-state', 'offered', { timeout: 20_000 });
-      await row.getByTestId('transfer-accept').click();
-      await expect(row).toHaveAttribute('data-state', 'verified', { timeout: 60_000 });
-      expect(await sha256File(await saveDownload(bo, row, saveDir))).toBe(hash);
+      expect(await acceptAndHash(bo, rel, saveDir)).toBe(hash);
     }
   });
 
@@ -108,10 +91,7 @@ test.describe('file sharing', () => {
     const dir = testInfo.outputPath('rc');
     generateFile(path.join(dir, 'no.bin'), 1000, 5);
     generateFile(path.join(dir, 'stop.bin'), 64 * MiB, 6);
-    const [ada, bo] = await openPeers('Ada', 'Bo');
-    await joinWith(ada, room, 'chat');
-    await joinWith(bo, room, 'chat');
-    await bo.expectConnectedTo([ada]);
+    const [ada, bo] = await filePair(openPeers, room);
 
     await ada.page.getByTestId('file-input').setInputFiles(path.join(dir, 'no.bin'));
     const no = transferRow(bo, 'no.bin', 'incoming');
