@@ -227,41 +227,33 @@ impl Rooms {
             old.outbox = outbox.clone();
             old.conn = conn;
             old.info.name = info.name;
-            outbox.send(&ServerMessage::Welcome {
-                id: id.clone(),
-                peers: entry
-                    .members
-                    .iter()
-                    .filter(|m| m.info.id != id)
-                    .map(|m| m.info.clone())
-                    .collect(),
-                ice_servers: self.ice_servers.clone(),
-                max_peers: self.max_peers,
-            });
-            return Ok(Membership {
-                room: room.to_owned(),
-                id,
+        } else {
+            if entry.members.len() >= self.max_peers {
+                return Err(Refusal::new(
+                    ErrorCode::RoomFull,
+                    format!("the room already has {} peers", self.max_peers),
+                ));
+            }
+            let joined =
+                Utf8Bytes::from(ServerMessage::PeerJoined { peer: info.clone() }.to_json());
+            entry.broadcast(&joined, &id);
+            entry.members.push(Member {
+                info,
+                outbox: outbox.clone(),
                 conn,
             });
         }
-        if entry.members.len() >= self.max_peers {
-            return Err(Refusal::new(
-                ErrorCode::RoomFull,
-                format!("the room already has {} peers", self.max_peers),
-            ));
-        }
+        // Queued under the room lock, so it precedes anything relayed to this peer.
         outbox.send(&ServerMessage::Welcome {
             id: id.clone(),
-            peers: entry.members.iter().map(|m| m.info.clone()).collect(),
+            peers: entry
+                .members
+                .iter()
+                .filter(|m| m.info.id != id)
+                .map(|m| m.info.clone())
+                .collect(),
             ice_servers: self.ice_servers.clone(),
             max_peers: self.max_peers,
-        });
-        let joined = Utf8Bytes::from(ServerMessage::PeerJoined { peer: info.clone() }.to_json());
-        entry.broadcast(&joined, &id);
-        entry.members.push(Member {
-            info,
-            outbox: outbox.clone(),
-            conn,
         });
         Ok(Membership {
             room: room.to_owned(),
