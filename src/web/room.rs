@@ -157,9 +157,10 @@ struct RoomShared {
     certificate: Option<wasm_bindgen::JsValue>,
     /// The current socket to the server (replaced after a reconnect).
     signaling: RefCell<SignalingSender>,
-    /// How to join again after losing the server: same room, name, password and
-    /// resume token, so the server gives us the same peer id back.
-    rejoin: Rejoin,
+    /// How to join again after losing the server: the same options and resume
+    /// token, so the server gives us the same peer id back.
+    join_options: JoinOptions,
+    resume_token: String,
     /// Set by [`Room::leave`]: no more reconnecting.
     left: std::cell::Cell<bool>,
     peers: RefCell<VecMap<PeerId, RemotePeer>>,
@@ -716,14 +717,14 @@ async fn reconnect(room: &Weak<RoomShared>) -> Option<Signaling> {
     loop {
         gloo_timers::future::TimeoutFuture::new(delay).await;
         delay = (delay * 2).min(RECONNECT_MAX_MS);
-        let rejoin = {
+        let (options, token) = {
             let shared = room.upgrade()?;
             if shared.left.get() {
                 return None;
             }
-            shared.rejoin.clone()
+            (shared.join_options.clone(), shared.resume_token.clone())
         };
-        let attempt = Room::handshake(&rejoin).await;
+        let attempt = Room::handshake(&options, &token).await;
         let shared = room.upgrade()?;
         if shared.left.get() {
             return None;
@@ -761,16 +762,6 @@ async fn keep_alive(room: Weak<RoomShared>) {
         // Fails only while reconnecting; the next socket gets the next ping.
         let _ = room.signaling.borrow().send(&ClientMessage::Ping);
     }
-}
-
-/// What a reconnect sends to join again.
-#[derive(Clone)]
-struct Rejoin {
-    server_url: String,
-    room: String,
-    name: String,
-    password: Option<String>,
-    token: String,
 }
 
 /// 128 random bits as 32 hex digits, from the browser's CSPRNG.
@@ -837,17 +828,11 @@ impl Room {
         };
         // Capture, certificate and handshake in parallel: then the first offer or
         // answer to each peer waits for none of them.
-        let rejoin = Rejoin {
-            server_url: options.server_url.clone(),
-            room: options.room.clone(),
-            name: options.name.clone(),
-            password: options.password.clone(),
-            token: resume_token()?,
-        };
+        let token = resume_token()?;
         let (captured, certificate, welcome, stored) = futures_util::future::join4(
             capture,
             super::peer::generate_certificate(),
-            Self::handshake(&rejoin),
+            Self::handshake(&options, &token),
             load_stored(),
         )
         .await;
@@ -870,7 +855,8 @@ impl Room {
             // Without one, each connection makes its own (slower, but works).
             certificate: certificate.ok(),
             signaling: RefCell::new(signaling.sender()),
-            rejoin,
+            join_options: options.clone(),
+            resume_token: token,
             left: std::cell::Cell::new(false),
             peers: RefCell::new(VecMap::new()),
             events: events_tx,
@@ -902,14 +888,15 @@ impl Room {
 
     /// Connects to the signaling server, joins, and waits for the welcome.
     async fn handshake(
-        options: &Rejoin,
+        options: &JoinOptions,
+        token: &str,
     ) -> Result<(Signaling, PeerId, Vec<PeerInfo>, Vec<IceServer>), Error> {
         let mut signaling = Signaling::connect(&options.server_url).await?;
         signaling.send(&ClientMessage::Join {
             room: options.room.clone(),
             name: options.name.clone(),
             password: options.password.clone(),
-            resume: Some(options.token.clone()),
+            resume: Some(token.to_owned()),
         })?;
         loop {
             match signaling.next().await {
