@@ -44,25 +44,28 @@ FAULTS_ARGS ?=
 # The runner allows 20 s per test binary and 5 s for chromedriver to start by
 # default: too little on a cold CI machine. No backtraces: they push the
 # failure itself out of the end of a CI log.
-WASM_TEST_ENV := \
-	CHROMEDRIVER=/usr/bin/chromedriver \
+WASM_RUNNER_ENV := \
 	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 	WASM_BINDGEN_USE_BROWSER=1 \
-	WASM_BINDGEN_TEST_WEBDRIVER_JSON=$(CURDIR)/webdriver.json \
 	WASM_BINDGEN_TEST_TIMEOUT=180 \
 	WASM_BINDGEN_TEST_DRIVER_TIMEOUT=30 \
 	RUST_BACKTRACE=0
-
+WASM_TEST_ENV := $(WASM_RUNNER_ENV) \
+	CHROMEDRIVER=/usr/bin/chromedriver \
+	WASM_BINDGEN_TEST_WEBDRIVER_JSON=$(CURDIR)/webdriver.json
 # The same tests in Firefox ESR through geckodriver (the runner picks the
 # browser by which driver variable is set, so CHROMEDRIVER must be absent).
-WASM_TEST_ENV_FIREFOX := \
+WASM_TEST_ENV_FIREFOX := $(WASM_RUNNER_ENV) \
 	GECKODRIVER=$(HOME)/.cargo/bin/geckodriver \
-	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-	WASM_BINDGEN_USE_BROWSER=1 \
-	WASM_BINDGEN_TEST_WEBDRIVER_JSON=$(CURDIR)/webdriver-firefox.json \
-	WASM_BINDGEN_TEST_TIMEOUT=180 \
-	WASM_BINDGEN_TEST_DRIVER_TIMEOUT=30 \
-	RUST_BACKTRACE=0
+	WASM_BINDGEN_TEST_WEBDRIVER_JSON=$(CURDIR)/webdriver-firefox.json
+
+# $(call run-wasm-tests,LOG NAME,ENV): build outside the namespace (it has no
+# network for crates), run inside.
+define run-wasm-tests
+	$(2) $(CARGO) test -p peerlink --target $(WASM_TARGET) $(WASM_TEST_ARGS) --no-run
+	scripts/run-logged.sh $(1) $(NETNS) env $(2) \
+		$(CARGO) test --offline --no-fail-fast -p peerlink --target $(WASM_TARGET) $(WASM_TEST_ARGS)
+endef
 
 # The e2e suite starts this server binary itself (one per test).
 E2E_SERVER_BIN := $(CURDIR)/target/debug/peerlink-server
@@ -95,18 +98,13 @@ test-native:
 	$(SETUP)
 	$(CARGO) test --workspace
 
-# Build outside the namespace (it has no network for crates), run inside.
 test-wasm:
 	$(SETUP) --browsers --wasm-bindgen
-	$(WASM_TEST_ENV) $(CARGO) test -p peerlink --target $(WASM_TARGET) $(WASM_TEST_ARGS) --no-run
-	scripts/run-logged.sh test-wasm $(NETNS) env $(WASM_TEST_ENV) \
-		$(CARGO) test --offline --no-fail-fast -p peerlink --target $(WASM_TARGET) $(WASM_TEST_ARGS)
+	$(call run-wasm-tests,test-wasm,$(WASM_TEST_ENV))
 
 test-wasm-firefox:
 	$(SETUP) --browsers --firefox --wasm-bindgen
-	$(WASM_TEST_ENV_FIREFOX) $(CARGO) test -p peerlink --target $(WASM_TARGET) $(WASM_TEST_ARGS) --no-run
-	scripts/run-logged.sh test-wasm-firefox $(NETNS) env $(WASM_TEST_ENV_FIREFOX) \
-		$(CARGO) test --offline --no-fail-fast -p peerlink --target $(WASM_TARGET) $(WASM_TEST_ARGS)
+	$(call run-wasm-tests,test-wasm-firefox,$(WASM_TEST_ENV_FIREFOX))
 
 test-e2e: dist
 	$(SETUP) --browsers --node
