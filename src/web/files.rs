@@ -364,7 +364,8 @@ impl PeerFiles {
         self.state.borrow_mut().last_frame = None;
     }
 
-    fn bad_peer(&self, reason: String) {
+    /// Reports a frame from this peer that breaks the protocol.
+    pub(crate) fn bad_peer(&self, reason: String) {
         self.warn(Error::BadPeerMessage {
             peer: self.peer(),
             reason,

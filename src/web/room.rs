@@ -394,7 +394,7 @@ impl RoomShared {
         };
         let msg = match ControlMessage::parse(text) {
             Ok(msg) => msg,
-            Err(_) => return files.text(text), // reports it
+            Err(e) => return files.bad_peer(e.to_string()),
         };
         match &msg {
             ControlMessage::Reattach { id, proof } => {
