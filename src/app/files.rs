@@ -192,13 +192,14 @@ impl Dom {
             let Some(li) = rows.item(i).and_then(|n| n.dyn_into::<Element>().ok()) else {
                 continue;
             };
-            let (Some(key), Some(id)) = (li.get_attribute("data-key"), li.get_attribute("data-id"))
-            else {
-                continue;
+            let id = li.get_attribute("data-id").and_then(|id| id.parse().ok());
+            let key = match (li.get_attribute("data-direction").as_deref(), id) {
+                (Some("incoming"), Some(id)) => TransferKey::incoming(id),
+                (Some("outgoing"), Some(id)) => TransferKey::outgoing(id),
+                _ => continue,
             };
-            let dir = if key.contains("/in/") { "in" } else { "out" };
             let _ = li.set_attribute("data-peer-id", to);
-            let _ = li.set_attribute("data-key", &format!("{to}/{dir}/{id}"));
+            let _ = li.set_attribute("data-key", &row_key(to, key));
         }
     }
 
