@@ -9,9 +9,9 @@ use super::room::RoomEvent;
 use super::store::{spawn_writer, StoreJob, StoredTransfer};
 use super::{now_ms, Error};
 use crate::core::transfer::{
-    decode_chunk, resume_token_from_bytes, ControlMessage, Direction, FileOffer, OutgoingFile,
-    Output, Progress, TransferConfig, TransferEvent, TransferId, TransferKey, TransferManager,
-    TransferPhase, CHUNK_HEADER_LEN,
+    decode_chunk, ControlMessage, Direction, FileOffer, OutgoingFile, Output, Progress,
+    TransferConfig, TransferEvent, TransferId, TransferKey, TransferManager, TransferPhase,
+    CHUNK_HEADER_LEN,
 };
 use crate::core::vec_map::VecMap;
 use futures_channel::mpsc;
@@ -383,7 +383,8 @@ impl PeerFiles {
             relative_path,
             size: file.size() as u64,
             mime_type: file.type_(),
-            resume_token: random_token(),
+            // Without random bits from the browser: no resume across reloads.
+            resume_token: super::random_token().ok(),
         };
         let id = {
             let mut state = self.state.borrow_mut();
@@ -585,15 +586,6 @@ impl PeerFiles {
             });
         }
     }
-}
-
-/// A resume token: 128 random bits from `crypto.getRandomValues`, as hex. `None`
-/// (no resume across reloads) if the browser cannot provide them.
-fn random_token() -> Option<String> {
-    let crypto = web_sys::window()?.crypto().ok()?;
-    let mut bytes = [0u8; 16];
-    crypto.get_random_values_with_u8_array(&mut bytes).ok()?;
-    Some(resume_token_from_bytes(&bytes))
 }
 
 async fn read_slice(file: &File, offset: u64, len: u64) -> Result<Vec<u8>, Error> {

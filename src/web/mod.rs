@@ -23,6 +23,17 @@ pub use peer::{
 pub use room::{JoinOptions, PeerSnapshot, Room, RoomEvent, RoomEvents};
 pub use signaling::{Signaling, SignalingEvent};
 
+/// 128 random bits from `crypto.getRandomValues`, as 32 lower-case hex digits (a
+/// resume token: of a room membership, or of a file offer).
+pub(crate) fn random_token() -> Result<String, Error> {
+    let crypto = web_sys::window()
+        .ok_or_else(|| Error::InvalidInput("no window".into()))?
+        .crypto()?;
+    let mut bytes = [0u8; 16];
+    crypto.get_random_values_with_u8_array(&mut bytes)?;
+    Ok(crate::core::transfer::resume_token_from_bytes(&bytes))
+}
+
 /// Wall-clock time in ms since the Unix epoch.
 pub(crate) fn now_ms() -> f64 {
     js_sys::Date::now()

@@ -764,16 +764,6 @@ async fn keep_alive(room: Weak<RoomShared>) {
     }
 }
 
-/// 128 random bits as 32 hex digits, from the browser's CSPRNG.
-fn resume_token() -> Result<String, Error> {
-    let crypto = web_sys::window()
-        .ok_or_else(|| Error::InvalidInput("no window".into()))?
-        .crypto()?;
-    let mut bytes = [0u8; 16];
-    crypto.get_random_values_with_u8_array(&mut bytes)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
 impl RoomShared {
     /// Back on the server under our id: link up with peers that joined meanwhile,
     /// keep the links we have, and check on peers the server no longer lists.
@@ -828,7 +818,7 @@ impl Room {
         };
         // Capture, certificate and handshake in parallel: then the first offer or
         // answer to each peer waits for none of them.
-        let token = resume_token()?;
+        let token = super::random_token()?;
         let (captured, certificate, welcome, stored) = futures_util::future::join4(
             capture,
             super::peer::generate_certificate(),
