@@ -31,7 +31,7 @@ pub fn is_valid_resume_token(token: &str) -> bool {
 
 /// A token from random bytes (e.g. 16 from `crypto.getRandomValues`): lower-case hex.
 pub fn resume_token_from_bytes(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    super::wire::to_hex(bytes)
 }
 
 fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {

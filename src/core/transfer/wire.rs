@@ -231,9 +231,14 @@ pub fn decode_chunk(frame: &[u8]) -> Result<ChunkFrame<'_>, WireError> {
 
 /// Lower-case hex of a SHA-256 digest.
 pub fn sha256_to_hex(digest: &[u8; 32]) -> String {
+    to_hex(digest)
+}
+
+/// Lower-case hex of `bytes`.
+pub(crate) fn to_hex(bytes: &[u8]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(64);
-    for byte in digest {
+    let mut out = String::with_capacity(2 * bytes.len());
+    for byte in bytes {
         out.push(char::from(HEX[usize::from(byte >> 4)]));
         out.push(char::from(HEX[usize::from(byte & 0x0f)]));
     }
