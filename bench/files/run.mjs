@@ -287,15 +287,20 @@ function watchRow(selector) {
   row.addEventListener('click', (e) => {
     if (e.target.closest('[data-testid=transfer-accept]') && t.t0 === undefined) t.t0 = performance.now();
   }, { capture: true });
+  // The end: a verdict other than "verified", or "verified" AND the file ready to
+  // save (its download link), so that keeping the bytes is timed too.
   const check = () => {
     const state = row.dataset.state;
     t.state = state;
-    if (['verified', 'failed', 'cancelled', 'rejected', 'mismatch'].includes(state) && t.t1 === undefined) {
+    const ready = state !== 'verified' || row.querySelector('[data-testid=transfer-download]');
+    if (['verified', 'failed', 'cancelled', 'rejected', 'mismatch'].includes(state) && ready && t.t1 === undefined) {
       t.t1 = performance.now();
       t.result = row.querySelector('[data-testid=transfer-result]')?.textContent ?? '';
     }
   };
-  new MutationObserver(check).observe(row, { attributes: true, attributeFilter: ['data-state'] });
+  const observer = new MutationObserver(check);
+  observer.observe(row, { attributes: true, attributeFilter: ['data-state'] });
+  observer.observe(row.querySelector('.actions') ?? row, { childList: true });
 }
 
 /**
@@ -813,7 +818,7 @@ async function main() {
       `${when}, commit ${process.env.BENCH_COMMIT ?? 'unknown'}, Chromium ${chromiumVersion}, ${os.cpus().length} cores, ${load}. ` +
         `Sender and receiver are separate Chromium instances in two network namespaces joined by a veth; ` +
         `loss = nftables dropping ${LOSS} % of UDP packets at random on the receiver's input. ` +
-        `peerlink: from the click on Accept to the row's "verified"; raw and PeerJS: from the receiver's "go" to its last byte. ` +
+        `peerlink: from the click on Accept to the row's "verified" with the file ready to save; raw and PeerJS: from the receiver's "go" to its last byte. ` +
         `Median of ${RUNS} runs per cell, variants alternating.`,
       '',
       main.markdown,

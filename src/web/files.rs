@@ -1,12 +1,13 @@
 //! File transfer glue: drives one [`TransferManager`] per remote peer over the
 //! peer's "files" data channel, reading outgoing files in slices
-//! (`Blob.slice().arrayBuffer()`) and collecting incoming bytes into Blobs, so wasm
+//! (`Blob.slice().arrayBuffer()`) and handing incoming bytes in segments to a sink
+//! (files in storage, else Blobs; see [`super::store`]), so wasm
 //! memory stays bounded by the manager's windows whatever the file size.
 //!
 //! See <https://developer.mozilla.org/en-US/docs/Web/API/RTCDataChannel/bufferedamountlow_event>.
 
 use super::room::RoomEvent;
-use super::store::{spawn_writer, StoreJob, StoredTransfer};
+use super::store::{spawn_sink, StoreJob, StoredTransfer};
 use super::{now_ms, Error};
 use crate::core::transfer::{
     decode_chunk, ControlMessage, Direction, FileOffer, OutgoingFile, Output, Progress,
@@ -14,57 +15,37 @@ use crate::core::transfer::{
     CHUNK_HEADER_LEN,
 };
 use crate::core::vec_map::VecMap;
-use futures_channel::mpsc;
+use futures_channel::{mpsc, oneshot};
 use peerlink_protocol::PeerId;
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
-use web_sys::{Blob, BlobPropertyBag, File, RtcDataChannel, RtcDataChannelState};
+use web_sys::{Blob, File, RtcDataChannel, RtcDataChannelState};
 
-/// Incoming bytes are gathered into a Blob every this many bytes, so they leave the
-/// JS heap for the browser's blob storage (which can spill to disk).
-const BLOB_SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
+/// Incoming bytes are handed to the file's sink every this many bytes (a segment),
+/// so they leave the JS heap: for storage, or for the browser's blob storage (which
+/// can spill to disk). See [`super::store::spawn_sink`].
+const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Stored bytes are fed back to the hasher after a reload this many at a time.
 const RESTORE_SLICE_BYTES: u64 = 1024 * 1024;
 
-/// Where an incoming file's bytes go: in-order segments, merged at the end. Each
-/// segment is also copied to the origin private file system (see [`super::store`])
-/// when the offer can be resumed after a reload.
+/// Where an incoming file's bytes go: gathered here into segments, which its sink
+/// keeps in order and assembles into the file at the end.
 struct IncomingSink {
     parts: js_sys::Array,
     part_bytes: u64,
-    segments: js_sys::Array,
-    /// The partial copy's writer, and the index of the next segment.
-    store: Option<mpsc::UnboundedSender<StoreJob>>,
-    next_segment: u32,
-    /// Some segments are files in storage (restored after a reload): they must stay
-    /// until the page goes, because the final Blob reads them.
-    reads_storage: bool,
+    sink: mpsc::UnboundedSender<StoreJob>,
 }
 
 impl IncomingSink {
-    fn new(store: Option<mpsc::UnboundedSender<StoreJob>>) -> Self {
+    fn new(sink: mpsc::UnboundedSender<StoreJob>) -> Self {
         Self {
             parts: js_sys::Array::new(),
             part_bytes: 0,
-            segments: js_sys::Array::new(),
-            store,
-            next_segment: 0,
-            reads_storage: false,
+            sink,
         }
-    }
-
-    /// A sink that continues after the `stored` segments of an earlier page load.
-    fn restored(stored: &[web_sys::File], store: Option<mpsc::UnboundedSender<StoreJob>>) -> Self {
-        let mut sink = Self::new(store);
-        for file in stored {
-            sink.segments.push(file);
-        }
-        sink.next_segment = stored.len() as u32;
-        sink.reads_storage = !stored.is_empty();
-        sink
     }
 
     /// Appends `bytes`, a JS view when the glue still has the received frame (no
@@ -73,7 +54,7 @@ impl IncomingSink {
         let part = view.unwrap_or_else(|| js_sys::Uint8Array::from(bytes));
         self.parts.push(&part);
         self.part_bytes += bytes.len() as u64;
-        if self.part_bytes >= BLOB_SEGMENT_BYTES {
+        if self.part_bytes >= SEGMENT_BYTES {
             self.seal()?;
         }
         Ok(())
@@ -81,39 +62,31 @@ impl IncomingSink {
 
     fn seal(&mut self) -> Result<(), Error> {
         if self.parts.length() > 0 {
-            let segment = Blob::new_with_u8_array_sequence(&self.parts)?;
-            self.segments.push(&segment);
-            if let Some(store) = &self.store {
-                let _ = store.unbounded_send(StoreJob::Segment(self.next_segment, segment));
-                self.next_segment += 1;
-            }
-            self.parts = js_sys::Array::new();
+            let parts = std::mem::replace(&mut self.parts, js_sys::Array::new());
             self.part_bytes = 0;
+            self.sink
+                .unbounded_send(StoreJob::Segment(parts))
+                .map_err(|_| Error::InvalidInput("the file's sink has stopped".into()))?;
         }
         Ok(())
     }
 
-    /// The partial copy is no longer needed (`keep_segments`: the saved Blob still
-    /// reads some of it).
-    fn discard_copy(&mut self, keep_segments: bool) {
-        if let Some(store) = self.store.take() {
-            let _ = store.unbounded_send(StoreJob::Finish { keep_segments });
-        }
+    /// Drops what was received (and its partial copy in storage).
+    fn discard(&mut self) {
+        let _ = self.sink.unbounded_send(StoreJob::Finish(None));
     }
 
-    fn finish(mut self, mime_type: &str) -> Result<Blob, Error> {
-        // The last bytes are not copied: the file is complete.
-        let store = self.store.take();
-        self.seal()?;
-        self.store = store;
-        let keep = self.reads_storage;
-        self.discard_copy(keep);
-        let options = BlobPropertyBag::new();
-        options.set_type(mime_type);
-        Ok(Blob::new_with_blob_sequence_and_options(
-            &self.segments,
-            &options,
-        )?)
+    /// The whole file, once its sink has kept every segment.
+    fn finish(mut self, mime_type: &str) -> oneshot::Receiver<Result<Blob, Error>> {
+        let (reply, file) = oneshot::channel();
+        if let Err(e) = self.seal() {
+            let _ = reply.send(Err(e));
+            return file;
+        }
+        let _ = self
+            .sink
+            .unbounded_send(StoreJob::Finish(Some((mime_type.to_owned(), reply))));
+        file
     }
 }
 
@@ -283,10 +256,8 @@ impl PeerFiles {
         {
             let mut state = self.state.borrow_mut();
             state.manager.restore_incoming(stored.offer.clone())?;
-            let store = spawn_writer(stored.offer.clone(), Some(stored.clone()), self.warner());
-            state
-                .incoming
-                .insert(id, IncomingSink::restored(&stored.segments, store));
+            let sink = spawn_sink(stored.offer.clone(), true, Some(stored.clone()), self.warner());
+            state.incoming.insert(id, IncomingSink::new(sink));
         }
         let weak: Weak<Self> = Rc::downgrade(self);
         spawn_local(async move {
@@ -402,14 +373,15 @@ impl PeerFiles {
         {
             let mut state = self.state.borrow_mut();
             state.manager.accept(id, now_ms())?;
-            // A file of one segment or less has nothing to resume from: no copy.
-            let store = state
+            let offer = state
                 .manager
                 .offer(TransferKey::incoming(id))
-                .filter(|offer| offer.size > BLOB_SEGMENT_BYTES)
                 .cloned()
-                .and_then(|offer| spawn_writer(offer, None, self.warner()));
-            state.incoming.insert(id, IncomingSink::new(store));
+                .ok_or_else(|| Error::InvalidInput("no such offer".into()))?;
+            // A file of one segment or less has nothing to resume from: memory only.
+            let store = offer.size > SEGMENT_BYTES;
+            let sink = spawn_sink(offer, store, None, self.warner());
+            state.incoming.insert(id, IncomingSink::new(sink));
         }
         self.drain();
         Ok(())
@@ -540,20 +512,16 @@ impl PeerFiles {
         match &event {
             TransferEvent::Completed { key, verified } if key.direction == Direction::Incoming => {
                 let mut state = self.state.borrow_mut();
-                let mut sink = state.incoming.remove(&key.id);
+                let sink = state.incoming.remove(&key.id);
                 let offer = state.manager.offer(*key).cloned();
                 drop(state);
-                if !*verified {
-                    if let Some(sink) = &mut sink {
-                        sink.discard_copy(false);
-                    }
-                }
                 // A file whose hash does not match is dropped, never offered to save.
-                if let (true, Some(sink), Some(offer)) = (*verified, sink, offer) {
-                    match sink.finish(&offer.mime_type) {
-                        Ok(blob) => ready = Some((offer, blob)),
-                        Err(e) => self.warn(e),
+                match (*verified, sink, offer) {
+                    (true, Some(sink), Some(offer)) => {
+                        ready = Some((sink.finish(&offer.mime_type), offer))
                     }
+                    (_, Some(mut sink), _) => sink.discard(),
+                    (_, None, _) => {}
                 }
             }
             TransferEvent::Completed { key, .. }
@@ -564,7 +532,7 @@ impl PeerFiles {
                 match key.direction {
                     Direction::Incoming => {
                         if let Some(mut sink) = state.incoming.remove(&key.id) {
-                            sink.discard_copy(false);
+                            sink.discard();
                         }
                     }
                     Direction::Outgoing => {
@@ -574,15 +542,23 @@ impl PeerFiles {
             }
             _ => {}
         }
+        let peer = self.peer();
         self.emit(RoomEvent::Transfer {
-            peer: self.peer(),
+            peer: peer.clone(),
             event,
         });
-        if let Some((offer, blob)) = ready {
-            self.emit(RoomEvent::FileReceived {
-                peer: self.peer(),
-                offer,
-                blob,
+        // The file is ready once its sink has kept the last segment.
+        if let Some((file, offer)) = ready {
+            let events = self.events.clone();
+            spawn_local(async move {
+                let event = match file.await {
+                    Ok(Ok(blob)) => RoomEvent::FileReceived { peer, offer, blob },
+                    Ok(Err(e)) => RoomEvent::Warning(e),
+                    Err(_) => RoomEvent::Warning(Error::InvalidInput(
+                        "the received file's sink stopped".into(),
+                    )),
+                };
+                let _ = events.unbounded_send(event);
             });
         }
     }

@@ -28,8 +28,9 @@ use futures_util::StreamExt;
 use js_sys::Reflect;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
+use futures_channel::oneshot;
 use web_sys::{
-    Blob, File, FileSystemDirectoryHandle, FileSystemFileHandle, FileSystemGetDirectoryOptions,
+    Blob, BlobPropertyBag, File, FileSystemDirectoryHandle, FileSystemFileHandle, FileSystemGetDirectoryOptions,
     FileSystemGetFileOptions, FileSystemHandle, FileSystemHandleKind, FileSystemRemoveOptions,
     FileSystemWritableFileStream,
 };
@@ -157,11 +158,13 @@ async fn subdir(
     )
 }
 
+/// Writes `data` (a string or bytes) as the whole content of file `name` in `dir`
+/// and returns its handle. The content becomes visible only at `close()`.
 async fn write_file(
     dir: &FileSystemDirectoryHandle,
     name: &str,
     data: &JsValue,
-) -> Result<(), Error> {
+) -> Result<FileSystemFileHandle, Error> {
     let options = FileSystemGetFileOptions::new();
     options.set_create(true);
     let handle: FileSystemFileHandle =
@@ -171,9 +174,9 @@ async fn write_file(
     let writable: FileSystemWritableFileStream = JsFuture::from(handle.create_writable())
         .await?
         .unchecked_into();
-    let written = match data.dyn_ref::<Blob>() {
-        Some(blob) => writable.write_with_blob(blob),
-        None => writable.write_with_str(&data.as_string().unwrap_or_default()),
+    let written = match data.as_string() {
+        Some(text) => writable.write_with_str(&text),
+        None => writable.write_with_buffer_source(data.unchecked_ref()),
     };
     match written {
         Ok(promise) => {
@@ -188,7 +191,29 @@ async fn write_file(
         }
     }
     JsFuture::from(writable.close()).await?;
-    Ok(())
+    Ok(handle)
+}
+
+/// Stores one segment (`parts`: views of received frames, in order) as file `index`
+/// of `dir` and returns it as a `File` (read from disk, not from memory).
+async fn store_segment(
+    dir: &FileSystemDirectoryHandle,
+    index: u32,
+    parts: &js_sys::Array,
+) -> Result<File, Error> {
+    // One write of one buffer: a Blob of the parts would copy them into the
+    // browser's blob storage first.
+    let views: Vec<js_sys::Uint8Array> = parts.iter().map(|p| p.unchecked_into()).collect();
+    let total: u32 = views.iter().map(|v| v.length()).sum();
+    let bytes = js_sys::Uint8Array::new_with_length(total);
+    let mut at = 0;
+    for view in &views {
+        bytes.set(view, at);
+        at += view.length();
+    }
+    let name = format!("{SEGMENT_PREFIX}{index:08}");
+    let handle = write_file(dir, &name, &bytes).await?;
+    Ok(JsFuture::from(handle.get_file()).await?.unchecked_into())
 }
 
 impl TransferDir {
@@ -224,71 +249,121 @@ impl TransferDir {
     }
 }
 
-/// What the writer of one incoming file is asked to do, in order.
+/// What the sink of one incoming file is asked to do, in order.
 #[derive(Debug)]
 pub(crate) enum StoreJob {
-    /// Store segment `index` (the next one).
-    Segment(u32, Blob),
-    /// The transfer is over. `keep_segments`: a saved Blob still reads them (they
-    /// go at the next load); otherwise everything is deleted now.
-    Finish { keep_segments: bool },
+    /// Keep the next segment: views of the received frames' payloads, in order.
+    Segment(js_sys::Array),
+    /// The transfer is over. With a reply: the file was verified; answer with all of
+    /// it (a Blob of the segments, of this MIME type) once every segment is kept.
+    /// Without: drop everything.
+    Finish(Option<(String, oneshot::Sender<Result<Blob, Error>>)>),
 }
 
-/// Starts the writer of one incoming file's partial copy: it creates the folder
-/// (unless `existing`, after a reload) and then stores segments in order. Storage
-/// problems never affect the transfer itself; they only make it unresumable after a
-/// reload (and are reported once as a warning through `warn`).
-pub(crate) fn spawn_writer(
+/// Starts the sink of one incoming file, which keeps its segments in order.
+///
+/// With `store` (and a resume token in the offer) each segment goes to a file in
+/// the origin private file system, which is then the only copy: the received file
+/// is a Blob of those files, and a reload can resume from them. The folder is
+/// created first (unless `existing`, after a reload: its segments come first).
+/// Otherwise — or as soon as storage fails, reported once through `warn` — segments
+/// become in-memory Blobs (which the browser may spill to disk): storage problems
+/// never lose bytes, they only make the transfer unresumable after a reload.
+pub(crate) fn spawn_sink(
     offer: FileOffer,
+    store: bool,
     existing: Option<StoredTransfer>,
     warn: impl Fn(Error) + 'static,
-) -> Option<mpsc::UnboundedSender<StoreJob>> {
-    let token = offer.resume_token.clone()?;
+) -> mpsc::UnboundedSender<StoreJob> {
     let (tx, mut rx) = mpsc::unbounded::<StoreJob>();
     spawn_local(async move {
-        let dir = match existing {
-            Some(stored) => Ok(stored.dir),
-            None => TransferDir::create(&offer, &token).await,
-        };
-        let dir = match dir {
-            Ok(dir) => Some(dir),
-            Err(e) => {
-                warn(e);
-                None
+        let segments = js_sys::Array::new();
+        let mut index = 0;
+        let dir = match (existing, offer.resume_token.as_deref()) {
+            (Some(stored), _) => {
+                for file in &stored.segments {
+                    segments.push(file);
+                }
+                index = stored.segments.len() as u32;
+                Some(stored.dir)
             }
+            (None, Some(token)) if store => match TransferDir::create(&offer, token).await {
+                Ok(dir) => Some(dir),
+                Err(e) => {
+                    warn(e);
+                    None
+                }
+            },
+            (None, _) => None,
         };
+        // Segments in storage (and so a folder the final Blob reads).
+        let mut stored = index;
+        // Storage failed once: a gap would make later segments useless there.
         let mut broken = dir.is_none();
+        // Bytes could not be kept at all (no memory for a Blob): the file is lost.
+        let mut lost = None;
         while let Some(job) = rx.next().await {
-            let Some(dir) = &dir else { continue };
             match job {
-                StoreJob::Segment(index, blob) => {
-                    if broken {
-                        continue; // a gap would make later segments useless
+                StoreJob::Segment(parts) => {
+                    let mut file = None;
+                    if let (Some(dir), false) = (&dir, broken) {
+                        match store_segment(&dir.dir, index, &parts).await {
+                            Ok(f) => file = Some(f),
+                            Err(e) => {
+                                broken = true;
+                                warn(e);
+                            }
+                        }
                     }
-                    let name = format!("{SEGMENT_PREFIX}{index:08}");
-                    if let Err(e) = write_file(&dir.dir, &name, &blob).await {
-                        broken = true;
-                        warn(e);
+                    index += 1;
+                    match file {
+                        Some(file) => {
+                            segments.push(&file);
+                            stored += 1;
+                        }
+                        None => match Blob::new_with_u8_array_sequence(&parts) {
+                            Ok(blob) => {
+                                segments.push(&blob);
+                            }
+                            Err(e) => lost = Some(Error::from(e)),
+                        },
                     }
                 }
-                StoreJob::Finish { keep_segments } => {
-                    let result = if keep_segments {
-                        // This page's Blob reads the segments: no other tab may
-                        // delete them while it lives.
-                        dir.lock.keep();
-                        dir.forget_offer().await
-                    } else {
-                        dir.remove().await
-                    };
-                    if let Err(e) = result {
-                        warn(e);
+                StoreJob::Finish(reply) => {
+                    let verified = reply.is_some();
+                    if let Some((mime_type, reply)) = reply {
+                        let file = match lost.take() {
+                            Some(e) => Err(e),
+                            None => {
+                                let options = BlobPropertyBag::new();
+                                options.set_type(&mime_type);
+                                Blob::new_with_blob_sequence_and_options(&segments, &options)
+                                    .map_err(Error::from)
+                            }
+                        };
+                        let _ = reply.send(file);
+                    }
+                    if let Some(dir) = &dir {
+                        let result = if verified && stored > 0 {
+                            // The saved Blob reads the segments: no other tab may
+                            // delete them while this page lives; the next load does.
+                            dir.lock.keep();
+                            dir.forget_offer().await
+                        } else {
+                            dir.remove().await
+                        };
+                        if let Err(e) = result {
+                            warn(e);
+                        }
                     }
                     return;
                 }
             }
         }
+        // The sink was dropped without a verdict (its page is going): keep the
+        // partial copy for a reload.
     });
-    Some(tx)
+    tx
 }
 
 async fn next_value(iterator: &js_sys::AsyncIterator) -> Result<Option<JsValue>, Error> {
@@ -407,9 +482,12 @@ mod tests {
         }
     }
 
-    fn blob(bytes: &[u8]) -> Blob {
-        let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(bytes));
-        Blob::new_with_u8_array_sequence(&parts).unwrap()
+    fn parts(bytes: &[u8]) -> js_sys::Array {
+        js_sys::Array::of1(&js_sys::Uint8Array::from(bytes))
+    }
+
+    async fn text(blob: &Blob) -> String {
+        JsFuture::from(blob.text()).await.unwrap().as_string().unwrap()
     }
 
     /// Loads until `token`'s record shows up (its writer, which holds the lock,
@@ -446,13 +524,9 @@ mod tests {
     #[wasm_bindgen_test]
     async fn segments_survive_and_a_live_writer_keeps_its_folder_to_itself() {
         let token = "11".repeat(16);
-        let writer = spawn_writer(offer(1, &token), None, |e| panic!("{e}")).unwrap();
-        writer
-            .unbounded_send(StoreJob::Segment(0, blob(b"abcd")))
-            .unwrap();
-        writer
-            .unbounded_send(StoreJob::Segment(1, blob(b"ef")))
-            .unwrap();
+        let sink = spawn_sink(offer(1, &token), true, None, |e| panic!("{e}"));
+        sink.unbounded_send(StoreJob::Segment(parts(b"abcd"))).unwrap();
+        sink.unbounded_send(StoreJob::Segment(parts(b"ef"))).unwrap();
         wait_for_file(&token, "seg-00000001").await;
         // While this "tab" writes, loading (as another tab would) skips the folder,
         // complete as it is.
@@ -461,20 +535,16 @@ mod tests {
             .iter()
             .all(|t| t.offer.resume_token.as_deref() != Some(token.as_str())));
 
-        // The writer goes (the page reloaded): the next load finds both segments.
-        drop(writer);
+        // The sink goes (the page reloaded): the next load finds both segments.
+        drop(sink);
         let stored = load_until(&token).await.expect("the stored transfer");
         assert_eq!(stored.offer, offer(1, &token));
         assert_eq!(stored.segments.len(), 2);
         assert_eq!(stored.len(), 6);
 
-        // Taken up again and finished without keeping the segments: all gone.
-        let again = spawn_writer(stored.offer.clone(), Some(stored), |e| panic!("{e}")).unwrap();
-        again
-            .unbounded_send(StoreJob::Finish {
-                keep_segments: false,
-            })
-            .unwrap();
+        // Taken up again and dropped without a verdict: all gone.
+        let again = spawn_sink(stored.offer.clone(), true, Some(stored), |e| panic!("{e}"));
+        again.unbounded_send(StoreJob::Finish(None)).unwrap();
         drop(again);
         for _ in 0..100 {
             let root = opfs_root().await.unwrap();
@@ -490,21 +560,69 @@ mod tests {
     }
 
     #[wasm_bindgen_test]
+    async fn a_verified_file_is_read_from_its_stored_segments() {
+        let token = "33".repeat(16);
+        let sink = spawn_sink(offer(3, &token), true, None, |e| panic!("{e}"));
+        sink.unbounded_send(StoreJob::Segment(parts(b"abc"))).unwrap();
+        drop(sink);
+        let stored = load_until(&token).await.expect("the stored transfer");
+        // Resumed after a "reload": the stored segment comes first.
+        let sink = spawn_sink(stored.offer.clone(), true, Some(stored), |e| panic!("{e}"));
+        let more = js_sys::Array::of2(
+            &js_sys::Uint8Array::from(&b"de"[..]),
+            &js_sys::Uint8Array::from(&b"f"[..]),
+        );
+        sink.unbounded_send(StoreJob::Segment(more)).unwrap();
+        let (reply, file) = oneshot::channel();
+        sink.unbounded_send(StoreJob::Finish(Some(("text/plain".into(), reply))))
+            .unwrap();
+        let blob = file.await.unwrap().unwrap();
+        assert_eq!(blob.type_(), "text/plain");
+        assert_eq!(text(&blob).await, "abcdef");
+        // Both segments are files in storage, the only copy: the folder stays, without
+        // its offer (so it can no longer be resumed, and the next load deletes it).
+        let root = opfs_root().await.unwrap();
+        let dir: FileSystemDirectoryHandle = JsFuture::from(root.get_directory_handle(&token))
+            .await
+            .unwrap()
+            .unchecked_into();
+        assert!(JsFuture::from(dir.get_file_handle("seg-00000001"))
+            .await
+            .is_ok());
+        assert!(JsFuture::from(dir.get_file_handle(OFFER_FILE))
+            .await
+            .is_err());
+    }
+
+    #[wasm_bindgen_test]
+    async fn without_storage_a_verified_file_is_kept_in_memory() {
+        // No resume token: nothing may go to storage.
+        let mut no_token = offer(4, "unused");
+        no_token.resume_token = None;
+        let sink = spawn_sink(no_token, true, None, |e| panic!("{e}"));
+        sink.unbounded_send(StoreJob::Segment(parts(b"12"))).unwrap();
+        sink.unbounded_send(StoreJob::Segment(parts(b"345"))).unwrap();
+        let (reply, file) = oneshot::channel();
+        sink.unbounded_send(StoreJob::Finish(Some((String::new(), reply))))
+            .unwrap();
+        assert_eq!(text(&file.await.unwrap().unwrap()).await, "12345");
+    }
+
+    #[wasm_bindgen_test]
     async fn only_contiguous_segments_count() {
         let token = "22".repeat(16);
-        let writer = spawn_writer(offer(2, &token), None, |e| panic!("{e}")).unwrap();
-        writer
-            .unbounded_send(StoreJob::Segment(0, blob(b"x")))
+        let sink = spawn_sink(offer(2, &token), true, None, |e| panic!("{e}"));
+        sink.unbounded_send(StoreJob::Segment(parts(b"x"))).unwrap();
+        wait_for_file(&token, "seg-00000000").await;
+        // A segment after a gap (as a failed write would leave).
+        let dir = subdir(&opfs_root().await.unwrap(), &token).await.unwrap();
+        write_file(&dir, "seg-00000002", &js_sys::Uint8Array::from(&b"yz"[..]))
+            .await
             .unwrap();
-        writer
-            .unbounded_send(StoreJob::Segment(2, blob(b"yz")))
-            .unwrap();
-        drop(writer);
+        drop(sink);
         let stored = load_until(&token).await.expect("the stored transfer");
         assert_eq!(stored.len(), 1, "segment 2 without segment 1 is useless");
-        let finish = spawn_writer(stored.offer.clone(), Some(stored), |e| panic!("{e}")).unwrap();
-        let _ = finish.unbounded_send(StoreJob::Finish {
-            keep_segments: false,
-        });
+        let finish = spawn_sink(stored.offer.clone(), true, Some(stored), |e| panic!("{e}"));
+        let _ = finish.unbounded_send(StoreJob::Finish(None));
     }
 }

@@ -4,6 +4,7 @@ import { expect, test } from '../lib/fixtures';
 import {
   acceptAndHash, dropPaths, filePair, generateFile, saveDownload, sha256File, storedIncoming, transferRow,
 } from '../lib/files';
+import { joinWith } from '../lib/call';
 
 const MiB = 1024 * 1024;
 /** Big enough that chunking, flow control and Blob segments all matter. */
@@ -28,7 +29,13 @@ test.describe('file sharing', () => {
 
     const saved = await saveDownload(bo, incoming, dir);
     expect(await sha256File(saved)).toBe(expected);
-    // The copy kept for resuming after a reload is gone once the file is complete.
+    // The received file lives in storage exactly once (the saved Blob reads it from
+    // there, no second copy in memory); complete, it can no longer be resumed, and
+    // the next load deletes it.
+    await expect.poll(() => storedIncoming(bo)).toEqual({ bytes: BIG, offers: 0, folders: 1 });
+    await bo.page.reload();
+    await expect(bo.status).not.toHaveText(/^\s*Loading/);
+    await joinWith(bo, room, 'chat');
     await expect.poll(() => storedIncoming(bo)).toEqual({ bytes: 0, offers: 0, folders: 0 });
   });
 
