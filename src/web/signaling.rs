@@ -3,12 +3,41 @@
 //! See <https://developer.mozilla.org/en-US/docs/Web/API/WebSocket>.
 
 use super::Error;
+use crate::core::json;
 use futures_channel::mpsc;
 use futures_util::StreamExt;
 use gloo_events::EventListener;
-use peerlink_protocol::{ClientMessage, ServerMessage};
+use peerlink_protocol::SignalPayload;
+use serde::{Deserialize, Deserializer};
 use wasm_bindgen::JsCast;
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
+
+/// A frame this client sends: its signals carry a [`SignalPayload`].
+pub type ClientMessage = peerlink_protocol::ClientMessage<SignalPayload>;
+/// A frame this client receives: a relayed signal's `data` is read as a
+/// [`SignalPayload`], or kept as the reason it is not one.
+pub type ServerMessage = peerlink_protocol::ServerMessage<SignalData>;
+
+/// The `data` of a relayed signal. The server relays whatever a peer sent, so a
+/// payload this client cannot read is reported for that signal alone instead of
+/// making the whole frame invalid.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SignalData {
+    Payload(SignalPayload),
+    Invalid(String),
+}
+
+impl<'de> Deserialize<'de> for SignalData {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // `ServerMessage` is an internally tagged enum, so serde has buffered the
+        // whole frame before its fields are read: a payload that fails half-way
+        // leaves nothing unread behind it.
+        Ok(match SignalPayload::deserialize(deserializer) {
+            Ok(payload) => SignalData::Payload(payload),
+            Err(e) => SignalData::Invalid(e.to_string()),
+        })
+    }
+}
 
 /// What arrives from the signaling server.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,9 +132,9 @@ impl Signaling {
         loop {
             match self.incoming.next().await? {
                 Raw::Text(text) => {
-                    return Some(match serde_json::from_str::<ServerMessage>(&text) {
+                    return Some(match json::from_str::<ServerMessage>(&text) {
                         Ok(msg) => SignalingEvent::Message(msg),
-                        Err(e) => SignalingEvent::Invalid(e.to_string()),
+                        Err(e) => SignalingEvent::Invalid(e),
                     })
                 }
                 Raw::NonText => {
@@ -149,5 +178,101 @@ fn send_on(ws: &WebSocket, msg: &ClientMessage) -> Result<(), Error> {
             reason: "socket is not open".into(),
         });
     }
-    ws.send_with_str(&msg.to_json()).map_err(Error::from)
+    ws.send_with_str(&json::to_string(msg)).map_err(Error::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use peerlink_protocol::{ErrorCode, IceServer, PeerInfo};
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    // Frames as the server (serde_json) writes them, read with the browser's JSON.
+    #[wasm_bindgen_test]
+    fn reads_server_frames() {
+        let welcome = r#"{"type":"welcome","id":"a","peers":[{"id":"b","name":"Bo"}],"ice_servers":[{"urls":["turn:x"],"username":"u","credential":"c"}],"max_peers":8}"#;
+        assert_eq!(
+            json::from_str::<ServerMessage>(welcome),
+            Ok(ServerMessage::Welcome {
+                id: "a".into(),
+                peers: vec![PeerInfo {
+                    id: "b".into(),
+                    name: "Bo".into()
+                }],
+                ice_servers: vec![IceServer {
+                    urls: vec!["turn:x".into()],
+                    username: Some("u".into()),
+                    credential: Some("c".into()),
+                }],
+                max_peers: 8,
+            })
+        );
+        assert_eq!(
+            json::from_str::<ServerMessage>(
+                r#"{"type":"error","code":"room_full","message":"full"}"#
+            ),
+            Ok(ServerMessage::Error {
+                code: ErrorCode::RoomFull,
+                message: "full".into()
+            })
+        );
+        assert_eq!(
+            json::from_str::<ServerMessage>(r#"{"type":"pong"}"#),
+            Ok(ServerMessage::Pong)
+        );
+        assert!(json::from_str::<ServerMessage>(r#"{"type":"hello"}"#).is_err());
+        assert!(json::from_str::<ServerMessage>("{").is_err());
+    }
+
+    #[wasm_bindgen_test]
+    fn a_bad_signal_payload_spoils_only_its_signal() {
+        let good = r#"{"type":"signal","from":"b","data":{"kind":"description","sdp_type":"offer","sdp":"v=0"}}"#;
+        assert_eq!(
+            json::from_str::<ServerMessage>(good),
+            Ok(ServerMessage::Signal {
+                from: "b".into(),
+                data: SignalData::Payload(SignalPayload::Description {
+                    sdp_type: "offer".into(),
+                    sdp: "v=0".into()
+                })
+            })
+        );
+        for bad in [r#"{"x":1}"#, "5", "null", r#"{"kind":"candidate"}"#] {
+            let frame = format!(r#"{{"type":"signal","from":"b","data":{bad}}}"#);
+            assert!(
+                matches!(
+                    json::from_str::<ServerMessage>(&frame),
+                    Ok(ServerMessage::Signal { data: SignalData::Invalid(e), .. }) if !e.is_empty()
+                ),
+                "{frame}"
+            );
+        }
+    }
+
+    #[wasm_bindgen_test]
+    fn writes_client_frames_as_the_server_reads_them() {
+        let signal = ClientMessage::Signal {
+            to: "p1".into(),
+            data: SignalPayload::Candidate {
+                candidate: "c".into(),
+                sdp_mid: Some("0".into()),
+                sdp_m_line_index: Some(0),
+            },
+        };
+        assert_eq!(
+            json::to_string(&signal),
+            r#"{"type":"signal","to":"p1","data":{"kind":"candidate","candidate":"c","sdp_mid":"0","sdp_m_line_index":0}}"#
+        );
+        let join = ClientMessage::Join {
+            room: "r".into(),
+            name: "Ann".into(),
+            password: None,
+            resume: Some("t".into()),
+        };
+        assert_eq!(
+            json::to_string(&join),
+            r#"{"type":"join","room":"r","name":"Ann","resume":"t"}"#
+        );
+        assert_eq!(json::to_string(&ClientMessage::Ping), r#"{"type":"ping"}"#);
+    }
 }
