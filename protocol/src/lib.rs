@@ -180,6 +180,33 @@ impl ServerMessage {
     }
 }
 
+impl<D> ServerMessage<D> {
+    /// The same frame with a relayed signal's `data` turned into `f(data)`.
+    pub fn map_data<E>(self, f: impl FnOnce(D) -> E) -> ServerMessage<E> {
+        match self {
+            Self::Welcome {
+                id,
+                peers,
+                ice_servers,
+                max_peers,
+            } => ServerMessage::Welcome {
+                id,
+                peers,
+                ice_servers,
+                max_peers,
+            },
+            Self::PeerJoined { peer } => ServerMessage::PeerJoined { peer },
+            Self::PeerLeft { id } => ServerMessage::PeerLeft { id },
+            Self::Signal { from, data } => ServerMessage::Signal {
+                from,
+                data: f(data),
+            },
+            Self::Error { code, message } => ServerMessage::Error { code, message },
+            Self::Pong => ServerMessage::Pong,
+        }
+    }
+}
+
 /// Machine-readable error codes carried by [`ServerMessage::Error`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -381,6 +408,23 @@ mod tests {
                 data: sent
             }
         );
+    }
+
+    #[test]
+    fn map_data_changes_only_signal_data() {
+        let signal = ServerMessage::Signal {
+            from: "a".into(),
+            data: 1,
+        };
+        assert_eq!(
+            signal.map_data(|n| n + 1),
+            ServerMessage::Signal {
+                from: "a".into(),
+                data: 2
+            }
+        );
+        let left = ServerMessage::<u8>::PeerLeft { id: "a".into() };
+        assert_eq!(left.clone().map_data(|_| -> u8 { panic!("no data") }), left);
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, String> {
     imp::from_str(text)
 }
 
+#[cfg(target_arch = "wasm32")]
+pub use imp::{from_js, parse_js};
+
 #[cfg(not(target_arch = "wasm32"))]
 mod imp {
     use serde::{de::DeserializeOwned, Serialize};
@@ -59,7 +62,17 @@ mod imp {
     }
 
     pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, String> {
-        let value = js_sys::JSON::parse(text).map_err(|e| js_error_message(&e))?;
+        from_js(parse_js(text)?)
+    }
+
+    /// The first half of [`from_str`](super::from_str): JSON text to a JS value.
+    pub fn parse_js(text: &str) -> Result<JsValue, String> {
+        js_sys::JSON::parse(text).map_err(|e| js_error_message(&e))
+    }
+
+    /// The second half of [`from_str`](super::from_str): a JS value (as
+    /// `JSON.parse` makes them) to a `T`.
+    pub fn from_js<T: DeserializeOwned>(value: JsValue) -> Result<T, String> {
         serde_wasm_bindgen::from_value(value).map_err(|e| e.to_string())
     }
 
