@@ -12,7 +12,8 @@
 #   --firefox       Debian's firefox-esr + geckodriver 0.37.1 (cargo install)
 #   --wasm-bindgen  wasm-bindgen-cli at exactly the version in Cargo.lock
 #   --trunk         trunk 0.21.14 (+ wasm-bindgen-cli, + wasm-opt)
-#   --wasm-pack     wasm-pack 0.15.1 (+ wasm-bindgen-cli, + wasm-opt)
+#   --wasm-pack     wasm-pack 0.15.1 (+ wasm-bindgen-cli, + wasm-opt, + terser
+#                   from npm in scripts/terser, for the package's JS glue)
 #   --node          Node.js/npm, then the Playwright package in tests/e2e
 # wasm-opt is binaryen 132 from npm, in scripts/binaryen/node_modules/.bin
 # (put first on PATH by the Makefile): Debian's binaryen 108 cannot parse
@@ -157,6 +158,7 @@ npm_ci() {
 }
 
 ((want_wasm_opt)) && npm_ci "$ROOT/scripts/binaryen"
+((want_wasm_pack)) && npm_ci "$ROOT/scripts/terser"
 ((want_node)) && npm_ci "$ROOT/tests/e2e"
 
 log "done"

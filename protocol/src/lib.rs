@@ -45,9 +45,14 @@ pub fn validate_resume_token(token: &str) -> Result<(), String> {
 pub type PeerId = String;
 
 /// A frame from a client to the server.
+///
+/// `D` is the type of a signal's `data`. The server relays it without looking
+/// inside, as any JSON value (the default); the peerlink client knows it sends
+/// a [`SignalPayload`] and names that type, so its build needs no generic JSON
+/// value type.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum ClientMessage {
+pub enum ClientMessage<D = serde_json::Value> {
     /// Join `room` as `name`. The first joiner's password (if any) protects the room.
     Join {
         room: String,
@@ -63,7 +68,7 @@ pub enum ClientMessage {
         resume: Option<String>,
     },
     /// Relay `data` to peer `to`, which must be in the same room.
-    Signal { to: PeerId, data: serde_json::Value },
+    Signal { to: PeerId, data: D },
     /// Keep-alive; the server answers [`ServerMessage::Pong`].
     Ping,
 }
@@ -132,10 +137,11 @@ pub struct IceServer {
     pub credential: Option<String>,
 }
 
-/// A frame from the server to a client.
+/// A frame from the server to a client. `D` is the type of a relayed signal's
+/// `data`, as in [`ClientMessage`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
-pub enum ServerMessage {
+pub enum ServerMessage<D = serde_json::Value> {
     /// Sent once after a successful join.
     Welcome {
         /// The id the server assigned to this client.
@@ -152,10 +158,7 @@ pub enum ServerMessage {
     /// A peer left the room (closed its socket or timed out).
     PeerLeft { id: PeerId },
     /// A signal relayed from peer `from`.
-    Signal {
-        from: PeerId,
-        data: serde_json::Value,
-    },
+    Signal { from: PeerId, data: D },
     /// The last frame (or the connection) was refused; see `code`.
     Error { code: ErrorCode, message: String },
     /// Answer to [`ClientMessage::Ping`].
@@ -173,6 +176,33 @@ impl ServerMessage {
         Self::Error {
             code,
             message: message.into(),
+        }
+    }
+}
+
+impl<D> ServerMessage<D> {
+    /// The same frame with a relayed signal's `data` turned into `f(data)`.
+    pub fn map_data<E>(self, f: impl FnOnce(D) -> E) -> ServerMessage<E> {
+        match self {
+            Self::Welcome {
+                id,
+                peers,
+                ice_servers,
+                max_peers,
+            } => ServerMessage::Welcome {
+                id,
+                peers,
+                ice_servers,
+                max_peers,
+            },
+            Self::PeerJoined { peer } => ServerMessage::PeerJoined { peer },
+            Self::PeerLeft { id } => ServerMessage::PeerLeft { id },
+            Self::Signal { from, data } => ServerMessage::Signal {
+                from,
+                data: f(data),
+            },
+            Self::Error { code, message } => ServerMessage::Error { code, message },
+            Self::Pong => ServerMessage::Pong,
         }
     }
 }
@@ -336,6 +366,65 @@ mod tests {
             ClientMessage::Signal { data: got, .. } => assert_eq!(got, data),
             other => panic!("unexpected {other:?}"),
         }
+    }
+
+    #[test]
+    fn typed_signal_data_writes_the_same_frame() {
+        // The client names its payload type; the server reads any JSON value.
+        let typed = ClientMessage::Signal {
+            to: "p1".into(),
+            data: SignalPayload::Candidate {
+                candidate: "c".into(),
+                sdp_mid: Some("0".into()),
+                sdp_m_line_index: None,
+            },
+        };
+        let text = serde_json::to_string(&typed).unwrap();
+        assert_eq!(
+            text,
+            r#"{"type":"signal","to":"p1","data":{"kind":"candidate","candidate":"c","sdp_mid":"0"}}"#
+        );
+        let relayed = ClientMessage::parse(&text).unwrap();
+        assert_eq!(
+            serde_json::to_value(&relayed).unwrap(),
+            serde_json::from_str::<serde_json::Value>(&text).unwrap()
+        );
+        let ClientMessage::Signal { data, .. } = relayed else {
+            panic!("not a signal: {relayed:?}");
+        };
+        let back = ServerMessage::Signal {
+            from: "p2".into(),
+            data,
+        };
+        let typed_back: ServerMessage<SignalPayload> =
+            serde_json::from_str(&back.to_json()).unwrap();
+        let ClientMessage::Signal { data: sent, .. } = typed else {
+            unreachable!()
+        };
+        assert_eq!(
+            typed_back,
+            ServerMessage::Signal {
+                from: "p2".into(),
+                data: sent
+            }
+        );
+    }
+
+    #[test]
+    fn map_data_changes_only_signal_data() {
+        let signal = ServerMessage::Signal {
+            from: "a".into(),
+            data: 1,
+        };
+        assert_eq!(
+            signal.map_data(|n| n + 1),
+            ServerMessage::Signal {
+                from: "a".into(),
+                data: 2
+            }
+        );
+        let left = ServerMessage::<u8>::PeerLeft { id: "a".into() };
+        assert_eq!(left.clone().map_data(|_| -> u8 { panic!("no data") }), left);
     }
 
     #[test]

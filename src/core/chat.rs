@@ -73,13 +73,12 @@ pub enum PeerMessageError {
 impl PeerMessage {
     /// Encodes for the wire.
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        super::json::to_string(self)
     }
 
     /// Decodes and validates a frame received from peer `from`.
     pub fn parse(text: &str, from: &str) -> Result<Self, PeerMessageError> {
-        let msg: PeerMessage =
-            serde_json::from_str(text).map_err(|e| PeerMessageError::Malformed(e.to_string()))?;
+        let msg: PeerMessage = super::json::from_str(text).map_err(PeerMessageError::Malformed)?;
         match &msg {
             PeerMessage::Chat(chat) => {
                 if chat.from != from {
@@ -146,6 +145,9 @@ impl ChatComposer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // Also in the browser (`make test-wasm`), where the JSON codec is the browser's.
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn compose_and_parse_round_trip() {

@@ -113,7 +113,7 @@ pub async fn walk_directory(
             entries.extend(batch.iter().map(JsCast::unchecked_into::<FileSystemEntry>));
         }
         // Sorted, so a folder's files arrive in a stable order whatever the platform.
-        entries.sort_by_key(|e| e.name());
+        entries.sort_unstable_by_key(|e| e.name());
         let mut subdirs = Vec::new();
         for entry in entries {
             let path = format!("{prefix}/{}", entry.name());

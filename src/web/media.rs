@@ -35,6 +35,13 @@ pub enum MediaError {
     Other(JsError),
 }
 
+/// Whether `text` contains `word`, by the browser's `String.prototype.includes`:
+/// `str::contains` would bring Rust's substring search (~3 KB of Wasm) for this
+/// one error path.
+fn mentions(text: &str, word: &str) -> bool {
+    js_sys::JsString::from(text).includes(word, 0)
+}
+
 impl MediaError {
     /// Maps a getUserMedia/getDisplayMedia rejection by its DOMException name.
     pub fn from_js(error: JsError) -> Self {
@@ -45,7 +52,8 @@ impl MediaError {
             // Firefox: InvalidStateError "...requires transient activation...";
             // Safari: InvalidAccessError "...must be called from a user gesture...".
             "InvalidStateError" | "InvalidAccessError"
-                if error.message.contains("activation") || error.message.contains("gesture") =>
+                if mentions(&error.message, "activation")
+                    || mentions(&error.message, "gesture") =>
             {
                 Self::NeedsUserGesture
             }
@@ -255,4 +263,38 @@ pub async fn enumerate_devices() -> Result<Vec<DeviceInfo>, MediaError> {
             label: d.label(),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    fn js_error(name: &str, message: &str) -> JsError {
+        JsError {
+            name: name.into(),
+            message: message.into(),
+        }
+    }
+
+    #[wasm_bindgen_test]
+    fn maps_rejections_by_name_and_message() {
+        let firefox = js_error(
+            "InvalidStateError",
+            "getDisplayMedia requires transient activation from a user gesture.",
+        );
+        let safari = js_error(
+            "InvalidAccessError",
+            "getDisplayMedia must be called from a user gesture handler.",
+        );
+        for error in [firefox, safari] {
+            assert_eq!(MediaError::from_js(error), MediaError::NeedsUserGesture);
+        }
+        let other = js_error("InvalidStateError", "the track ended");
+        assert_eq!(MediaError::from_js(other.clone()), MediaError::Other(other));
+        assert_eq!(
+            MediaError::from_js(js_error("NotAllowedError", "denied")),
+            MediaError::PermissionDenied
+        );
+    }
 }

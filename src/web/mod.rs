@@ -21,7 +21,7 @@ pub use peer::{
     generate_certificate, ConnectionState, PeerConfig, PeerConnection, PeerEvent, TrackSource,
 };
 pub use room::{JoinOptions, PeerSnapshot, Room, RoomEvent, RoomEvents};
-pub use signaling::{Signaling, SignalingEvent};
+pub use signaling::{ClientMessage, ServerMessage, SignalData, Signaling, SignalingEvent};
 
 /// 128 random bits from `crypto.getRandomValues`, as 32 lower-case hex digits (a
 /// resume token: of a room membership, or of a file offer).

@@ -3,7 +3,9 @@
 use super::files::PeerFiles;
 use super::media::{self, MediaError, MediaRequest};
 use super::peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent, TrackSource};
-use super::signaling::{Signaling, SignalingEvent, SignalingSender};
+use super::signaling::{
+    ClientMessage, ServerMessage, SignalData, Signaling, SignalingEvent, SignalingSender,
+};
 use super::store::{load_stored, StoredTransfer};
 use super::{now_ms, Error};
 use crate::core::chat::{ChatComposer, ChatMessage, MediaState, PeerMessage};
@@ -15,7 +17,7 @@ use crate::core::vec_map::VecMap;
 use futures_channel::mpsc;
 use futures_util::StreamExt;
 use gloo_events::EventListener;
-use peerlink_protocol::{ClientMessage, IceServer, PeerId, PeerInfo, ServerMessage, SignalPayload};
+use peerlink_protocol::{IceServer, PeerId, PeerInfo};
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 use wasm_bindgen::JsCast;
@@ -430,9 +432,9 @@ impl RoomShared {
             ServerMessage::PeerJoined { peer } => self.add_peer(peer, false),
             ServerMessage::PeerLeft { id } => self.peer_left_signaling(&id),
             ServerMessage::Signal { from, data } => {
-                let payload = match serde_json::from_value::<SignalPayload>(data) {
-                    Ok(p) => p,
-                    Err(e) => {
+                let payload = match data {
+                    SignalData::Payload(p) => p,
+                    SignalData::Invalid(e) => {
                         self.emit(RoomEvent::Warning(Error::BadPeerMessage {
                             peer: from,
                             reason: format!("bad signal: {e}"),
@@ -565,13 +567,9 @@ impl RoomShared {
     fn handle_peer_event(self: &Rc<Self>, from: &str, event: PeerEvent) {
         match event {
             PeerEvent::Signal(payload) => {
-                let data = match serde_json::to_value(&payload) {
-                    Ok(d) => d,
-                    Err(_) => return,
-                };
                 let msg = ClientMessage::Signal {
                     to: from.to_owned(),
-                    data,
+                    data: payload,
                 };
                 // Without signaling, established connections still work; new
                 // negotiations wait until the room is joined again.

@@ -3,12 +3,48 @@
 //! See <https://developer.mozilla.org/en-US/docs/Web/API/WebSocket>.
 
 use super::Error;
+use crate::core::json;
 use futures_channel::mpsc;
 use futures_util::StreamExt;
 use gloo_events::EventListener;
-use peerlink_protocol::{ClientMessage, ServerMessage};
-use wasm_bindgen::JsCast;
+use peerlink_protocol::SignalPayload;
+use serde::de::IgnoredAny;
+use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
+
+/// A frame this client sends: its signals carry a [`SignalPayload`].
+pub type ClientMessage = peerlink_protocol::ClientMessage<SignalPayload>;
+/// A frame this client receives, with a relayed signal's `data` read as a
+/// [`SignalData`].
+pub type ServerMessage = peerlink_protocol::ServerMessage<SignalData>;
+
+/// The `data` of a relayed signal. The server relays whatever a peer sent, so a
+/// payload this client cannot read is reported for that signal alone instead of
+/// making the whole frame invalid.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SignalData {
+    Payload(SignalPayload),
+    Invalid(String),
+}
+
+/// Reads one text frame from the server.
+///
+/// A signal's `data` is decoded on its own, from the parsed JS object, after the
+/// frame: as a field of the frame, serde would decode one internally tagged enum
+/// (the payload) out of the buffered copy of another (the frame), which costs a
+/// second set of decoding code (about 10 KB of Wasm) for the same result.
+pub(crate) fn read_frame(text: &str) -> Result<ServerMessage, String> {
+    let value = json::parse_js(text)?;
+    let frame: peerlink_protocol::ServerMessage<IgnoredAny> = json::from_js(value.clone())?;
+    Ok(frame.map_data(|_| {
+        let data =
+            js_sys::Reflect::get(&value, &JsValue::from_str("data")).unwrap_or(JsValue::UNDEFINED);
+        match json::from_js::<SignalPayload>(data) {
+            Ok(payload) => SignalData::Payload(payload),
+            Err(e) => SignalData::Invalid(e),
+        }
+    }))
+}
 
 /// What arrives from the signaling server.
 #[derive(Debug, Clone, PartialEq)]
@@ -103,9 +139,9 @@ impl Signaling {
         loop {
             match self.incoming.next().await? {
                 Raw::Text(text) => {
-                    return Some(match serde_json::from_str::<ServerMessage>(&text) {
+                    return Some(match read_frame(&text) {
                         Ok(msg) => SignalingEvent::Message(msg),
-                        Err(e) => SignalingEvent::Invalid(e.to_string()),
+                        Err(e) => SignalingEvent::Invalid(e),
                     })
                 }
                 Raw::NonText => {
@@ -149,5 +185,97 @@ fn send_on(ws: &WebSocket, msg: &ClientMessage) -> Result<(), Error> {
             reason: "socket is not open".into(),
         });
     }
-    ws.send_with_str(&msg.to_json()).map_err(Error::from)
+    ws.send_with_str(&json::to_string(msg)).map_err(Error::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use peerlink_protocol::{ErrorCode, IceServer, PeerInfo};
+    use wasm_bindgen_test::wasm_bindgen_test;
+
+    // Frames as the server (serde_json) writes them, read with the browser's JSON.
+    #[wasm_bindgen_test]
+    fn reads_server_frames() {
+        let welcome = r#"{"type":"welcome","id":"a","peers":[{"id":"b","name":"Bo"}],"ice_servers":[{"urls":["turn:x"],"username":"u","credential":"c"}],"max_peers":8}"#;
+        assert_eq!(
+            read_frame(welcome),
+            Ok(ServerMessage::Welcome {
+                id: "a".into(),
+                peers: vec![PeerInfo {
+                    id: "b".into(),
+                    name: "Bo".into()
+                }],
+                ice_servers: vec![IceServer {
+                    urls: vec!["turn:x".into()],
+                    username: Some("u".into()),
+                    credential: Some("c".into()),
+                }],
+                max_peers: 8,
+            })
+        );
+        assert_eq!(
+            read_frame(r#"{"type":"error","code":"room_full","message":"full"}"#),
+            Ok(ServerMessage::Error {
+                code: ErrorCode::RoomFull,
+                message: "full".into()
+            })
+        );
+        assert_eq!(read_frame(r#"{"type":"pong"}"#), Ok(ServerMessage::Pong));
+        assert!(read_frame(r#"{"type":"hello"}"#).is_err());
+        assert!(read_frame("{").is_err());
+        assert!(read_frame(r#"{"type":"signal","from":"b"}"#).is_err());
+    }
+
+    #[wasm_bindgen_test]
+    fn a_bad_signal_payload_spoils_only_its_signal() {
+        let good = r#"{"type":"signal","from":"b","data":{"kind":"description","sdp_type":"offer","sdp":"v=0"}}"#;
+        assert_eq!(
+            read_frame(good),
+            Ok(ServerMessage::Signal {
+                from: "b".into(),
+                data: SignalData::Payload(SignalPayload::Description {
+                    sdp_type: "offer".into(),
+                    sdp: "v=0".into()
+                })
+            })
+        );
+        for bad in [r#"{"x":1}"#, "5", "null", r#"{"kind":"candidate"}"#] {
+            let frame = format!(r#"{{"type":"signal","from":"b","data":{bad}}}"#);
+            assert!(
+                matches!(
+                    read_frame(&frame),
+                    Ok(ServerMessage::Signal { data: SignalData::Invalid(e), .. }) if !e.is_empty()
+                ),
+                "{frame}"
+            );
+        }
+    }
+
+    #[wasm_bindgen_test]
+    fn writes_client_frames_as_the_server_reads_them() {
+        let signal = ClientMessage::Signal {
+            to: "p1".into(),
+            data: SignalPayload::Candidate {
+                candidate: "c".into(),
+                sdp_mid: Some("0".into()),
+                sdp_m_line_index: Some(0),
+            },
+        };
+        assert_eq!(
+            json::to_string(&signal),
+            r#"{"type":"signal","to":"p1","data":{"kind":"candidate","candidate":"c","sdp_mid":"0","sdp_m_line_index":0}}"#
+        );
+        let join = ClientMessage::Join {
+            room: "r".into(),
+            name: "Ann".into(),
+            password: None,
+            resume: Some("t".into()),
+        };
+        assert_eq!(
+            json::to_string(&join),
+            r#"{"type":"join","room":"r","name":"Ann","resume":"t"}"#
+        );
+        assert_eq!(json::to_string(&ClientMessage::Ping), r#"{"type":"ping"}"#);
+    }
 }

@@ -447,7 +447,7 @@ async fn read_transfer(dir: TransferDir) -> Result<Option<(StoredTransfer, f64)>
     let Some(offer) = offer.filter(|o| o.resume_token.as_deref() == Some(dir.name.as_str())) else {
         return Ok(None);
     };
-    segments.sort_by_key(|(index, _)| *index);
+    segments.sort_unstable_by_key(|(index, _)| *index);
     let segments = segments
         .into_iter()
         .enumerate()

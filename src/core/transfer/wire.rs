@@ -159,7 +159,7 @@ impl ControlMessage {
 
     /// Encodes for the wire (a text frame).
     pub fn to_json(&self) -> String {
-        serde_json::to_string(self).unwrap_or_default()
+        crate::core::json::to_string(self)
     }
 
     /// Decodes a text frame. Only the syntax is checked here; the
@@ -168,7 +168,7 @@ impl ControlMessage {
         if text.len() > MAX_CONTROL_MESSAGE_LEN {
             return Err(WireError::ControlTooLong { len: text.len() });
         }
-        serde_json::from_str(text).map_err(|e| WireError::MalformedControl(e.to_string()))
+        crate::core::json::from_str(text).map_err(WireError::MalformedControl)
     }
 }
 
@@ -273,6 +273,9 @@ pub(crate) fn clean_reason(reason: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    // Also in the browser (`make test-wasm`), where the JSON codec is the browser's.
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
 
     #[test]
     fn chunk_round_trip() {
