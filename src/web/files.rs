@@ -256,7 +256,12 @@ impl PeerFiles {
         {
             let mut state = self.state.borrow_mut();
             state.manager.restore_incoming(stored.offer.clone())?;
-            let sink = spawn_sink(stored.offer.clone(), true, Some(stored.clone()), self.warner());
+            let sink = spawn_sink(
+                stored.offer.clone(),
+                true,
+                Some(stored.clone()),
+                self.warner(),
+            );
             state.incoming.insert(id, IncomingSink::new(sink));
         }
         let weak: Weak<Self> = Rc::downgrade(self);

@@ -24,15 +24,15 @@
 use super::Error;
 use crate::core::transfer::{ControlMessage, FileOffer};
 use futures_channel::mpsc;
+use futures_channel::oneshot;
 use futures_util::StreamExt;
 use js_sys::Reflect;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::{spawn_local, JsFuture};
-use futures_channel::oneshot;
 use web_sys::{
-    Blob, BlobPropertyBag, File, FileSystemDirectoryHandle, FileSystemFileHandle, FileSystemGetDirectoryOptions,
-    FileSystemGetFileOptions, FileSystemHandle, FileSystemHandleKind, FileSystemRemoveOptions,
-    FileSystemWritableFileStream,
+    Blob, BlobPropertyBag, File, FileSystemDirectoryHandle, FileSystemFileHandle,
+    FileSystemGetDirectoryOptions, FileSystemGetFileOptions, FileSystemHandle,
+    FileSystemHandleKind, FileSystemRemoveOptions, FileSystemWritableFileStream,
 };
 
 const ROOT: &str = "peerlink-incoming";
@@ -487,7 +487,11 @@ mod tests {
     }
 
     async fn text(blob: &Blob) -> String {
-        JsFuture::from(blob.text()).await.unwrap().as_string().unwrap()
+        JsFuture::from(blob.text())
+            .await
+            .unwrap()
+            .as_string()
+            .unwrap()
     }
 
     /// Loads until `token`'s record shows up (its writer, which holds the lock,
@@ -525,8 +529,10 @@ mod tests {
     async fn segments_survive_and_a_live_writer_keeps_its_folder_to_itself() {
         let token = "11".repeat(16);
         let sink = spawn_sink(offer(1, &token), true, None, |e| panic!("{e}"));
-        sink.unbounded_send(StoreJob::Segment(parts(b"abcd"))).unwrap();
-        sink.unbounded_send(StoreJob::Segment(parts(b"ef"))).unwrap();
+        sink.unbounded_send(StoreJob::Segment(parts(b"abcd")))
+            .unwrap();
+        sink.unbounded_send(StoreJob::Segment(parts(b"ef")))
+            .unwrap();
         wait_for_file(&token, "seg-00000001").await;
         // While this "tab" writes, loading (as another tab would) skips the folder,
         // complete as it is.
@@ -563,7 +569,8 @@ mod tests {
     async fn a_verified_file_is_read_from_its_stored_segments() {
         let token = "33".repeat(16);
         let sink = spawn_sink(offer(3, &token), true, None, |e| panic!("{e}"));
-        sink.unbounded_send(StoreJob::Segment(parts(b"abc"))).unwrap();
+        sink.unbounded_send(StoreJob::Segment(parts(b"abc")))
+            .unwrap();
         drop(sink);
         let stored = load_until(&token).await.expect("the stored transfer");
         // Resumed after a "reload": the stored segment comes first.
@@ -600,8 +607,10 @@ mod tests {
         let mut no_token = offer(4, "unused");
         no_token.resume_token = None;
         let sink = spawn_sink(no_token, true, None, |e| panic!("{e}"));
-        sink.unbounded_send(StoreJob::Segment(parts(b"12"))).unwrap();
-        sink.unbounded_send(StoreJob::Segment(parts(b"345"))).unwrap();
+        sink.unbounded_send(StoreJob::Segment(parts(b"12")))
+            .unwrap();
+        sink.unbounded_send(StoreJob::Segment(parts(b"345")))
+            .unwrap();
         let (reply, file) = oneshot::channel();
         sink.unbounded_send(StoreJob::Finish(Some((String::new(), reply))))
             .unwrap();
