@@ -8,8 +8,10 @@
 //   BENCH_RUNS           measured runs per variant (default 15, at least 10 for the table)
 //   BENCH_WARMUP         unmeasured runs per variant first (default 1)
 //   BENCH_OUT            markdown output (default latest.md next to this file)
-//   BENCH_VARIANTS       default peerlink,baseline,baseline-hd (the first two are required)
+//   BENCH_VARIANTS       default peerlink,baseline,baseline-dc,baseline-hd (the first two are required)
 //   BENCH_TIMELINE=1     also print every mark of the median run of each variant
+//   BENCH_PROFILE=1      also CPU-profile the joining page's main thread, from its click
+//                        to its first frame, into /tmp/callprof-<variant>-<n>.cpuprofile
 //   PEERLINK_CHROMIUM    browser (default /usr/bin/chromium)
 import { readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -120,7 +122,15 @@ VARIANTS['baseline-hd'] = {
   label: 'baseline, 1280×720@30 capture',
   path: '/baseline.html?video=hd',
 };
-const SELECTED = (process.env.BENCH_VARIANTS ?? 'peerlink,baseline,baseline-hd').split(',');
+// The baseline with peerlink's two data channels (negotiated, ids 0 and 1): the
+// offer and answer carry the same three m-sections as peerlink's (audio, video,
+// SCTP), as a call whose mute state travels over a data channel must.
+VARIANTS['baseline-dc'] = {
+  ...VARIANTS.baseline,
+  label: 'baseline + data channels (same m-sections as peerlink)',
+  path: '/baseline.html?dc=1',
+};
+const SELECTED = (process.env.BENCH_VARIANTS ?? 'peerlink,baseline,baseline-dc,baseline-hd').split(',');
 for (const v of SELECTED) if (!VARIANTS[v]) throw new Error(`unknown variant ${v} in BENCH_VARIANTS`);
 if (!SELECTED.includes('peerlink') || !SELECTED.includes('baseline')) {
   throw new Error('BENCH_VARIANTS must include peerlink and baseline');
@@ -163,6 +173,13 @@ async function runOnce(browser, origin, variantName) {
 
     const second = await open('Bo');
     await variant.fill(second.page, room, 'Bo');
+    let cdp;
+    if (process.env.BENCH_PROFILE === '1') {
+      cdp = await second.page.context().newCDPSession(second.page);
+      await cdp.send('Profiler.enable');
+      await cdp.send('Profiler.setSamplingInterval', { interval: 100 });
+      await cdp.send('Profiler.start');
+    }
     await second.page.getByTestId('join-button').click();
     try {
       await second.page.waitForFunction(() => window.__bench.firstFrame !== undefined, null, {
@@ -179,6 +196,10 @@ async function runOnce(browser, origin, variantName) {
       size: window.__bench.firstFrameSize,
       marks: window.__bench.marks,
     }));
+    if (cdp) {
+      const { profile } = await cdp.send('Profiler.stop');
+      writeFileSync(`/tmp/callprof-${variantName}-${roomCounter}.cpuprofile`, JSON.stringify(profile));
+    }
     const host = await first.page.evaluate(() => window.__bench.marks);
     const stats = {
       joiner: await second.page.evaluate(() => window.__bench.videoStats()),
@@ -361,10 +382,13 @@ async function main() {
     ['l', 'r', 'r', 'r', 'r', 'r', 'r'],
   );
   const hd = summary.find((s) => s.v === 'baseline-hd');
+  const dc = summary.find((s) => s.v === 'baseline-dc');
   const verdict =
     `peerlink / baseline (medians): ${ratio.toFixed(2)}× — target ≤ ${TARGET_RATIO}× ${
       ratio <= TARGET_RATIO ? '(met)' : '(NOT met)'
-    }` + (hd ? `; peerlink / baseline-hd: ${(pl.median / hd.median).toFixed(2)}×` : '');
+    }` +
+    (dc ? `; peerlink / baseline-dc: ${(pl.median / dc.median).toFixed(2)}×` : '') +
+    (hd ? `; peerlink / baseline-hd: ${(pl.median / hd.median).toFixed(2)}×` : '');
 
   const b = SELECTED.map((v) => breakdown(results[v]));
   const cell = (x, k, total) => (k === 0 ? '–' : k < total ? `${fmt(x)} (${k}/${total} runs)` : fmt(x));
