@@ -17,7 +17,7 @@ use crate::core::transfer::{
 use crate::core::vec_map::VecMap;
 use futures_channel::{mpsc, oneshot};
 use peerlink_protocol::PeerId;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
@@ -31,21 +31,37 @@ const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
 /// Stored bytes are fed back to the hasher after a reload this many at a time.
 const RESTORE_SLICE_BYTES: u64 = 1024 * 1024;
 
+/// Segments handed to a file's sink and not yet kept, beyond which received chunks
+/// are no longer acknowledged (so the sender stops within its window) until storage
+/// catches up: a disk slower than the link cannot pile segments up in the JS heap.
+const MAX_SEGMENTS_WAITING: u32 = 2;
+
 /// Where an incoming file's bytes go: gathered here into segments, which its sink
 /// keeps in order and assembles into the file at the end.
 struct IncomingSink {
     parts: js_sys::Array,
     part_bytes: u64,
     sink: mpsc::UnboundedSender<StoreJob>,
+    /// Segments sent to the sink and not kept yet (the sink's `kept` counts down).
+    waiting: Rc<Cell<u32>>,
+    /// Chunks written here whose acknowledgement waits for storage: (offset, len).
+    held_acks: Vec<(u64, u64)>,
 }
 
 impl IncomingSink {
-    fn new(sink: mpsc::UnboundedSender<StoreJob>) -> Self {
+    fn new(sink: mpsc::UnboundedSender<StoreJob>, waiting: Rc<Cell<u32>>) -> Self {
         Self {
             parts: js_sys::Array::new(),
             part_bytes: 0,
             sink,
+            waiting,
+            held_acks: Vec::new(),
         }
+    }
+
+    /// Whether storage lags so far behind that acknowledgements must wait.
+    fn backlogged(&self) -> bool {
+        self.waiting.get() > MAX_SEGMENTS_WAITING
     }
 
     /// Appends `bytes`, a JS view when the glue still has the received frame (no
@@ -67,6 +83,7 @@ impl IncomingSink {
             self.sink
                 .unbounded_send(StoreJob::Segment(parts))
                 .map_err(|_| Error::InvalidInput("the file's sink has stopped".into()))?;
+            self.waiting.set(self.waiting.get() + 1);
         }
         Ok(())
     }
@@ -256,13 +273,15 @@ impl PeerFiles {
         {
             let mut state = self.state.borrow_mut();
             state.manager.restore_incoming(stored.offer.clone())?;
+            let (kept, waiting) = self.segment_kept(id);
             let sink = spawn_sink(
                 stored.offer.clone(),
                 true,
                 Some(stored.clone()),
                 self.warner(),
+                kept,
             );
-            state.incoming.insert(id, IncomingSink::new(sink));
+            state.incoming.insert(id, IncomingSink::new(sink, waiting));
         }
         let weak: Weak<Self> = Rc::downgrade(self);
         spawn_local(async move {
@@ -385,8 +404,9 @@ impl PeerFiles {
                 .ok_or_else(|| Error::InvalidInput("no such offer".into()))?;
             // A file of one segment or less has nothing to resume from: memory only.
             let store = offer.size > SEGMENT_BYTES;
-            let sink = spawn_sink(offer, store, None, self.warner());
-            state.incoming.insert(id, IncomingSink::new(sink));
+            let (kept, waiting) = self.segment_kept(id);
+            let sink = spawn_sink(offer, store, None, self.warner(), kept);
+            state.incoming.insert(id, IncomingSink::new(sink, waiting));
         }
         self.drain();
         Ok(())
@@ -500,16 +520,64 @@ impl PeerFiles {
                 "no destination for this transfer".into(),
             )),
         };
-        let result = match written {
-            Ok(()) => state
-                .manager
-                .chunk_written(id, offset, bytes.len() as u64, now_ms()),
-            Err(e) => state.manager.write_failed(id, &e.to_string()),
+        let len = bytes.len() as u64;
+        let State {
+            incoming, manager, ..
+        } = &mut *state;
+        let result = match (written, incoming.get_mut(&id)) {
+            // Storage lags (or earlier acknowledgements wait, which go first).
+            (Ok(()), Some(sink)) if sink.backlogged() || !sink.held_acks.is_empty() => {
+                sink.held_acks.push((offset, len));
+                Ok(())
+            }
+            (Ok(()), _) => manager.chunk_written(id, offset, len, now_ms()),
+            (Err(e), _) => manager.write_failed(id, &e.to_string()),
         };
         drop(state);
         if let Err(e) = result {
             self.warn(e);
         }
+    }
+
+    /// The callback for a sink of incoming transfer `id` (called when it has kept a
+    /// segment) and the count of segments waiting, which it counts down. Once storage
+    /// has caught up, the held acknowledgements go.
+    fn segment_kept(self: &Rc<Self>, id: TransferId) -> (impl Fn() + 'static, Rc<Cell<u32>>) {
+        let waiting = Rc::new(Cell::new(0_u32));
+        let weak: Weak<Self> = Rc::downgrade(self);
+        let count = waiting.clone();
+        let kept = move || {
+            count.set(count.get().saturating_sub(1));
+            if let Some(this) = weak.upgrade() {
+                this.release_acks(id);
+            }
+        };
+        (kept, waiting)
+    }
+
+    fn release_acks(self: &Rc<Self>, id: TransferId) {
+        let results: Vec<_> = {
+            let mut state = self.state.borrow_mut();
+            let State {
+                incoming, manager, ..
+            } = &mut *state;
+            let Some(sink) = incoming.get_mut(&id) else {
+                return;
+            };
+            if sink.backlogged() || sink.held_acks.is_empty() {
+                return;
+            }
+            std::mem::take(&mut sink.held_acks)
+                .into_iter()
+                .map(|(offset, len)| manager.chunk_written(id, offset, len, now_ms()))
+                .collect()
+        };
+        for result in results {
+            if let Err(e) = result {
+                self.warn(e);
+            }
+        }
+        self.drain();
     }
 
     fn on_event(&self, event: TransferEvent) {

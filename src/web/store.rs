@@ -269,11 +269,15 @@ pub(crate) enum StoreJob {
 /// Otherwise — or as soon as storage fails, reported once through `warn` — segments
 /// become in-memory Blobs (which the browser may spill to disk): storage problems
 /// never lose bytes, they only make the transfer unresumable after a reload.
+///
+/// `kept` is called after each segment is kept (so the caller can count what is
+/// still waiting, e.g. to hold back acknowledgements while storage lags).
 pub(crate) fn spawn_sink(
     offer: FileOffer,
     store: bool,
     existing: Option<StoredTransfer>,
     warn: impl Fn(Error) + 'static,
+    kept: impl Fn() + 'static,
 ) -> mpsc::UnboundedSender<StoreJob> {
     let (tx, mut rx) = mpsc::unbounded::<StoreJob>();
     spawn_local(async move {
@@ -328,6 +332,7 @@ pub(crate) fn spawn_sink(
                             Err(e) => lost = Some(Error::from(e)),
                         },
                     }
+                    kept();
                 }
                 StoreJob::Finish(reply) => {
                     let verified = reply.is_some();
@@ -528,7 +533,7 @@ mod tests {
     #[wasm_bindgen_test]
     async fn segments_survive_and_a_live_writer_keeps_its_folder_to_itself() {
         let token = "11".repeat(16);
-        let sink = spawn_sink(offer(1, &token), true, None, |e| panic!("{e}"));
+        let sink = spawn_sink(offer(1, &token), true, None, |e| panic!("{e}"), || {});
         sink.unbounded_send(StoreJob::Segment(parts(b"abcd")))
             .unwrap();
         sink.unbounded_send(StoreJob::Segment(parts(b"ef")))
@@ -549,7 +554,13 @@ mod tests {
         assert_eq!(stored.len(), 6);
 
         // Taken up again and dropped without a verdict: all gone.
-        let again = spawn_sink(stored.offer.clone(), true, Some(stored), |e| panic!("{e}"));
+        let again = spawn_sink(
+            stored.offer.clone(),
+            true,
+            Some(stored),
+            |e| panic!("{e}"),
+            || {},
+        );
         again.unbounded_send(StoreJob::Finish(None)).unwrap();
         drop(again);
         for _ in 0..100 {
@@ -568,13 +579,21 @@ mod tests {
     #[wasm_bindgen_test]
     async fn a_verified_file_is_read_from_its_stored_segments() {
         let token = "33".repeat(16);
-        let sink = spawn_sink(offer(3, &token), true, None, |e| panic!("{e}"));
+        let sink = spawn_sink(offer(3, &token), true, None, |e| panic!("{e}"), || {});
         sink.unbounded_send(StoreJob::Segment(parts(b"abc")))
             .unwrap();
         drop(sink);
         let stored = load_until(&token).await.expect("the stored transfer");
         // Resumed after a "reload": the stored segment comes first.
-        let sink = spawn_sink(stored.offer.clone(), true, Some(stored), |e| panic!("{e}"));
+        let kept = std::rc::Rc::new(std::cell::Cell::new(0));
+        let counter = kept.clone();
+        let sink = spawn_sink(
+            stored.offer.clone(),
+            true,
+            Some(stored),
+            |e| panic!("{e}"),
+            move || counter.set(counter.get() + 1),
+        );
         let more = js_sys::Array::of2(
             &js_sys::Uint8Array::from(&b"de"[..]),
             &js_sys::Uint8Array::from(&b"f"[..]),
@@ -586,6 +605,7 @@ mod tests {
         let blob = file.await.unwrap().unwrap();
         assert_eq!(blob.type_(), "text/plain");
         assert_eq!(text(&blob).await, "abcdef");
+        assert_eq!(kept.get(), 1, "the one new segment, once stored");
         // Both segments are files in storage, the only copy: the folder stays, without
         // its offer (so it can no longer be resumed, and the next load deletes it).
         let root = opfs_root().await.unwrap();
@@ -606,7 +626,16 @@ mod tests {
         // No resume token: nothing may go to storage.
         let mut no_token = offer(4, "unused");
         no_token.resume_token = None;
-        let sink = spawn_sink(no_token, true, None, |e| panic!("{e}"));
+        // Every segment is reported kept (what holds acknowledgements back counts on it).
+        let kept = std::rc::Rc::new(std::cell::Cell::new(0));
+        let counter = kept.clone();
+        let sink = spawn_sink(
+            no_token,
+            true,
+            None,
+            |e| panic!("{e}"),
+            move || counter.set(counter.get() + 1),
+        );
         sink.unbounded_send(StoreJob::Segment(parts(b"12")))
             .unwrap();
         sink.unbounded_send(StoreJob::Segment(parts(b"345")))
@@ -615,12 +644,13 @@ mod tests {
         sink.unbounded_send(StoreJob::Finish(Some((String::new(), reply))))
             .unwrap();
         assert_eq!(text(&file.await.unwrap().unwrap()).await, "12345");
+        assert_eq!(kept.get(), 2);
     }
 
     #[wasm_bindgen_test]
     async fn only_contiguous_segments_count() {
         let token = "22".repeat(16);
-        let sink = spawn_sink(offer(2, &token), true, None, |e| panic!("{e}"));
+        let sink = spawn_sink(offer(2, &token), true, None, |e| panic!("{e}"), || {});
         sink.unbounded_send(StoreJob::Segment(parts(b"x"))).unwrap();
         wait_for_file(&token, "seg-00000000").await;
         // A segment after a gap (as a failed write would leave).
@@ -631,7 +661,13 @@ mod tests {
         drop(sink);
         let stored = load_until(&token).await.expect("the stored transfer");
         assert_eq!(stored.len(), 1, "segment 2 without segment 1 is useless");
-        let finish = spawn_sink(stored.offer.clone(), true, Some(stored), |e| panic!("{e}"));
+        let finish = spawn_sink(
+            stored.offer.clone(),
+            true,
+            Some(stored),
+            |e| panic!("{e}"),
+            || {},
+        );
         let _ = finish.unbounded_send(StoreJob::Finish(None));
     }
 }
