@@ -514,24 +514,24 @@ impl PeerFiles {
             }
             _ => None,
         };
-        let written = match state.incoming.get_mut(&id) {
-            Some(sink) => sink.write(bytes, view),
-            None => Err(Error::InvalidInput(
-                "no destination for this transfer".into(),
-            )),
-        };
         let len = bytes.len() as u64;
         let State {
             incoming, manager, ..
         } = &mut *state;
-        let result = match (written, incoming.get_mut(&id)) {
-            // Storage lags (or earlier acknowledgements wait, which go first).
-            (Ok(()), Some(sink)) if sink.backlogged() || !sink.held_acks.is_empty() => {
-                sink.held_acks.push((offset, len));
-                Ok(())
-            }
-            (Ok(()), _) => manager.chunk_written(id, offset, len, now_ms()),
-            (Err(e), _) => manager.write_failed(id, &e.to_string()),
+        let result = match incoming.get_mut(&id) {
+            None => manager.write_failed(
+                id,
+                &Error::InvalidInput("no destination for this transfer".into()).to_string(),
+            ),
+            Some(sink) => match sink.write(bytes, view) {
+                Err(e) => manager.write_failed(id, &e.to_string()),
+                // Storage lags (or earlier acknowledgements wait, which go first).
+                Ok(()) if sink.backlogged() || !sink.held_acks.is_empty() => {
+                    sink.held_acks.push((offset, len));
+                    Ok(())
+                }
+                Ok(()) => manager.chunk_written(id, offset, len, now_ms()),
+            },
         };
         drop(state);
         if let Err(e) = result {
@@ -556,7 +556,7 @@ impl PeerFiles {
     }
 
     fn release_acks(self: &Rc<Self>, id: TransferId) {
-        let results: Vec<_> = {
+        {
             let mut state = self.state.borrow_mut();
             let State {
                 incoming, manager, ..
@@ -567,14 +567,11 @@ impl PeerFiles {
             if sink.backlogged() || sink.held_acks.is_empty() {
                 return;
             }
-            std::mem::take(&mut sink.held_acks)
-                .into_iter()
-                .map(|(offset, len)| manager.chunk_written(id, offset, len, now_ms()))
-                .collect()
-        };
-        for result in results {
-            if let Err(e) = result {
-                self.warn(e);
+            for (offset, len) in std::mem::take(&mut sink.held_acks) {
+                // (warn only sends an event: no borrow of the state)
+                if let Err(e) = manager.chunk_written(id, offset, len, now_ms()) {
+                    self.warn(e);
+                }
             }
         }
         self.drain();
