@@ -18,14 +18,29 @@ wasm_bindgen_test_configure!(run_in_browser);
 
 /// Forwards `from`'s signals to `to` and everything else to the returned receiver.
 fn wire(
+    from: UnboundedReceiver<PeerEvent>,
+    to: Rc<PeerConnection>,
+) -> UnboundedReceiver<PeerEvent> {
+    wire_counting_offers(from, to, Rc::default())
+}
+
+/// Like [`wire`], and counts the offers `from` sends.
+fn wire_counting_offers(
     mut from: UnboundedReceiver<PeerEvent>,
     to: Rc<PeerConnection>,
+    offers: Rc<Cell<u32>>,
 ) -> UnboundedReceiver<PeerEvent> {
     let (tx, rx) = futures_channel::mpsc::unbounded();
     spawn_local(async move {
         while let Some(event) = from.next().await {
             match event {
-                PeerEvent::Signal(payload) => to.handle_signal(payload),
+                PeerEvent::Signal(payload) => {
+                    if matches!(&payload, SignalPayload::Description { sdp_type, .. } if sdp_type == "offer")
+                    {
+                        offers.set(offers.get() + 1);
+                    }
+                    to.handle_signal(payload)
+                }
                 other => {
                     let _ = tx.unbounded_send(other);
                 }
@@ -49,14 +64,23 @@ async fn wait_for(events: &mut UnboundedReceiver<PeerEvent>, want: &PeerEvent) -
     }
 }
 
-async fn pair(
+/// Two connections wired back to back (a polite, b not), with the offers each sends
+/// counted.
+#[allow(clippy::type_complexity)]
+fn pair_counting_offers(
     a_initiates: bool,
     b_initiates: bool,
 ) -> (
-    Rc<PeerConnection>,
-    UnboundedReceiver<PeerEvent>,
-    Rc<PeerConnection>,
-    UnboundedReceiver<PeerEvent>,
+    (
+        Rc<PeerConnection>,
+        UnboundedReceiver<PeerEvent>,
+        Rc<Cell<u32>>,
+    ),
+    (
+        Rc<PeerConnection>,
+        UnboundedReceiver<PeerEvent>,
+        Rc<Cell<u32>>,
+    ),
 ) {
     let (a, a_events) = PeerConnection::new(&PeerConfig {
         polite: true,
@@ -71,9 +95,23 @@ async fn pair(
     })
     .unwrap();
     let (a, b) = (Rc::new(a), Rc::new(b));
-    let a_rest = wire(a_events, b.clone());
-    let b_rest = wire(b_events, a.clone());
-    (a, a_rest, b, b_rest)
+    let (a_offers, b_offers) = (Rc::default(), Rc::default());
+    let a_rest = wire_counting_offers(a_events, b.clone(), Rc::clone(&a_offers));
+    let b_rest = wire_counting_offers(b_events, a.clone(), Rc::clone(&b_offers));
+    ((a, a_rest, a_offers), (b, b_rest, b_offers))
+}
+
+async fn pair(
+    a_initiates: bool,
+    b_initiates: bool,
+) -> (
+    Rc<PeerConnection>,
+    UnboundedReceiver<PeerEvent>,
+    Rc<PeerConnection>,
+    UnboundedReceiver<PeerEvent>,
+) {
+    let ((a, a_events, _), (b, b_events, _)) = pair_counting_offers(a_initiates, b_initiates);
+    (a, a_events, b, b_events)
 }
 
 #[wasm_bindgen_test]
@@ -118,32 +156,6 @@ async fn two_peers_connect_and_exchange_chat() {
     );
 }
 
-/// Like [`wire`], and counts the offers `from` sends.
-fn wire_counting_offers(
-    mut from: UnboundedReceiver<PeerEvent>,
-    to: Rc<PeerConnection>,
-    offers: Rc<Cell<u32>>,
-) -> UnboundedReceiver<PeerEvent> {
-    let (tx, rx) = futures_channel::mpsc::unbounded();
-    spawn_local(async move {
-        while let Some(event) = from.next().await {
-            match event {
-                PeerEvent::Signal(payload) => {
-                    if matches!(&payload, SignalPayload::Description { sdp_type, .. } if sdp_type == "offer")
-                    {
-                        offers.set(offers.get() + 1);
-                    }
-                    to.handle_signal(payload)
-                }
-                other => {
-                    let _ = tx.unbounded_send(other);
-                }
-            }
-        }
-    });
-    rx
-}
-
 /// Waits for a remote audio track.
 async fn wait_for_audio_track(events: &mut UnboundedReceiver<PeerEvent>) {
     loop {
@@ -166,21 +178,8 @@ async fn simultaneous_offers_are_resolved_by_perfect_negotiation() {
     // Chromium 156 then sometimes never gathers a candidate for the polite side's
     // answer after rolling back its first offer — ICE stays "new" — and a room
     // never has both sides open. Noted in the README's limitations.)
-    let (a_offers, b_offers) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
-    let (a, a_raw) = PeerConnection::new(&PeerConfig {
-        polite: true,
-        initiator: true,
-        ..Default::default()
-    })
-    .unwrap();
-    let (b, b_raw) = PeerConnection::new(&PeerConfig {
-        polite: false,
-        ..Default::default()
-    })
-    .unwrap();
-    let (a, b) = (Rc::new(a), Rc::new(b));
-    let mut a_events = wire_counting_offers(a_raw, b.clone(), a_offers.clone());
-    let mut b_events = wire_counting_offers(b_raw, a.clone(), b_offers.clone());
+    let ((a, mut a_events, a_offers), (b, mut b_events, b_offers)) =
+        pair_counting_offers(true, false);
     wait_for(&mut a_events, &PeerEvent::ControlOpen).await;
     wait_for(&mut b_events, &PeerEvent::ControlOpen).await;
     let (a_before, b_before) = (a_offers.get(), b_offers.get());
