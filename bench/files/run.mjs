@@ -20,6 +20,7 @@
 //                         main threads for this many seconds during one clean transfer
 //                         of each variant (peerlink from the named build in /named/)
 //   BENCH_PROFILE_DIR     keep the .cpuprofile files there (default: deleted)
+//   BENCH_THREAD_MIN=5    CPU-by-thread table: threads with at least this many ms/MiB in some variant
 //   BENCH_OUT             markdown output (default latest.md next to this file)
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -38,6 +39,7 @@ const SIZE = Number(process.env.BENCH_SIZE_MIB ?? 256) * MiB;
 const LOSS = Number(process.env.BENCH_LOSS ?? 5);
 const MEMORY_SIZE = Number(process.env.BENCH_MEMORY_MIB ?? 1024) * MiB;
 const PROFILE_S = Number(process.env.BENCH_PROFILE_S ?? 0);
+const THREAD_MIN = Number(process.env.BENCH_THREAD_MIN ?? 5);
 const OUT = process.env.BENCH_OUT ?? path.join(HERE, 'latest.md');
 const CONNECT_TIMEOUT_MS = 30_000;
 /** A transfer slower than this (MiB/s) counts as failed rather than waited for. */
@@ -747,12 +749,12 @@ async function main() {
       const med = (rs, k) => median(rs.map((x) => x.keys.get(k) ?? 0));
       const rows = [...keys]
         .map((k) => [k, ...perVariant.map((rs) => med(rs, k))])
-        .filter(([, ...xs]) => Math.max(...xs) >= 5)
+        .filter(([, ...xs]) => Math.max(...xs) >= THREAD_MIN)
         .sort((a, b) => Math.max(...b.slice(1)) - Math.max(...a.slice(1)));
       return {
         condition: c,
         table: table(
-          [`${CONDITIONS[c]}: CPU ms per MiB, by host · process · thread (≥ 5 in some variant)`, ...SELECTED],
+          [`${CONDITIONS[c]}: CPU ms per MiB, by host · process · thread (≥ ${THREAD_MIN} in some variant)`, ...SELECTED],
           rows.map(([k, ...xs]) => [k, ...xs.map(f1)]),
           ['l', ...SELECTED.map(() => 'r')],
         ),

@@ -11,6 +11,7 @@ mod files;
 pub mod media;
 mod peer;
 mod room;
+mod segment_writer;
 mod signaling;
 pub mod stats;
 pub mod store;

@@ -4,10 +4,12 @@
 //!
 //! Layout: `peerlink-incoming/<resume token>/` holds `offer.json` (the sanitized
 //! offer, token included, as its `offer` message) and the received bytes as
-//! segment files `seg-00000000`, `seg-00000001`, … in file order. Each segment is
-//! written with one `createWritable()` … `close()`, which only makes it visible
-//! once complete, so a reload in the middle of a write leaves the previous segments
-//! intact. After a
+//! segment files `seg-00000000`, `seg-00000001`, … in file order. Each segment
+//! becomes visible under its name only once complete (written as `.part` by a
+//! worker through a sync access handle and then renamed, see
+//! [`super::segment_writer`]; where that worker cannot run, written from the page
+//! with one `createWritable()` … `close()`), so a reload in the middle of a write
+//! leaves the previous segments intact. After a
 //! reload the page reads the contiguous segments from 0 ([`load_stored`]): their
 //! total length is where the transfer resumes.
 //!
@@ -21,6 +23,7 @@
 //! file, and [`load_stored`] skips folders locked by another tab: a second tab never
 //! takes over (or deletes) a transfer that a live tab is receiving.
 
+use super::segment_writer::{segment_writer, WriteFailed};
 use super::Error;
 use crate::core::transfer::{ControlMessage, FileOffer};
 use futures_channel::mpsc;
@@ -195,14 +198,19 @@ async fn write_file(
 }
 
 /// Stores one segment (`parts`: views of received frames, in order) as file `index`
-/// of `dir` and returns it as a `File` (read from disk, not from memory).
+/// of `dir` and returns it as a `File` (read from disk, not from memory). On failure
+/// the parts come back (unless lost with a storage worker that died).
 async fn store_segment(
     dir: &FileSystemDirectoryHandle,
     index: u32,
-    parts: &js_sys::Array,
-) -> Result<File, Error> {
-    // One write of one buffer: a Blob of the parts would copy them into the
-    // browser's blob storage first.
+    parts: js_sys::Array,
+) -> Result<File, WriteFailed> {
+    let name = format!("{SEGMENT_PREFIX}{index:08}");
+    if let Some(writer) = segment_writer().await {
+        return writer.write(dir, &name, parts).await;
+    }
+    // From the page: one write of one buffer (a Blob of the parts would copy them
+    // into the browser's blob storage first).
     let views: Vec<js_sys::Uint8Array> = parts.iter().map(|p| p.unchecked_into()).collect();
     let total: u32 = views.iter().map(|v| v.length()).sum();
     let bytes = js_sys::Uint8Array::new_with_length(total);
@@ -211,9 +219,14 @@ async fn store_segment(
         bytes.set(view, at);
         at += view.length();
     }
-    let name = format!("{SEGMENT_PREFIX}{index:08}");
-    let handle = write_file(dir, &name, &bytes).await?;
-    Ok(JsFuture::from(handle.get_file()).await?.unchecked_into())
+    let stored = async {
+        let handle = write_file(dir, &name, &bytes).await?;
+        Ok::<_, Error>(JsFuture::from(handle.get_file()).await?.unchecked_into())
+    };
+    stored.await.map_err(|error| WriteFailed {
+        error,
+        parts: Some(parts),
+    })
 }
 
 impl TransferDir {
@@ -309,28 +322,33 @@ pub(crate) fn spawn_sink(
         while let Some(job) = rx.next().await {
             match job {
                 StoreJob::Segment(parts) => {
-                    let mut file = None;
-                    if let (Some(dir), false) = (&dir, broken) {
-                        match store_segment(&dir.dir, index, &parts).await {
-                            Ok(f) => file = Some(f),
-                            Err(e) => {
-                                broken = true;
-                                warn(e);
+                    // What could not be stored: kept in memory instead.
+                    let unstored = match dir.as_ref().filter(|_| !broken) {
+                        Some(dir) => match store_segment(&dir.dir, index, parts).await {
+                            Ok(file) => {
+                                segments.push(&file);
+                                stored += 1;
+                                None
                             }
-                        }
-                    }
+                            Err(failed) => {
+                                broken = true;
+                                if failed.parts.is_none() {
+                                    lost = Some(failed.error.clone());
+                                }
+                                warn(failed.error);
+                                failed.parts
+                            }
+                        },
+                        None => Some(parts),
+                    };
                     index += 1;
-                    match file {
-                        Some(file) => {
-                            segments.push(&file);
-                            stored += 1;
-                        }
-                        None => match Blob::new_with_u8_array_sequence(&parts) {
+                    if let Some(parts) = unstored {
+                        match Blob::new_with_u8_array_sequence(&parts) {
                             Ok(blob) => {
                                 segments.push(&blob);
                             }
                             Err(e) => lost = Some(Error::from(e)),
-                        },
+                        }
                     }
                     kept();
                 }
