@@ -229,11 +229,12 @@ function cpuDelta(before, after) {
 let roomCounter = 0;
 const uniqueRoom = (v) => `bench-${v}-${process.pid}-${++roomCounter}-${Date.now().toString(36)}`;
 
-/** A fresh browser context in each browser, closed (with its pages and blobs) afterwards. */
+/**
+ * A fresh page in each browser's (persistent) context, closed afterwards with
+ * whatever it holds (blobs, channels, workers).
+ */
 async function withPages(env, fn) {
-  const ctxA = await env.browserA.newContext({ acceptDownloads: true });
-  const ctxB = await env.browserB.newContext({ acceptDownloads: true });
-  await ctxA.addInitScript(WATCH_SEND_QUEUE);
+  const { ctxA, ctxB } = env;
   const pageA = await ctxA.newPage();
   const pageB = await ctxB.newPage();
   const errors = [];
@@ -247,8 +248,8 @@ async function withPages(env, fn) {
     const errs = errors.slice(0, 5).join('\n  ');
     throw new Error(`${e.message}${errs ? `\n  page errors:\n  ${errs}` : ''}`);
   } finally {
-    await ctxA.close().catch(() => {});
-    await ctxB.close().catch(() => {});
+    await pageA.close().catch(() => {});
+    await pageB.close().catch(() => {});
   }
 }
 
@@ -617,12 +618,34 @@ async function main() {
     const peerjsPort = Number(peerServer.match[1]);
 
     const args = [...chromiumArgs(), `--unsafely-treat-insecure-origin-as-secure=${origin}`];
-    const browserA = await chromium.launch({ executablePath: CHROMIUM_A, args });
-    browsers.push(browserA);
-    const browserB = await chromium.launch({ executablePath: CHROMIUM_B, args });
-    browsers.push(browserB);
-    const env = { browserA, browserB, origin, peerjsPort, tmp };
-    const chromiumVersion = browserA.version();
+    // Persistent profiles, as a user's browser has: Playwright's default contexts
+    // are off the record, where Chromium keeps the origin private file system (the
+    // peerlink receiver's storage) in memory and serves even a worker's sync access
+    // handle through the browser process. On disk it is written directly.
+    const launch = async (executablePath, host) => {
+      const ctx = await chromium.launchPersistentContext(path.join(tmp, `profile-${host}`), {
+        executablePath,
+        args,
+        acceptDownloads: true,
+      });
+      browsers.push(ctx);
+      for (const page of ctx.pages()) await page.close();
+      return ctx;
+    };
+    const ctxA = await launch(CHROMIUM_A, 'a');
+    await ctxA.addInitScript(WATCH_SEND_QUEUE);
+    const ctxB = await launch(CHROMIUM_B, 'b');
+    const env = { ctxA, ctxB, origin, peerjsPort, tmp };
+    const chromiumVersion = await (async () => {
+      const page = await ctxA.newPage();
+      try {
+        const cdp = await ctxA.newCDPSession(page);
+        const { product } = await cdp.send('Browser.getVersion');
+        return product.replace(/^\D*\//, '');
+      } finally {
+        await page.close();
+      }
+    })();
     const loadBefore = os.loadavg()[0];
     log(
       `bench files: page ${origin} (host a), PeerServer :${peerjsPort} (host a), sender Chromium ${chromiumVersion} in host a, ` +
