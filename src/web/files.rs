@@ -31,6 +31,11 @@ const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
 /// Stored bytes are fed back to the hasher after a reload this many at a time.
 const RESTORE_SLICE_BYTES: u64 = 1024 * 1024;
 
+/// Outgoing files are read this many bytes at a time (`Blob.slice().arrayBuffer()`
+/// costs the page about as much per call for 256 KiB as for 2 MiB), and chunks are
+/// cut from the block read last.
+const READ_BLOCK_BYTES: u64 = 2 * 1024 * 1024;
+
 /// Segments handed to a file's sink and not yet kept, beyond which received chunks
 /// are no longer acknowledged (so the sender stops within its window) until storage
 /// catches up: a disk slower than the link cannot pile segments up in the JS heap.
@@ -107,9 +112,32 @@ impl IncomingSink {
     }
 }
 
+/// The block of an outgoing file read last: its offset and bytes.
+struct ReadBlock {
+    offset: u64,
+    bytes: js_sys::Uint8Array,
+}
+
+impl ReadBlock {
+    /// A copy of `offset..offset + len`, if the block holds all of it.
+    fn get(&self, offset: u64, len: u64) -> Option<Vec<u8>> {
+        let start = offset.checked_sub(self.offset)?;
+        let end = start.checked_add(len)?;
+        if end > u64::from(self.bytes.length()) {
+            return None;
+        }
+        Some(self.bytes.subarray(start as u32, end as u32).to_vec())
+    }
+}
+
+struct Outgoing {
+    file: File,
+    block: Option<ReadBlock>,
+}
+
 struct State {
     manager: TransferManager,
-    outgoing: VecMap<TransferId, File>,
+    outgoing: VecMap<TransferId, Outgoing>,
     incoming: VecMap<TransferId, IncomingSink>,
     channel: Option<RtcDataChannel>,
     /// The remote's `maxMessageSize`, from the last `opened`.
@@ -385,7 +413,8 @@ impl PeerFiles {
             let mut state = self.state.borrow_mut();
             let id = state.manager.offer_file(outgoing, now_ms())?;
             // Clone::clone: File's inherent methods are not involved, but stay explicit.
-            state.outgoing.insert(id, Clone::clone(file));
+            let file = Clone::clone(file);
+            state.outgoing.insert(id, Outgoing { file, block: None });
             id
         };
         self.drain();
@@ -475,19 +504,53 @@ impl PeerFiles {
         }
     }
 
+    /// Serves a chunk request: from the block read last if it holds the chunk, else
+    /// after reading the block that starts with it.
     fn read(self: &Rc<Self>, id: TransferId, offset: u64, len: u64) {
-        let Some(file) = self.state.borrow().outgoing.get(&id).cloned() else {
-            return;
+        let file = {
+            let mut state = self.state.borrow_mut();
+            let State {
+                outgoing, manager, ..
+            } = &mut *state;
+            let Some(out) = outgoing.get(&id) else {
+                return;
+            };
+            if let Some(bytes) = out.block.as_ref().and_then(|b| b.get(offset, len)) {
+                let result = manager.provide_chunk(id, offset, &bytes);
+                drop(state);
+                if let Err(e) = result {
+                    self.warn(e);
+                }
+                return; // (the caller, drain, carries on)
+            }
+            out.file.clone()
         };
+        let size = file.size() as u64;
+        let block_len = READ_BLOCK_BYTES.max(len).min(size.saturating_sub(offset));
         let weak: Weak<Self> = Rc::downgrade(self);
         spawn_local(async move {
-            let bytes = read_slice(&file, offset, len).await;
+            let block = read_block(&file, offset, block_len).await;
             let Some(this) = weak.upgrade() else { return };
             {
                 let mut state = this.state.borrow_mut();
-                let result = match bytes {
-                    Ok(bytes) => state.manager.provide_chunk(id, offset, &bytes),
-                    Err(e) => state.manager.read_failed(id, &e.to_string()),
+                let State {
+                    outgoing, manager, ..
+                } = &mut *state;
+                let result = match block {
+                    Ok(block) => {
+                        // Shorter than asked (the file shrank): fewer bytes than the
+                        // chunk, which the manager reports.
+                        let end = u64::from(block.length()).min(len) as u32;
+                        let bytes = block.subarray(0, end).to_vec();
+                        if let Some(out) = outgoing.get_mut(&id) {
+                            out.block = Some(ReadBlock {
+                                offset,
+                                bytes: block,
+                            });
+                        }
+                        manager.provide_chunk(id, offset, &bytes)
+                    }
+                    Err(e) => manager.read_failed(id, &e.to_string()),
                 };
                 drop(state);
                 if let Err(e) = result {
@@ -634,9 +697,13 @@ impl PeerFiles {
     }
 }
 
-async fn read_slice(file: &File, offset: u64, len: u64) -> Result<Vec<u8>, Error> {
+async fn read_block(file: &File, offset: u64, len: u64) -> Result<js_sys::Uint8Array, Error> {
     let slice = file.slice_with_f64_and_f64(offset as f64, (offset + len) as f64)?;
     let buffer = JsFuture::from(slice.array_buffer()).await?;
     let buffer: js_sys::ArrayBuffer = buffer.unchecked_into();
-    Ok(js_sys::Uint8Array::new(&buffer).to_vec())
+    Ok(js_sys::Uint8Array::new(&buffer))
+}
+
+async fn read_slice(file: &File, offset: u64, len: u64) -> Result<Vec<u8>, Error> {
+    Ok(read_block(file, offset, len).await?.to_vec())
 }
