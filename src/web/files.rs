@@ -277,8 +277,8 @@ impl PeerFiles {
     }
 
     /// Gives up on every unfinished transfer (a receiver that left and never came
-    /// back).
-    pub(crate) fn abandon(self: &Rc<Self>) {
+    /// back), saying why.
+    pub(crate) fn abandon(self: &Rc<Self>, reason: &str) {
         let keys: Vec<TransferKey> = self
             .state
             .borrow()
@@ -288,7 +288,11 @@ impl PeerFiles {
             .map(|(key, _, _)| key)
             .collect();
         for key in keys {
-            let _ = self.state.borrow_mut().manager.cancel(key);
+            let _ = self
+                .state
+                .borrow_mut()
+                .manager
+                .cancel_because(key, Some(reason.to_owned()));
         }
         self.drain();
     }

@@ -316,7 +316,10 @@ impl RoomShared {
                 parked.len() < before
             };
             if expired {
-                files.abandon();
+                files.abandon(&format!(
+                    "the receiver left and did not come back within {} minutes",
+                    PARKED_TRANSFERS_MS / 60_000
+                ));
             }
         });
     }

@@ -251,6 +251,15 @@ impl TransferManager {
     /// Cancels a transfer in either direction; the remote is told (now, or when the
     /// connection is back).
     pub fn cancel(&mut self, key: TransferKey) -> Result<(), TransferError> {
+        self.cancel_because(key, None)
+    }
+
+    /// [`cancel`](Self::cancel), saying why (to the remote and in the event).
+    pub fn cancel_because(
+        &mut self,
+        key: TransferKey,
+        reason: Option<String>,
+    ) -> Result<(), TransferError> {
         let connected = self.connected;
         let (phase, role) = match key.direction {
             Direction::Outgoing => {
@@ -260,7 +269,7 @@ impl TransferManager {
                     .ok_or(TransferError::UnknownTransfer(key))?;
                 let phase = transfer.phase;
                 if !phase.is_terminal() {
-                    transfer.finish(TransferPhase::Cancelled, None, connected);
+                    transfer.finish(TransferPhase::Cancelled, reason.clone(), connected);
                 }
                 (phase, Role::Sender)
             }
@@ -271,7 +280,7 @@ impl TransferManager {
                     .ok_or(TransferError::UnknownTransfer(key))?;
                 let phase = transfer.phase;
                 if !phase.is_terminal() {
-                    transfer.finish(TransferPhase::Cancelled, None, connected);
+                    transfer.finish(TransferPhase::Cancelled, reason.clone(), connected);
                 }
                 (phase, Role::Receiver)
             }
@@ -286,12 +295,12 @@ impl TransferManager {
         self.send(ControlMessage::Cancel {
             id: key.id,
             by: role,
-            reason: None,
+            reason: reason.clone(),
         });
         self.emit(TransferEvent::Cancelled {
             key,
             by: Side::Local,
-            reason: None,
+            reason,
         });
         Ok(())
     }

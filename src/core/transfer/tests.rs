@@ -522,6 +522,27 @@ fn sender_cancels_midway() {
 }
 
 #[test]
+fn a_cancel_can_say_why_on_both_sides() {
+    let config = TransferConfig {
+        high_water_mark: 16 * KIB as u64,
+        ..TransferConfig::default()
+    };
+    let mut link = Link::new(config, TransferConfig::default(), 4 * KIB as u64);
+    let id = link.a.offer("f", data(200_000, 5), 0.0);
+    link.run_until(|l| l.chunks_to_b.len() >= 2);
+    let why = "the receiver left and did not come back";
+    link.a
+        .mgr
+        .cancel_because(out(id), Some(why.into()))
+        .unwrap();
+    link.run();
+    assert!(link.a.has_event(|e| matches!(e,
+        TransferEvent::Cancelled { key, by: Side::Local, reason: Some(r) } if *key == out(id) && r == why)));
+    assert!(link.b.has_event(|e| matches!(e,
+        TransferEvent::Cancelled { key, by: Side::Remote, reason: Some(r) } if *key == inc(id) && r == why)));
+}
+
+#[test]
 fn receiver_cancels_midway() {
     let mut link = Link::default_pair(4 * KIB as u64);
     let id = link.a.offer("f", data(200_000, 7), 0.0);
