@@ -14,7 +14,7 @@
 //   BENCH_SIZE_MIB=256    file size for the throughput table
 //   BENCH_LOSS=5          % of UDP packets dropped on host b's input in the "loss" condition
 //   BENCH_CONDITIONS=clean,loss
-//   BENCH_VARIANTS=peerlink,raw,peerjs
+//   BENCH_VARIANTS=peerlink,raw,peerjs   (also: raw-keep, peerjs-keep: receivers that keep the file as a Blob)
 //   BENCH_MEMORY_MIB=1024 size of the memory run (peerlink, clean link); 0 skips it
 //   BENCH_PROFILE_S=0     >0: after the table, CPU-profile the sender's and receiver's
 //                         main threads for this many seconds during one clean transfer
@@ -68,6 +68,8 @@ const HOST_A_IP = process.env.PEERLINK_HOST_A_IP ?? '10.78.0.1';
 const VARIANTS = {
   peerlink: 'peerlink (Rust/Wasm page)',
   raw: 'raw RTCDataChannel (plain JS)',
+  'raw-keep': 'raw, keeping the file (Blob)',
+  'peerjs-keep': 'PeerJS, keeping the file (Blob)',
   peerjs: 'PeerJS 1.5.5 (binary)',
 };
 // Investigating: BENCH_ALT_PAGE=/dir/ adds the variant "peerlink-alt", a second
@@ -423,22 +425,22 @@ async function runPeerlink(env, { file, size, name, hash, verify = false, sample
   });
 }
 
-async function runRaw(env, { file, size, profile = 0 }) {
+async function runRaw(env, { file, size, profile = 0, keep = false }) {
   return withPages(env, async ({ ctxA, ctxB, pageA, pageB }) => {
     const room = uniqueRoom('raw');
     // The sender joins first; the receiver, the newcomer, offers.
     await pageA.goto(`${env.origin}/raw.html?role=send&room=${room}`);
     await pageA.waitForFunction(() => document.querySelector('#status').dataset.state === 'joined');
-    await pageB.goto(`${env.origin}/raw.html?role=recv&room=${room}`);
+    await pageB.goto(`${env.origin}/raw.html?role=recv&room=${room}${keep ? '&keep=1' : ''}`);
     return transferJs(pageA, pageB, ctxA, ctxB, file, size, profile);
   });
 }
 
-async function runPeerjs(env, { file, size, profile = 0 }) {
+async function runPeerjs(env, { file, size, profile = 0, keep = false }) {
   return withPages(env, async ({ ctxA, ctxB, pageA, pageB }) => {
     const room = uniqueRoom('peerjs');
     const q = `host=${HOST_A_IP}&port=${env.peerjsPort}`;
-    await pageB.goto(`${env.origin}/peerjs.html?role=recv&id=${room}-b&${q}`);
+    await pageB.goto(`${env.origin}/peerjs.html?role=recv&id=${room}-b&${q}${keep ? '&keep=1' : ''}`);
     await pageB.waitForFunction(() => window.bench.registered || window.bench.error, null, { timeout: CONNECT_TIMEOUT_MS });
     await pageA.goto(`${env.origin}/peerjs.html?role=send&id=${room}-a&peer=${room}-b&${q}`);
     return transferJs(pageA, pageB, ctxA, ctxB, file, size, profile);
@@ -471,6 +473,8 @@ const RUNNERS = {
   peerlink: runPeerlink,
   raw: runRaw,
   peerjs: runPeerjs,
+  'raw-keep': (env, opts) => runRaw(env, { ...opts, keep: true }),
+  'peerjs-keep': (env, opts) => runPeerjs(env, { ...opts, keep: true }),
   'peerlink-alt': (env, opts) => runPeerlink(env, { ...opts, page: process.env.BENCH_ALT_PAGE }),
 };
 
@@ -748,6 +752,8 @@ async function main() {
     const ratioRows = [];
     if (SELECTED.includes('raw')) ratioRows.push(['peerlink / raw', ...SELECTED_CONDITIONS.map((c) => f2(ratio('peerlink', 'raw', c)))]);
     if (SELECTED.includes('peerjs')) ratioRows.push(['peerlink / PeerJS', ...SELECTED_CONDITIONS.map((c) => f2(ratio('peerlink', 'peerjs', c)))]);
+    if (SELECTED.includes('raw-keep')) ratioRows.push(['peerlink / raw keeping the file', ...SELECTED_CONDITIONS.map((c) => f2(ratio('peerlink', 'raw-keep', c)))]);
+    if (SELECTED.includes('peerjs-keep')) ratioRows.push(['peerlink / PeerJS keeping the file', ...SELECTED_CONDITIONS.map((c) => f2(ratio('peerlink', 'peerjs-keep', c)))]);
     const main = table(
       ['variant', ...SELECTED_CONDITIONS.map((c) => `${CONDITIONS[c]}: MiB/s median (runs)`)],
       [...rows, ...ratioRows],
@@ -843,7 +849,7 @@ async function main() {
       `${when}, commit ${process.env.BENCH_COMMIT ?? 'unknown'}, Chromium ${chromiumVersion}, ${os.cpus().length} cores, ${load}. ` +
         `Sender and receiver are separate Chromium instances in two network namespaces joined by a veth; ` +
         `loss = nftables dropping ${LOSS} % of UDP packets at random on the receiver's input. ` +
-        `peerlink: from the click on Accept to the row's "verified" with the file ready to save; raw and PeerJS: from the receiver's "go" to its last byte. ` +
+        `peerlink: from the click on Accept to the row's "verified" with the file ready to save; raw and PeerJS: from the receiver's "go" to its last byte (discarded; the "keeping" variants keep every message and end with one Blob of them and its object URL). ` +
         `Median of ${RUNS} runs per cell, variants alternating.`,
       '',
       main.markdown,
