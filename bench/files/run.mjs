@@ -113,6 +113,13 @@ function inHost(host, ...args) {
   return r.stdout;
 }
 
+/** Packets and bytes through host b's end of the link (veth vb), both ways. */
+function wireSnapshot() {
+  const stat = (name) => Number(inHost('b', 'cat', `/sys/class/net/vb/statistics/${name}`).trim());
+  return { inPackets: stat('rx_packets'), inBytes: stat('rx_bytes'), outPackets: stat('tx_packets'), outBytes: stat('tx_bytes') };
+}
+const wireDelta = (a, b) => Object.fromEntries(Object.keys(a).map((k) => [k, b[k] - a[k]]));
+
 /** Random UDP loss on host b's input (shared/TOOLCHAIN.md: no netem here, nftables). */
 const LOSS_TABLE = 'peerlink_bench_loss';
 function setLoss(on) {
@@ -390,6 +397,7 @@ async function runPeerlink(env, { file, size, name, hash, verify = false, sample
     await pageB.evaluate(watchRow, selector);
     const sampler = sample ? await startSampling(ctxB, pageB) : undefined;
     const cpuBefore = cpuSnapshot();
+    const wireBefore = wireSnapshot();
     await pageA.evaluate(() => window.__sendQueue.start());
     await row.getByTestId('transfer-accept').click();
     const profiles = profile ? await cpuProfile([['sender', ctxA, pageA], ['receiver', ctxB, pageB]], profile) : undefined;
@@ -398,6 +406,7 @@ async function runPeerlink(env, { file, size, name, hash, verify = false, sample
       polling: 250,
     });
     const cpu = cpuDelta(cpuBefore, cpuSnapshot());
+    const wire = wireDelta(wireBefore, wireSnapshot());
     const queue = await pageA.evaluate(() => window.__sendQueue.stop());
     const t = await pageB.evaluate(() => window.__benchRow);
     let memory;
@@ -421,7 +430,7 @@ async function runPeerlink(env, { file, size, name, hash, verify = false, sample
       if (got !== hash) throw new Error(`received file's SHA-256 ${got} != ${hash}`);
       hashChecked = true;
     }
-    return { ms: t.t1 - t.t0, bytes: size, hashChecked, memory, profiles, cpu, queue };
+    return { ms: t.t1 - t.t0, bytes: size, hashChecked, memory, profiles, cpu, queue, wire };
   });
 }
 
@@ -454,6 +463,7 @@ async function transferJs(pageA, pageB, ctxA, ctxB, file, size, profile) {
   }
   await pageA.getByTestId('file-input').setInputFiles(file);
   const cpuBefore = cpuSnapshot();
+  const wireBefore = wireSnapshot();
   await pageA.evaluate(() => window.__sendQueue.start());
   await pageB.evaluate((size) => window.bench.start(size), size);
   const profiles = profile ? await cpuProfile([['sender', ctxA, pageA], ['receiver', ctxB, pageB]], profile) : undefined;
@@ -462,11 +472,12 @@ async function transferJs(pageA, pageB, ctxA, ctxB, file, size, profile) {
     polling: 250,
   });
   const cpu = cpuDelta(cpuBefore, cpuSnapshot());
+  const wire = wireDelta(wireBefore, wireSnapshot());
   const queue = await pageA.evaluate(() => window.__sendQueue.stop());
   const [a, b] = await Promise.all([pageA.evaluate(() => window.bench), pageB.evaluate(() => window.bench)]);
   if (a.error || b.error) throw new Error(`sender: ${a.error ?? 'ok'}; receiver: ${b.error ?? 'ok'}`);
   if (b.done.bytes !== size) throw new Error(`received ${b.done.bytes} bytes, expected ${size}`);
-  return { ms: b.done.t1 - b.done.t0, bytes: b.done.bytes, profiles, cpu, queue };
+  return { ms: b.done.t1 - b.done.t0, bytes: b.done.bytes, profiles, cpu, queue, wire };
 }
 
 const RUNNERS = {
@@ -772,6 +783,22 @@ async function main() {
       ]),
       ['l', ...SELECTED_CONDITIONS.flatMap(() => ['r', 'r'])],
     );
+    const perMiB = (r, k) => r.wire[k] / (r.bytes / MiB);
+    const wireTable = table(
+      ['on the link, per MiB of file (median)', ...SELECTED_CONDITIONS.flatMap((c) => [`${CONDITIONS[c]}: packets to the receiver`, 'bytes to the receiver', 'packets back'])],
+      SELECTED.map((v) => [
+        VARIANTS[v],
+        ...SELECTED_CONDITIONS.flatMap((c) => {
+          const rs = (results[`${v}/${c}`] ?? []).filter((r) => r.wire);
+          return [
+            f1(median(rs.map((r) => perMiB(r, 'inPackets')))),
+            `${f1(median(rs.map((r) => perMiB(r, 'inBytes') / 1024)))} KiB`,
+            f1(median(rs.map((r) => perMiB(r, 'outPackets')))),
+          ];
+        }),
+      ]),
+      ['l', ...SELECTED_CONDITIONS.flatMap(() => ['r', 'r', 'r'])],
+    );
     const cpuThreads = SELECTED_CONDITIONS.map((c) => {
       const perVariant = SELECTED.map((v) => (results[`${v}/${c}`] ?? []).map(cpuPerMiB));
       const keys = new Set(perVariant.flatMap((rs) => rs.flatMap((x) => [...x.keys.keys()])));
@@ -803,6 +830,7 @@ async function main() {
     log(`\n${queueTable.text}`);
     log(`\n${cpuTotals.text}`);
     for (const t of cpuThreads) log(`\n${t.table.text}`);
+    log(`\n${wireTable.text}`);
 
     const verdicts = [];
     for (const c of SELECTED_CONDITIONS) {
@@ -869,6 +897,12 @@ async function main() {
       cpuTotals.markdown,
       '',
       ...cpuThreads.flatMap((t) => [t.table.markdown, '']),
+      '</details>',
+      '',
+      '<details><summary>Packets on the link between the hosts, per MiB of file (host b\'s veth counters)</summary>',
+      '',
+      wireTable.markdown,
+      '',
       '</details>',
       '',
     ].join('\n');
