@@ -103,7 +103,24 @@ pub(crate) async fn segment_writer() -> Option<Rc<SegmentWriter>> {
 }
 
 async fn start() -> Option<Rc<SegmentWriter>> {
-    let writer = SegmentWriter::new().ok()?;
+    let options = BlobPropertyBag::new();
+    options.set_type("text/javascript");
+    let source = Blob::new_with_str_sequence_and_options(
+        &Array::of1(&JsValue::from_str(WORKER_JS)),
+        &options,
+    )
+    .ok()?;
+    let url = Url::create_object_url_with_blob(&source).ok()?;
+    let writer = start_at(&url).await;
+    // The worker has fetched its script by the time it answers (or failed to).
+    let _ = Url::revoke_object_url(&url);
+    writer
+}
+
+/// The worker at `url`, once it has answered that it can write; `None` if it
+/// cannot, or cannot start.
+async fn start_at(url: &str) -> Option<Rc<SegmentWriter>> {
+    let writer = SegmentWriter::new(url).ok()?;
     let ping = js_sys::Object::new();
     Reflect::set(&ping, &"ping".into(), &JsValue::TRUE).ok()?;
     let reply = writer.request(&ping, None).ok()?.await.ok()?;
@@ -112,18 +129,8 @@ async fn start() -> Option<Rc<SegmentWriter>> {
 }
 
 impl SegmentWriter {
-    fn new() -> Result<Rc<Self>, Error> {
-        let options = BlobPropertyBag::new();
-        options.set_type("text/javascript");
-        let source = Blob::new_with_str_sequence_and_options(
-            &Array::of1(&JsValue::from_str(WORKER_JS)),
-            &options,
-        )?;
-        let url = Url::create_object_url_with_blob(&source)?;
-        let worker = Worker::new(&url);
-        // The worker has fetched its script once it runs; the URL is no longer needed.
-        let _ = Url::revoke_object_url(&url);
-        let worker = worker?;
+    fn new(url: &str) -> Result<Rc<Self>, Error> {
+        let worker = Worker::new(url)?;
         let writer = Rc::new(Self {
             worker,
             pending: RefCell::new(VecMap::new()),
@@ -285,6 +292,13 @@ mod tests {
         }
         names.sort();
         names
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_worker_that_cannot_start_is_no_writer() {
+        // As under a Content-Security-Policy that forbids it: its script never runs,
+        // the worker fires "error", and segments are written from the page instead.
+        assert!(start_at("/no-such-worker.js").await.is_none());
     }
 
     #[wasm_bindgen_test]

@@ -206,11 +206,19 @@ async fn store_segment(
     parts: js_sys::Array,
 ) -> Result<File, WriteFailed> {
     let name = format!("{SEGMENT_PREFIX}{index:08}");
-    if let Some(writer) = segment_writer().await {
-        return writer.write(dir, &name, parts).await;
+    match segment_writer().await {
+        Some(writer) => writer.write(dir, &name, parts).await,
+        None => write_segment_from_page(dir, &name, parts).await,
     }
-    // From the page: one write of one buffer (a Blob of the parts would copy them
-    // into the browser's blob storage first).
+}
+
+/// [`store_segment`] without a worker: one write of one buffer (a Blob of the parts
+/// would copy them into the browser's blob storage first).
+async fn write_segment_from_page(
+    dir: &FileSystemDirectoryHandle,
+    name: &str,
+    parts: js_sys::Array,
+) -> Result<File, WriteFailed> {
     let views: Vec<js_sys::Uint8Array> = parts.iter().map(|p| p.unchecked_into()).collect();
     let total: u32 = views.iter().map(|v| v.length()).sum();
     let bytes = js_sys::Uint8Array::new_with_length(total);
@@ -220,7 +228,7 @@ async fn store_segment(
         at += view.length();
     }
     let stored = async {
-        let handle = write_file(dir, &name, &bytes).await?;
+        let handle = write_file(dir, name, &bytes).await?;
         Ok::<_, Error>(JsFuture::from(handle.get_file()).await?.unchecked_into())
     };
     stored.await.map_err(|error| WriteFailed {
@@ -663,6 +671,36 @@ mod tests {
             .unwrap();
         assert_eq!(text(&file.await.unwrap().unwrap()).await, "12345");
         assert_eq!(kept.get(), 2);
+    }
+
+    #[wasm_bindgen_test]
+    async fn without_the_worker_the_page_writes_a_segment() {
+        let dir = subdir(&opfs_root().await.unwrap(), "page-writer-test")
+            .await
+            .unwrap();
+        // Views inside larger buffers, as received frames' payloads are.
+        let framed = |bytes: &[u8]| {
+            let mut frame = vec![0xEE; 4];
+            frame.extend_from_slice(bytes);
+            let buffer = js_sys::Uint8Array::from(&frame[..]).buffer();
+            js_sys::Uint8Array::new_with_byte_offset_and_length(&buffer, 4, bytes.len() as u32)
+        };
+        let parts = js_sys::Array::of2(&framed(b"from "), &framed(b"the page"));
+        let file = write_segment_from_page(&dir, "seg-00000000", parts)
+            .await
+            .map_err(|f| f.error)
+            .unwrap();
+        assert_eq!(text(&file).await, "from the page");
+        let options = FileSystemRemoveOptions::new();
+        options.set_recursive(true);
+        JsFuture::from(
+            opfs_root()
+                .await
+                .unwrap()
+                .remove_entry_with_options("page-writer-test", &options),
+        )
+        .await
+        .unwrap();
     }
 
     #[wasm_bindgen_test]
