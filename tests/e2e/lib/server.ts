@@ -46,6 +46,8 @@ export interface ServerOptions {
   args?: string[];
   /** Where to listen; a free port on 127.0.0.1 unless given (e.g. to restart on the same port). */
   listen?: string;
+  /** The page to serve instead of distDir() (e.g. a copy with another policy). */
+  staticDir?: string;
 }
 
 export interface Exit {
@@ -74,7 +76,7 @@ export class PeerlinkServer {
 
   static async start(options: ServerOptions = {}): Promise<PeerlinkServer> {
     const binary = serverBinary();
-    const args = ['--static', distDir(), '--listen', options.listen ?? '127.0.0.1:0', ...(options.args ?? [])];
+    const args = ['--static', options.staticDir ?? distDir(), '--listen', options.listen ?? '127.0.0.1:0', ...(options.args ?? [])];
     const child = spawn(binary, args, {
       cwd: REPO_ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],
