@@ -57,9 +57,11 @@ rm -rf pkg
 echo "pkg: wasm-pack build --target web -> pkg/"
 wasm-pack build --release --mode no-install --target web --out-dir pkg --out-name peerlink
 # wasm-bindgen names each import after its JS function plus a hash; short names
-# in the .wasm and the glue's import object instead (-6 KB gz; see the script).
+# in the .wasm and the glue's import object instead (-6 KB gz; see the script),
+# and short names for the closure trampolines' exports (-0.5 KB gz).
 echo "pkg: short import names (scripts/binaryen/minify-imports.mjs)"
-node "$ROOT/scripts/binaryen/minify-imports.mjs" pkg/peerlink_bg.wasm pkg/peerlink.js
+node "$ROOT/scripts/binaryen/minify-imports.mjs" pkg/peerlink_bg.wasm pkg/peerlink.js \
+  pkg/peerlink.d.ts pkg/peerlink_bg.wasm.d.ts
 
 # wasm-bindgen writes the glue readable, with every doc comment (the types and
 # docs are in peerlink.d.ts); a page loads this file as it is, so minify it
