@@ -65,6 +65,10 @@ wasm-pack build --release --mode no-install --target web --out-dir pkg --out-nam
 echo "pkg: short import names (scripts/binaryen/minify-imports.mjs)"
 node "$ROOT/scripts/binaryen/minify-imports.mjs" pkg/peerlink_bg.wasm pkg/peerlink.js \
   pkg/peerlink.d.ts pkg/peerlink_bg.wasm.d.ts
+# wasm-opt -Oz once more on the renamed module (wasm-pack ran it before the
+# renaming; -0.5 KB gz), without the producers and target_features sections
+# (it reads the features from the latter first).
+wasm-opt -Oz --strip-producers --strip-target-features pkg/peerlink_bg.wasm -o pkg/peerlink_bg.wasm
 
 # wasm-bindgen writes the glue readable, with every doc comment (the types and
 # docs are in peerlink.d.ts); a page loads this file as it is, so minify it

@@ -11,12 +11,12 @@
 // `a`, `b`, ...); it renames the exports too, which are put back, since the glue,
 // `InitOutput` in peerlink.d.ts and `init()`'s result use their names.
 //
-// Two more things a browser never reads go too: the exports of wasm-bindgen's
-// closure trampolines, named after their Rust types with crate hashes
+// The exports of wasm-bindgen's closure trampolines get short names too: named
+// after their Rust types with crate hashes
 // (`wasm_bindgen_305e…___convert__closures_____invoke___…`, ~200 characters
-// each), become `__wbc0`, `__wbc1`, ... in the module, the glue and the
-// declarations (only the glue calls them), and the `producers` and
-// `target_features` sections are stripped.
+// each), they become `__wbc0`, `__wbc1`, ... in the module, the glue and the
+// declarations (only the glue calls them). (scripts/pkg.sh then strips the
+// `producers` and `target_features` sections with wasm-opt.)
 //
 // The glue is rewritten by exact names only, and checked: every import of the
 // new module must be a key of its import object and no old name may be left.
@@ -85,7 +85,6 @@ for (const e of oldExports) {
   if (!add) throw new Error(`minify-imports: cannot restore export ${e.name} of kind ${e.kind}`);
   add(e.value, exportRenamed.get(e.name) ?? e.name);
 }
-module.runPasses(['strip-producers', 'strip-target-features']);
 
 const renamed = new Map(); // old base -> new base
 let oldModule;
