@@ -39,8 +39,8 @@ fi
 # here: the page, the tests and the server stay on stable), rebuilding std
 # (-Z build-std) with `panic = "immediate-abort"`: a panic is a bare
 # `unreachable` trap, so std's panic messages, hooks and their formatting code
-# are left out (the release profile already aborts on panic; nothing catches
-# one). std's `optimize_for_size` feature picks its smaller algorithms (sorts,
+# are left out (the release profile already aborts on panic, and the message
+# went to stderr, which wasm32-unknown-unknown discards; nothing catches one). std's `optimize_for_size` feature picks its smaller algorithms (sorts,
 # integer formatting), and -Z location-detail=none drops the file/line records
 # that only a panic message would print (no code here reads a Location).
 # -12.5, -2.0 and -1.4 KB gz. Without the reference-types feature, wasm-bindgen
