@@ -13,7 +13,8 @@
 #   --wasm-bindgen  wasm-bindgen-cli at exactly the version in Cargo.lock
 #   --trunk         trunk 0.21.14 (+ wasm-bindgen-cli, + wasm-opt)
 #   --wasm-pack     wasm-pack 0.15.1 (+ wasm-bindgen-cli, + wasm-opt, + terser
-#                   from npm in scripts/terser, for the package's JS glue)
+#                   from npm in scripts/terser, for the package's JS glue,
+#                   + the pinned nightly that builds the npm package)
 #   --node          Node.js/npm, then the Playwright package in tests/e2e
 # wasm-opt is binaryen 132 from npm, in scripts/binaryen/node_modules/.bin
 # (put first on PATH by the Makefile): Debian's binaryen 108 cannot parse
@@ -27,6 +28,10 @@ TRUNK_VERSION="0.21.14"
 WASM_PACK_VERSION="0.15.1"
 GECKODRIVER_VERSION="0.37.1"
 WASM_TARGET="wasm32-unknown-unknown"
+# The npm package only (scripts/pkg.sh reads this line) is built with a pinned
+# nightly: -Z build-std with panic=immediate-abort rebuilds std without its
+# panic and formatting machinery. Everything else stays on stable.
+PKG_TOOLCHAIN="nightly-2026-10-01"
 
 want_firefox=0 want_browsers=0 want_trunk=0 want_wasm_bindgen=0 want_wasm_pack=0 want_node=0 want_wasm_opt=0
 for arg in "$@"; do
@@ -38,7 +43,7 @@ for arg in "$@"; do
     --wasm-pack) want_wasm_pack=1 want_wasm_bindgen=1 want_wasm_opt=1 ;;
     --node) want_node=1 ;;
     --all) want_firefox=1 want_browsers=1 want_trunk=1 want_wasm_bindgen=1 want_wasm_pack=1 want_node=1 want_wasm_opt=1 ;;
-    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup.sh: unknown option: $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -93,6 +98,19 @@ for component in rustfmt clippy; do
     rustup component add "$component"
   fi
 done
+
+if ((want_wasm_pack)); then
+  # rust-src: -Z build-std compiles std from it; the wasm32 target: wasm-pack
+  # checks that it is installed. --profile minimal: no docs, no clippy.
+  if ! rustup run "$PKG_TOOLCHAIN" rustc --version >/dev/null 2>&1 ||
+    ! rustup component list --installed --toolchain "$PKG_TOOLCHAIN" | grep -qx rust-src ||
+    ! rustup target list --installed --toolchain "$PKG_TOOLCHAIN" | grep -qx "$WASM_TARGET"; then
+    log "rustup toolchain install $PKG_TOOLCHAIN (rust-src, $WASM_TARGET)"
+    rustup toolchain install "$PKG_TOOLCHAIN" --profile minimal --component rust-src --target "$WASM_TARGET"
+  else
+    log "$PKG_TOOLCHAIN present (rust-src, $WASM_TARGET)"
+  fi
+fi
 
 # Prints the version a `NAME --version` reports ("NAME 1.2.3 (...)" -> 1.2.3).
 tool_version() { command -v "$1" >/dev/null 2>&1 && "$1" --version 2>/dev/null | awk '{print $2; exit}'; }

@@ -24,9 +24,11 @@ use js_sys::{Function, Promise, Reflect};
 use peerlink_protocol::PeerInfo;
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 use std::cell::{Cell, RefCell};
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
-use wasm_bindgen_futures::{future_to_promise, spawn_local};
+use wasm_bindgen_futures::spawn_local;
 use web_sys::{MediaStream, RtcPeerConnection};
 
 #[wasm_bindgen(typescript_custom_section)]
@@ -1034,7 +1036,7 @@ impl JsRoom {
     /// `wrong_password`, `room_full`) or `InvalidInput` error.
     #[wasm_bindgen(unchecked_return_type = "Promise<Room>")]
     pub fn join(#[wasm_bindgen(unchecked_param_type = "JoinOptions")] options: JsValue) -> Promise {
-        future_to_promise(async move {
+        to_promise(async move {
             let arg: JoinOptionsArg = from_js("Room.join options", options)?;
             let options = JoinOptions {
                 server_url: arg.server_url,
@@ -1123,7 +1125,7 @@ impl JsRoom {
         #[wasm_bindgen(unchecked_optional_param_type = "MediaOptions")] options: JsValue,
     ) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        to_promise(async move {
             let request = if options.is_undefined() {
                 MediaRequest::video_call()
             } else {
@@ -1143,7 +1145,7 @@ impl JsRoom {
     #[wasm_bindgen(js_name = stopMedia, unchecked_return_type = "Promise<void>")]
     pub fn stop_media(&self) -> Promise {
         let room = self.inner.room.borrow().clone();
-        future_to_promise(async move {
+        to_promise(async move {
             if let Some(room) = room {
                 room.stop_media().await;
             }
@@ -1184,7 +1186,7 @@ impl JsRoom {
                 "switchDevice: kind must be 'audioinput' or 'videoinput', not \"{other}\""
             ))),
         };
-        future_to_promise(async move {
+        to_promise(async move {
             let video = video?;
             let room = inner.room()?;
             room.switch_device(video, &device_id)
@@ -1201,7 +1203,7 @@ impl JsRoom {
     #[wasm_bindgen(js_name = startScreenShare, unchecked_return_type = "Promise<MediaStream>")]
     pub fn start_screen_share(&self) -> Promise {
         let inner = self.inner.clone();
-        future_to_promise(async move {
+        to_promise(async move {
             let room = inner.room()?;
             let stream = room
                 .start_screen_share()
@@ -1216,7 +1218,7 @@ impl JsRoom {
     #[wasm_bindgen(js_name = stopScreenShare, unchecked_return_type = "Promise<void>")]
     pub fn stop_screen_share(&self) -> Promise {
         let room = self.inner.room.borrow().clone();
-        future_to_promise(async move {
+        to_promise(async move {
             if let Some(room) = room {
                 room.stop_screen_share().await;
             }
@@ -1247,7 +1249,7 @@ impl JsRoom {
     #[wasm_bindgen(unchecked_return_type = "Promise<PeerStats>")]
     pub fn stats(&self, #[wasm_bindgen(js_name = peerId)] peer_id: String) -> Promise {
         let room = self.inner.room();
-        future_to_promise(async move {
+        to_promise(async move {
             let stats: PeerStats = room?.stats(&peer_id).await.map_err(|e| to_js_error(&e))?;
             to_js(&stats)
         })
@@ -1401,13 +1403,20 @@ impl Drop for JsRoom {
     }
 }
 
+/// `future_to_promise` for every Promise-returning method, through one boxed
+/// future type: one copy of its glue in the Wasm instead of one per method.
+fn to_promise(future: impl Future<Output = Result<JsValue, JsValue>> + 'static) -> Promise {
+    let future: Pin<Box<dyn Future<Output = Result<JsValue, JsValue>>>> = Box::pin(future);
+    wasm_bindgen_futures::future_to_promise(future)
+}
+
 // --- free functions ---------------------------------------------------------------
 
 /// Lists cameras, microphones and speakers (labels are empty until media permission
 /// has been granted, e.g. after `startMedia()`).
 #[wasm_bindgen(js_name = enumerateDevices, unchecked_return_type = "Promise<DeviceInfo[]>")]
 pub fn enumerate_devices() -> Promise {
-    future_to_promise(async move {
+    to_promise(async move {
         let devices = media::enumerate_devices()
             .await
             .map_err(|e| media_error(&e))?;

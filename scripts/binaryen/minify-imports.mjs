@@ -1,7 +1,8 @@
 // Shortens the names of the Wasm module's imports in the web build, and renames
 // the keys of the JS glue's import object to match:
 //
-//   node scripts/binaryen/minify-imports.mjs pkg/peerlink_bg.wasm pkg/peerlink.js
+//   node scripts/binaryen/minify-imports.mjs pkg/peerlink_bg.wasm pkg/peerlink.js \
+//        pkg/peerlink.d.ts pkg/peerlink_bg.wasm.d.ts
 //
 // wasm-bindgen names every import after its JS function plus a 16-digit hash
 // (`__wbg_addEventListener_c4f780106c414839`), and both files carry all ~200 of
@@ -10,14 +11,21 @@
 // `a`, `b`, ...); it renames the exports too, which are put back, since the glue,
 // `InitOutput` in peerlink.d.ts and `init()`'s result use their names.
 //
+// The exports of wasm-bindgen's closure trampolines get short names too: named
+// after their Rust types with crate hashes
+// (`wasm_bindgen_305e…___convert__closures_____invoke___…`, ~200 characters
+// each), they become `__wbc0`, `__wbc1`, ... in the module, the glue and the
+// declarations (only the glue calls them). (scripts/pkg.sh then strips the
+// `producers` and `target_features` sections with wasm-opt.)
+//
 // The glue is rewritten by exact names only, and checked: every import of the
 // new module must be a key of its import object and no old name may be left.
 import binaryen from 'binaryen';
 import { readFileSync, writeFileSync } from 'node:fs';
 
-const [wasmPath, jsPath] = process.argv.slice(2);
+const [wasmPath, jsPath, ...declarationPaths] = process.argv.slice(2);
 if (!wasmPath || !jsPath) {
-  console.error('usage: minify-imports.mjs MODULE.wasm GLUE.js');
+  console.error('usage: minify-imports.mjs MODULE.wasm GLUE.js [DECLARATIONS.d.ts...]');
   process.exit(2);
 }
 
@@ -61,10 +69,21 @@ const addExport = {
   [binaryen.ExternalMemory]: (value, name) => module.addMemoryExport(value, name),
   [binaryen.ExternalGlobal]: (value, name) => module.addGlobalExport(value, name),
 };
+const trampoline = /^wasm_bindgen_[0-9a-f]{16}___convert__closures_/;
+const exportRenamed = new Map(); // old export name -> new
+for (const e of oldExports) {
+  if (e.kind === binaryen.ExternalFunction && trampoline.test(e.name)) {
+    exportRenamed.set(e.name, `__wbc${exportRenamed.size}`);
+  }
+}
+const exportNames = new Set(oldExports.map((e) => e.name));
+for (const name of exportRenamed.values()) {
+  if (exportNames.has(name)) throw new Error(`minify-imports: an export is already named ${name}`);
+}
 for (const e of oldExports) {
   const add = addExport[e.kind];
   if (!add) throw new Error(`minify-imports: cannot restore export ${e.name} of kind ${e.kind}`);
-  add(e.value, e.name);
+  add(e.value, exportRenamed.get(e.name) ?? e.name);
 }
 
 const renamed = new Map(); // old base -> new base
@@ -109,12 +128,34 @@ for (const [oldName, newName] of renamed) {
   );
   if (js.includes(oldName)) throw new Error(`minify-imports: ${oldName} is still used in ${jsPath}`);
 }
+// The trampolines, in the glue (`wasm.NAME(`) and the declarations (InitOutput).
+const renameExports = (text, path) => {
+  for (const [oldName, newName] of exportRenamed) {
+    text = text.replace(new RegExp(`${escape(oldName)}(?![\\w$])`, 'g'), newName);
+  }
+  if (/wasm_bindgen_[0-9a-f]{16}___convert__closures_/.test(text)) {
+    throw new Error(`minify-imports: a closure export keeps its long name in ${path}`);
+  }
+  return text;
+};
+for (const [oldName, newName] of exportRenamed) {
+  if (!new RegExp(`\\.${escape(oldName)}\\(`).test(js)) {
+    throw new Error(`minify-imports: the glue never calls export ${oldName}`);
+  }
+  if (js.includes(newName)) throw new Error(`minify-imports: ${newName} is already used in ${jsPath}`);
+}
+js = renameExports(js, jsPath);
+const declarations = declarationPaths.map((path) => [path, renameExports(readFileSync(path, 'utf8'), path)]);
 
 // The browser's own view of the result: what the module imports and exports.
 const compiled = new WebAssembly.Module(binary);
 const names = (list) => list.map((e) => `${e.kind} ${e.name}`).sort().join('\n');
 const before = new WebAssembly.Module(readFileSync(wasmPath));
-if (names(WebAssembly.Module.exports(compiled)) !== names(WebAssembly.Module.exports(before))) {
+const renamedExports = WebAssembly.Module.exports(before).map((e) => ({
+  kind: e.kind,
+  name: exportRenamed.get(e.name) ?? e.name,
+}));
+if (names(WebAssembly.Module.exports(compiled)) !== names(renamedExports)) {
   throw new Error('minify-imports: the exports changed');
 }
 for (const i of WebAssembly.Module.imports(compiled)) {
@@ -125,4 +166,7 @@ for (const i of WebAssembly.Module.imports(compiled)) {
 
 writeFileSync(wasmPath, binary);
 writeFileSync(jsPath, js);
-console.log(`minify-imports: ${renamed.size} imports renamed in ${wasmPath} and ${jsPath}`);
+for (const [path, text] of declarations) writeFileSync(path, text);
+console.log(
+  `minify-imports: ${renamed.size} imports and ${exportRenamed.size} closure exports renamed in ${wasmPath} and ${jsPath}`,
+);
