@@ -21,7 +21,6 @@
 use super::{Error, JsError};
 use crate::core::vec_map::VecMap;
 use futures_channel::oneshot;
-use futures_util::future::{FutureExt, LocalBoxFuture, Shared};
 use gloo_events::EventListener;
 use js_sys::{Array, Reflect};
 use std::cell::{Cell, RefCell};
@@ -85,21 +84,66 @@ pub(crate) struct SegmentWriter {
     _listeners: RefCell<Vec<EventListener>>,
 }
 
-type Starting = Shared<LocalBoxFuture<'static, Option<Rc<SegmentWriter>>>>;
+/// The page's writer: not asked for yet, starting (with whoever waits for it), or
+/// known (`None`: there is none here).
+enum Slot {
+    Untried,
+    Starting(Vec<oneshot::Sender<Option<Rc<SegmentWriter>>>>),
+    Known(Option<Rc<SegmentWriter>>),
+}
 
 thread_local! {
-    static WRITER: RefCell<Option<Starting>> = const { RefCell::new(None) };
+    static WRITER: RefCell<Slot> = const { RefCell::new(Slot::Untried) };
 }
 
 /// The page's segment writer, once it has said it can write here; `None` where it
 /// cannot (then write from the page).
 pub(crate) async fn segment_writer() -> Option<Rc<SegmentWriter>> {
-    let starting = WRITER.with(|w| {
-        w.borrow_mut()
-            .get_or_insert_with(|| start().boxed_local().shared())
-            .clone()
+    let waiting = WRITER.with(|slot| {
+        let mut slot = slot.borrow_mut();
+        match &mut *slot {
+            Slot::Known(writer) => Ok(writer.clone()),
+            Slot::Starting(waiters) => {
+                let (tx, rx) = oneshot::channel();
+                waiters.push(tx);
+                Err(Some(rx))
+            }
+            Slot::Untried => {
+                *slot = Slot::Starting(Vec::new());
+                Err(None)
+            }
+        }
     });
-    starting.await.filter(|w| !w.dead.get())
+    let writer = match waiting {
+        Ok(known) => known,
+        Err(Some(rx)) => rx.await.ok().flatten(),
+        Err(None) => {
+            // Should this future be dropped while starting, the next call starts
+            // afresh (and whoever waited gets `None`).
+            struct Untry;
+            impl Drop for Untry {
+                fn drop(&mut self) {
+                    WRITER.with(|slot| {
+                        let mut slot = slot.borrow_mut();
+                        if matches!(*slot, Slot::Starting(_)) {
+                            *slot = Slot::Untried;
+                        }
+                    });
+                }
+            }
+            let untry = Untry;
+            let writer = start().await;
+            std::mem::forget(untry);
+            let previous = WRITER.with(|slot| slot.replace(Slot::Known(writer.clone())));
+            if let Slot::Starting(waiters) = previous {
+                for waiter in waiters {
+                    let _ = waiter.send(writer.clone());
+                }
+            }
+            writer
+        }
+    };
+    writer.filter(|w| !w.dead.get())
 }
 
 async fn start() -> Option<Rc<SegmentWriter>> {
