@@ -15,6 +15,7 @@
 #   --wasm-pack     wasm-pack 0.15.1 (+ wasm-bindgen-cli, + wasm-opt, + terser
 #                   from npm in scripts/terser, for the package's JS glue)
 #   --node          Node.js/npm, then the Playwright package in tests/e2e
+#                   (with --firefox also puppeteer-core in tests/e2e-firefox)
 # wasm-opt is binaryen 132 from npm, in scripts/binaryen/node_modules/.bin
 # (put first on PATH by the Makefile): Debian's binaryen 108 cannot parse
 # the table.fill that wasm-bindgen emits for Rust 1.95's reference types.
@@ -38,7 +39,7 @@ for arg in "$@"; do
     --wasm-pack) want_wasm_pack=1 want_wasm_bindgen=1 want_wasm_opt=1 ;;
     --node) want_node=1 ;;
     --all) want_firefox=1 want_browsers=1 want_trunk=1 want_wasm_bindgen=1 want_wasm_pack=1 want_node=1 want_wasm_opt=1 ;;
-    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "setup.sh: unknown option: $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -160,5 +161,7 @@ npm_ci() {
 ((want_wasm_opt)) && npm_ci "$ROOT/scripts/binaryen"
 ((want_wasm_pack)) && npm_ci "$ROOT/scripts/terser"
 ((want_node)) && npm_ci "$ROOT/tests/e2e"
+# puppeteer-core (no install script) drives Debian's firefox-esr; it never downloads one.
+((want_node && want_firefox)) && npm_ci "$ROOT/tests/e2e-firefox"
 
 log "done"
