@@ -5,7 +5,16 @@ import puppeteer from 'puppeteer-core';
 
 export const FIREFOX_PATH = process.env.PEERLINK_FIREFOX ?? '/usr/bin/firefox-esr';
 
-/** The prefs of webdriver-firefox.json, plus what a test browser with no network needs. */
+/**
+ * The prefs of webdriver-firefox.json, plus what a test browser with no network needs.
+ *
+ * ICE needs no pref here. Like Chromium, Firefox gathers no candidate on loopback
+ * (media.peerconnection.ice.loopback is false), so it needs scripts/netns.sh's veth;
+ * there it offers its host candidate as an mDNS name (<uuid>.local; a fake-media
+ * grant does not lift that), which the peer in the same namespace resolves, or it
+ * learns the address as peer-reflexive from the first connectivity check. Checked
+ * with getStats: chat-only and video pairs both succeed that way.
+ */
 export const FIREFOX_PREFS = {
   // getUserMedia → a fake camera and microphone, without a permission prompt.
   'media.navigator.streams.fake': true,
