@@ -127,11 +127,15 @@ export class Peer {
     await this.page.locator(tid('chat-send')).click();
   }
 
-  /** The texts of the chat messages whose sender is `from`, in order. */
+  /** The texts of the visible chat messages whose sender is `from`, in order. */
   messagesFrom(from) {
     return this.page.$$eval(
       `${tid('chat-log')} ${tid('chat-message', { 'data-from': from })}`,
-      (items) => items.map((m) => m.querySelector('[data-testid="chat-text"]')?.textContent ?? ''),
+      (items) =>
+        items
+          .map((m) => m.querySelector('[data-testid="chat-text"]'))
+          .filter((t) => t?.checkVisibility())
+          .map((t) => t.textContent),
     );
   }
 
