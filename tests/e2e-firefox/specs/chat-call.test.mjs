@@ -6,6 +6,10 @@ import { launchFirefox } from '../lib/firefox.mjs';
 import { CONNECT_TIMEOUT_MS, Peer, closeAll, dumpLogs, poll, tid } from '../lib/peer.mjs';
 import { PeerlinkServer } from '../lib/server.mjs';
 
+/** Bounds for node:test, which has none by default (each wait inside has its own). */
+const SETUP_TIMEOUT_MS = 60_000;
+const TEST_TIMEOUT_MS = 90_000;
+
 /** Inbound RTP totals on `viewer`'s RTCPeerConnection to peer `id` (window.peerlink.peers). */
 function inbound(viewer, id) {
   return viewer.page.evaluate(async (id) => {
@@ -56,12 +60,12 @@ describe('two Firefox ESR peers', () => {
   before(async () => {
     server = await PeerlinkServer.start();
     browser = await launchFirefox();
-  });
+  }, { timeout: SETUP_TIMEOUT_MS });
 
   after(async () => {
     await browser?.close();
     await server?.stop();
-  });
+  }, { timeout: SETUP_TIMEOUT_MS });
 
   /** Runs `body` with fresh peers `names` (each in its own context), closing them after. */
   async function withPeers(names, body) {
@@ -78,7 +82,7 @@ describe('two Firefox ESR peers', () => {
     }
   }
 
-  test('join one room and chat both ways', () =>
+  test('join one room and chat both ways', { timeout: TEST_TIMEOUT_MS }, () =>
     withPeers(['Ada', 'Bo'], async ([ada, bo]) => {
       await ada.join('ff-chat', 'chat');
       await bo.join('ff-chat', 'chat');
@@ -94,7 +98,7 @@ describe('two Firefox ESR peers', () => {
       await bo.expectMessagesFrom('Bo', ['hi Ada, Bo here']);
     }));
 
-  test('a video call: each decodes the other camera and hears the other mic', () =>
+  test('a video call: each decodes the other camera and hears the other mic', { timeout: TEST_TIMEOUT_MS }, () =>
     withPeers(['Cy', 'Di'], async ([cy, di]) => {
       await cy.join('ff-call', 'video');
       await di.join('ff-call', 'video');

@@ -15,6 +15,9 @@ import { PeerlinkServer } from '../lib/server.mjs';
 const MiB = 1024 * 1024;
 const SIZE = 24 * MiB;
 const TRANSFER_TIMEOUT_MS = 120_000;
+/** Bounds for node:test, which has none by default (each wait inside has its own). */
+const SETUP_TIMEOUT_MS = 60_000;
+const TEST_TIMEOUT_MS = 180_000;
 
 /**
  * Writes `size` bytes of deterministic pseudo-random data (xorshift32, seeded) to
@@ -109,15 +112,15 @@ describe('file transfer between two Firefox ESR peers', () => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'peerlink-ff-files-'));
     server = await PeerlinkServer.start();
     browser = await launchFirefox();
-  });
+  }, { timeout: SETUP_TIMEOUT_MS });
 
   after(async () => {
     await browser?.close();
     await server?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  }, { timeout: SETUP_TIMEOUT_MS });
 
-  test('24 MiB arrive byte-exact: verified by the app, hashed by the test', async () => {
+  test('24 MiB arrive byte-exact: verified by the app, hashed by the test', { timeout: TEST_TIMEOUT_MS }, async () => {
     const source = path.join(dir, 'big.bin');
     const expected = generateFile(source, SIZE, 24);
     const peers = [];
