@@ -19,8 +19,8 @@ export const FIREFOX_PREFS = {
   // getUserMedia → a fake camera and microphone, without a permission prompt.
   'media.navigator.streams.fake': true,
   'media.navigator.permission.disabled': true,
-  // Autoplay of the remote <video>s with sound, as after a click in a real session.
-  'media.autoplay.default': 0,
+  // No autoplay pref: the click on "Join" gives the page the user activation that
+  // Firefox's default policy wants before remote <video>s play with sound.
   // Nothing on the machine to phone home to (the namespace has no way out).
   'network.captive-portal-service.enabled': false,
   'network.connectivity-service.enabled': false,
