@@ -6,12 +6,13 @@
 #
 #   make serve       build the page and run the server on http://127.0.0.1:8080/
 #   make test        test-native + test-wasm (Chromium and Firefox ESR) + test-e2e
-#                    + test-faults + test-npm (what CI runs)
+#                    + test-e2e-firefox + test-faults + test-npm (what CI runs)
 #   make lint        rustfmt --check, clippy -D warnings (native and wasm32), e2e typecheck
 #   make bench       scripts/bench*.sh
 #   make pkg         the npm package (wasm-pack) in pkg/, packed to pkg/peerlink-*.tgz
 #
 # One e2e test:   make test-e2e E2E_ARGS='-g "share link"'
+# One Firefox e2e test: make test-e2e-firefox E2E_FIREFOX_ARGS='--test-name-pattern=chat'
 # One fault test: make test-faults FAULTS_ARGS='-g loss'
 # One wasm test:  make test-wasm WASM_TEST_ARGS='--test web_peer'
 
@@ -37,6 +38,7 @@ PORT = $(lastword $(subst :, ,$(LISTEN)))
 WEB_TESTS := $(patsubst tests/%.rs,--test %,$(wildcard tests/web_*.rs))
 WASM_TEST_ARGS ?= --lib $(WEB_TESTS)
 E2E_ARGS ?=
+E2E_FIREFOX_ARGS ?=
 FAULTS_ARGS ?=
 
 # wasm-bindgen-test in headless Chromium via Debian's chromedriver. Browser
@@ -70,10 +72,10 @@ endef
 # The e2e suite starts this server binary itself (one per test).
 E2E_SERVER_BIN := $(CURDIR)/target/debug/peerlink-server
 
-.PHONY: help setup serve dist test test-native test-wasm test-wasm-firefox test-e2e test-faults test-npm lint bench pkg clean
+.PHONY: help setup serve dist test test-native test-wasm test-wasm-firefox test-e2e test-e2e-firefox test-faults test-npm lint bench pkg clean
 
 help:
-	@sed -n '1,16p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '1,17p' Makefile | sed 's/^# \{0,1\}//'
 
 setup:
 	$(SETUP) --browsers --firefox --trunk --wasm-bindgen --node
@@ -92,7 +94,7 @@ serve: dist
 
 # --- tests ---------------------------------------------------------------------
 
-test: test-native test-wasm test-wasm-firefox test-e2e test-faults test-npm
+test: test-native test-wasm test-wasm-firefox test-e2e test-e2e-firefox test-faults test-npm
 
 test-native:
 	$(SETUP)
@@ -110,6 +112,13 @@ test-e2e: dist
 	$(SETUP) --browsers --node
 	$(CARGO) build -p peerlink-server
 	cd tests/e2e && PEERLINK_SERVER_BIN=$(E2E_SERVER_BIN) npm test -- $(E2E_ARGS)
+
+# The page and the server in Debian's Firefox ESR (puppeteer-core over WebDriver
+# BiDi, node --test; tests/e2e-firefox): two peers chat, call, send 24 MiB.
+test-e2e-firefox: dist
+	$(SETUP) --firefox --node
+	$(CARGO) build -p peerlink-server
+	cd tests/e2e-firefox && PEERLINK_SERVER_BIN=$(E2E_SERVER_BIN) npm test -- $(E2E_FIREFOX_ARGS)
 
 # Two browsers on two network hosts (scripts/two-hosts.sh): transfers under 5 %
 # UDP loss and across a cut link (tests/e2e/faults/).

@@ -16,6 +16,7 @@
 #                   from npm in scripts/terser, for the package's JS glue,
 #                   + the pinned nightly that builds the npm package)
 #   --node          Node.js/npm, then the Playwright package in tests/e2e
+#                   (with --firefox also puppeteer-core in tests/e2e-firefox)
 # wasm-opt is binaryen 132 from npm, in scripts/binaryen/node_modules/.bin
 # (put first on PATH by the Makefile): Debian's binaryen 108 cannot parse
 # the table.fill that wasm-bindgen emits for Rust 1.95's reference types.
@@ -178,5 +179,7 @@ npm_ci() {
 ((want_wasm_opt)) && npm_ci "$ROOT/scripts/binaryen"
 ((want_wasm_pack)) && npm_ci "$ROOT/scripts/terser"
 ((want_node)) && npm_ci "$ROOT/tests/e2e"
+# puppeteer-core (no install script) drives Debian's firefox-esr; it never downloads one.
+((want_node && want_firefox)) && npm_ci "$ROOT/tests/e2e-firefox"
 
 log "done"

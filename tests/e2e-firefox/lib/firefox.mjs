@@ -1,0 +1,45 @@
+// Debian's Firefox ESR driven by puppeteer-core over WebDriver BiDi. puppeteer-core
+// never downloads a browser: it starts /usr/bin/firefox-esr with a fresh temporary
+// profile (deleted again by browser.close()).
+import puppeteer from 'puppeteer-core';
+
+export const FIREFOX_PATH = process.env.PEERLINK_FIREFOX ?? '/usr/bin/firefox-esr';
+
+/**
+ * The prefs of webdriver-firefox.json, plus what a test browser with no network needs.
+ *
+ * ICE needs no pref here. Like Chromium, Firefox gathers no candidate on loopback
+ * (media.peerconnection.ice.loopback is false), so it needs scripts/netns.sh's veth;
+ * there it offers its host candidate as an mDNS name (<uuid>.local; a fake-media
+ * grant does not lift that), which the peer in the same namespace resolves, or it
+ * learns the address as peer-reflexive from the first connectivity check. Checked
+ * with getStats: chat-only and video pairs both succeed that way.
+ */
+export const FIREFOX_PREFS = {
+  // getUserMedia → a fake camera and microphone, without a permission prompt.
+  'media.navigator.streams.fake': true,
+  'media.navigator.permission.disabled': true,
+  // No autoplay pref: the click on "Join" gives the page the user activation that
+  // Firefox's default policy wants before remote <video>s play with sound.
+  // Nothing on the machine to phone home to (the namespace has no way out).
+  'network.captive-portal-service.enabled': false,
+  'network.connectivity-service.enabled': false,
+};
+
+/** Puppeteer's own bound for one protocol call (a page evaluate hashing 24 MiB included). */
+const PROTOCOL_TIMEOUT_MS = 60_000;
+
+export async function launchFirefox() {
+  if (process.env.PEERLINK_NETNS !== '1') {
+    throw new Error('run the Firefox e2e suite inside scripts/netns.sh: `make test-e2e-firefox`, or `npm test` in tests/e2e-firefox');
+  }
+  return puppeteer.launch({
+    browser: 'firefox',
+    executablePath: FIREFOX_PATH,
+    headless: true,
+    extraPrefsFirefox: FIREFOX_PREFS,
+    protocolTimeout: PROTOCOL_TIMEOUT_MS,
+    // Firefox's own output only when asked for (it is noisy).
+    dumpio: process.env.PEERLINK_FIREFOX_DUMPIO === '1',
+  });
+}
