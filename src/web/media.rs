@@ -18,9 +18,10 @@ pub enum MediaError {
     /// The user or browser policy denied access (`NotAllowedError`).
     #[error("permission to use the camera, microphone or screen was denied")]
     PermissionDenied,
-    /// No device matches (`NotFoundError`, `OverconstrainedError`).
-    #[error("no matching camera or microphone was found: {0}")]
-    NoDevice(String),
+    /// No device matches (`NotFoundError`, `OverconstrainedError`): what was asked
+    /// for (see [`CAMERA_OR_MIC`], [`SCREEN`]) and the browser's message.
+    #[error("no matching {what} was found: {message}")]
+    NoDevice { what: &'static str, message: String },
     /// The device exists but cannot be opened (`NotReadableError`, `AbortError`).
     #[error("the device is in use by another program or could not be started: {0}")]
     DeviceInUse(String),
@@ -42,12 +43,26 @@ fn mentions(text: &str, word: &str) -> bool {
     js_sys::JsString::from(text).includes(word, 0)
 }
 
+/// What [`MediaError::NoDevice`] says getUserMedia found none of.
+pub const CAMERA_OR_MIC: &str = "camera or microphone";
+/// What [`MediaError::NoDevice`] says getDisplayMedia found none of.
+pub const SCREEN: &str = "screen, window or tab to share";
+
 impl MediaError {
-    /// Maps a getUserMedia/getDisplayMedia rejection by its DOMException name.
+    /// Maps a getUserMedia rejection by its DOMException name.
     pub fn from_js(error: JsError) -> Self {
+        Self::from_js_for(CAMERA_OR_MIC, error)
+    }
+
+    /// Maps a rejection of a request for `what` (e.g. [`SCREEN`]) by its
+    /// DOMException name.
+    pub fn from_js_for(what: &'static str, error: JsError) -> Self {
         match error.name.as_str() {
             "NotAllowedError" | "SecurityError" => Self::PermissionDenied,
-            "NotFoundError" | "OverconstrainedError" => Self::NoDevice(error.message),
+            "NotFoundError" | "OverconstrainedError" => Self::NoDevice {
+                what,
+                message: error.message,
+            },
             "NotReadableError" | "AbortError" => Self::DeviceInUse(error.message),
             // Firefox: InvalidStateError "...requires transient activation...";
             // Safari: InvalidAccessError "...must be called from a user gesture...".
@@ -65,7 +80,7 @@ impl MediaError {
     pub fn name(&self) -> &'static str {
         match self {
             Self::PermissionDenied => "PermissionDenied",
-            Self::NoDevice(_) => "NoDevice",
+            Self::NoDevice { .. } => "NoDevice",
             Self::DeviceInUse(_) => "DeviceInUse",
             Self::NeedsUserGesture => "NeedsUserGesture",
             Self::InsecureContext => "InsecureContext",
@@ -198,12 +213,13 @@ fn media_devices() -> Result<MediaDevices, MediaError> {
 }
 
 async fn await_stream(
+    what: &'static str,
     promise: Result<js_sys::Promise, JsValue>,
 ) -> Result<MediaStream, MediaError> {
-    let promise = promise.map_err(|e| MediaError::from_js(e.into()))?;
+    let promise = promise.map_err(|e| MediaError::from_js_for(what, e.into()))?;
     let stream = JsFuture::from(promise)
         .await
-        .map_err(|e| MediaError::from_js(e.into()))?;
+        .map_err(|e| MediaError::from_js_for(what, e.into()))?;
     stream
         .dyn_into::<MediaStream>()
         .map_err(|v| MediaError::Other(v.into()))
@@ -215,7 +231,11 @@ pub async fn get_user_media(request: &MediaRequest) -> Result<MediaStream, Media
     let constraints = MediaStreamConstraints::new();
     constraints.set_audio(&audio_constraints(&request.audio)?);
     constraints.set_video(&video_constraints(&request.video)?);
-    await_stream(devices.get_user_media_with_constraints(&constraints)).await
+    await_stream(
+        CAMERA_OR_MIC,
+        devices.get_user_media_with_constraints(&constraints),
+    )
+    .await
 }
 
 /// Asks to capture a screen, window or tab, with its audio when the browser offers it.
@@ -224,7 +244,11 @@ pub async fn get_display_media(with_audio: bool) -> Result<MediaStream, MediaErr
     let constraints = web_sys::DisplayMediaStreamConstraints::new();
     constraints.set_video(&JsValue::TRUE);
     constraints.set_audio(&JsValue::from_bool(with_audio));
-    await_stream(devices.get_display_media_with_constraints(&constraints)).await
+    await_stream(
+        SCREEN,
+        devices.get_display_media_with_constraints(&constraints),
+    )
+    .await
 }
 
 /// A camera, microphone or speaker.
@@ -295,6 +319,16 @@ mod tests {
         assert_eq!(
             MediaError::from_js(js_error("NotAllowedError", "denied")),
             MediaError::PermissionDenied
+        );
+        // Firefox without a screen to share: not a camera or microphone problem.
+        let none = js_error("NotFoundError", "The object can not be found here.");
+        assert_eq!(
+            MediaError::from_js_for(SCREEN, none.clone()).to_string(),
+            "no matching screen, window or tab to share was found: The object can not be found here."
+        );
+        assert_eq!(
+            MediaError::from_js(none).to_string(),
+            "no matching camera or microphone was found: The object can not be found here."
         );
     }
 }

@@ -1135,7 +1135,10 @@ impl Room {
             .get_video_tracks()
             .get(0)
             .dyn_into::<MediaStreamTrack>()
-            .map_err(|_| MediaError::NoDevice("the shared surface has no video".into()))?;
+            .map_err(|_| MediaError::NoDevice {
+                what: super::media::SCREEN,
+                message: "the shared surface has no video".into(),
+            })?;
         let audio = stream
             .get_audio_tracks()
             .get(0)
