@@ -173,4 +173,68 @@ describe('file transfer between two Firefox ESR peers', () => {
       await closeAll(peers);
     }
   });
+  test('the receiver reloads mid-transfer, rejoins, and the file completes from the bytes it had stored', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const size = 128 * MiB; // mid-way when the reload comes
+    const source = path.join(dir, 'resume.bin');
+    const expected = generateFile(source, size, 21);
+    const peers = [];
+    try {
+      const ada = await Peer.open(browser, 'Ada', server.url('/'));
+      peers.push(ada);
+      const bo = await Peer.open(browser, 'Bo', server.url('/'));
+      peers.push(bo);
+      await ada.join('ff-resume', 'chat');
+      await bo.join('ff-resume', 'chat');
+      await ada.expectConnectedTo([bo]);
+      await bo.expectConnectedTo([ada]);
+
+      const input = await ada.page.$(tid('file-input'));
+      assert.ok(input, 'Ada has a file input');
+      await input.uploadFile(source);
+      await input.dispose();
+      const incoming = row('resume.bin', 'incoming');
+      await poll(() => rowState(bo, incoming), (r) => r?.state === 'offered', {
+        timeout: 20_000,
+        message: "Bo's offer row of resume.bin",
+      });
+      await bo.page.locator(`${incoming} ${tid('transfer-accept')}`).click();
+
+      // Some segments are stored, not the whole file: reload now.
+      await poll(() => storedBytes(bo), (bytes) => bytes >= 16 * MiB, {
+        timeout: TRANSFER_TIMEOUT_MS,
+        message: 'Bo to store 16 MiB of resume.bin',
+      });
+      await bo.load(server.url('/'));
+      const before = await storedBytes(bo);
+      assert.ok(before >= 16 * MiB && before < size, `stored after the reload: ${before}`);
+
+      // Rejoin (a new peer id): the partial file is found and the sender continues.
+      await bo.join('ff-resume', 'chat');
+      await bo.expectConnectedTo([ada]);
+      await poll(() => rowState(bo, incoming), (r) => r?.state === 'verified', {
+        timeout: TRANSFER_TIMEOUT_MS,
+        message: "Bo's restored row of resume.bin to reach verified",
+      });
+      const outgoing = row('resume.bin', 'outgoing');
+      await poll(() => rowState(ada, outgoing), (r) => r?.state === 'verified', {
+        message: "Ada's row of resume.bin to reach verified",
+      });
+      // From the stored bytes (a write committed as the page went may add some),
+      // not from zero, and both sides agree on where.
+      const resumedFrom = Number(await bo.attribute(incoming, 'data-resumed-from'));
+      assert.ok(resumedFrom >= before && resumedFrom < size, `resumed from ${resumedFrom}, stored ${before}`);
+      assert.equal(Number(await ada.attribute(outgoing, 'data-resumed-from')), resumedFrom);
+
+      await poll(() => bo.attribute(`${incoming} ${tid('transfer-download')}`, 'href'), (href) => !!href, {
+        message: "Bo's Save link of resume.bin",
+      });
+      assert.deepEqual(await hashDownload(bo, incoming), { name: 'resume.bin', size, sha256: expected });
+    } catch (err) {
+      dumpLogs(peers);
+      console.error(`--- server output:\n${server.output.join('')}`);
+      throw err;
+    } finally {
+      await closeAll(peers);
+    }
+  });
 });
