@@ -302,17 +302,17 @@ impl SegmentWriter {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+    use crate::web::store::{opfs_root, remove_subdir, subdir};
     use wasm_bindgen_futures::JsFuture;
     use wasm_bindgen_test::{wasm_bindgen_test, wasm_bindgen_test_configure};
-    use web_sys::{FileSystemGetDirectoryOptions, FileSystemRemoveOptions};
 
     wasm_bindgen_test_configure!(run_in_browser);
 
     /// A view of `bytes` inside a larger buffer (as a received frame's payload
     /// follows its header).
-    fn framed(bytes: &[u8]) -> js_sys::Uint8Array {
+    pub(in crate::web) fn framed(bytes: &[u8]) -> js_sys::Uint8Array {
         let mut frame = vec![0xEE; 4];
         frame.extend_from_slice(bytes);
         let buffer = js_sys::Uint8Array::from(&frame[..]).buffer();
@@ -353,23 +353,8 @@ mod tests {
             assert!(!agent.contains("Chrome/"), "no storage worker in {agent}");
             return;
         };
-        let root: FileSystemDirectoryHandle = JsFuture::from(
-            web_sys::window()
-                .unwrap()
-                .navigator()
-                .storage()
-                .get_directory(),
-        )
-        .await
-        .unwrap()
-        .unchecked_into();
-        let options = FileSystemGetDirectoryOptions::new();
-        options.set_create(true);
-        let dir: FileSystemDirectoryHandle =
-            JsFuture::from(root.get_directory_handle_with_options("writer-test", &options))
-                .await
-                .unwrap()
-                .unchecked_into();
+        let root = opfs_root().await.unwrap();
+        let dir = subdir(&root, "writer-test").await.unwrap();
 
         let file = writer
             .write(
@@ -386,11 +371,7 @@ mod tests {
         assert_eq!(names(&dir).await, ["seg-1"]);
 
         // A folder that is gone: the write fails and the bytes come back intact.
-        let recursive = FileSystemRemoveOptions::new();
-        recursive.set_recursive(true);
-        JsFuture::from(root.remove_entry_with_options("writer-test", &recursive))
-            .await
-            .unwrap();
+        remove_subdir(&root, "writer-test").await.unwrap();
         let failed = writer
             .write(
                 &dir,

@@ -134,7 +134,7 @@ struct TransferDir {
     lock: std::rc::Rc<LockGuard>,
 }
 
-async fn opfs_root() -> Result<FileSystemDirectoryHandle, Error> {
+pub(super) async fn opfs_root() -> Result<FileSystemDirectoryHandle, Error> {
     let window = web_sys::window().ok_or_else(|| Error::InvalidInput("no window".into()))?;
     let navigator = window.navigator();
     // `navigator.storage` is missing outside secure contexts.
@@ -148,7 +148,7 @@ async fn opfs_root() -> Result<FileSystemDirectoryHandle, Error> {
     subdir(&root, ROOT).await
 }
 
-async fn subdir(
+pub(super) async fn subdir(
     parent: &FileSystemDirectoryHandle,
     name: &str,
 ) -> Result<FileSystemDirectoryHandle, Error> {
@@ -159,6 +159,17 @@ async fn subdir(
             .await?
             .unchecked_into(),
     )
+}
+
+/// Deletes folder `name` of `parent` with everything in it.
+pub(super) async fn remove_subdir(
+    parent: &FileSystemDirectoryHandle,
+    name: &str,
+) -> Result<(), Error> {
+    let options = FileSystemRemoveOptions::new();
+    options.set_recursive(true);
+    JsFuture::from(parent.remove_entry_with_options(name, &options)).await?;
+    Ok(())
 }
 
 /// Writes `data` (a string or bytes) as the whole content of file `name` in `dir`
@@ -258,10 +269,7 @@ impl TransferDir {
     }
 
     async fn remove(&self) -> Result<(), Error> {
-        let options = FileSystemRemoveOptions::new();
-        options.set_recursive(true);
-        JsFuture::from(self.parent.remove_entry_with_options(&self.name, &options)).await?;
-        Ok(())
+        remove_subdir(&self.parent, &self.name).await
     }
 
     async fn forget_offer(&self) -> Result<(), Error> {
@@ -679,28 +687,16 @@ mod tests {
             .await
             .unwrap();
         // Views inside larger buffers, as received frames' payloads are.
-        let framed = |bytes: &[u8]| {
-            let mut frame = vec![0xEE; 4];
-            frame.extend_from_slice(bytes);
-            let buffer = js_sys::Uint8Array::from(&frame[..]).buffer();
-            js_sys::Uint8Array::new_with_byte_offset_and_length(&buffer, 4, bytes.len() as u32)
-        };
+        use crate::web::segment_writer::tests::framed;
         let parts = js_sys::Array::of2(&framed(b"from "), &framed(b"the page"));
         let file = write_segment_from_page(&dir, "seg-00000000", parts)
             .await
             .map_err(|f| f.error)
             .unwrap();
         assert_eq!(text(&file).await, "from the page");
-        let options = FileSystemRemoveOptions::new();
-        options.set_recursive(true);
-        JsFuture::from(
-            opfs_root()
-                .await
-                .unwrap()
-                .remove_entry_with_options("page-writer-test", &options),
-        )
-        .await
-        .unwrap();
+        remove_subdir(&opfs_root().await.unwrap(), "page-writer-test")
+            .await
+            .unwrap();
     }
 
     #[wasm_bindgen_test]

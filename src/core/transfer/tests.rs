@@ -182,6 +182,16 @@ impl Link {
         link
     }
 
+    /// 4 KiB messages, and a sender that stops asking for chunks at 16 KiB queued:
+    /// a transfer is still under way after its first few chunks.
+    fn slow_sender() -> Self {
+        let config = TransferConfig {
+            high_water_mark: 16 * KIB as u64,
+            ..TransferConfig::default()
+        };
+        Self::new(config, TransferConfig::default(), 4 * KIB as u64)
+    }
+
     fn default_pair(max_message_size: u64) -> Self {
         Self::new(
             TransferConfig::default(),
@@ -483,11 +493,7 @@ fn reject() {
 
 #[test]
 fn sender_cancels_midway() {
-    let config = TransferConfig {
-        high_water_mark: 16 * KIB as u64,
-        ..TransferConfig::default()
-    };
-    let mut link = Link::new(config, TransferConfig::default(), 4 * KIB as u64);
+    let mut link = Link::slow_sender();
     let file = data(200_000, 6);
     let id = link.a.offer("f", file, 0.0);
     link.run_until(|l| l.chunks_to_b.len() >= 5);
@@ -523,11 +529,7 @@ fn sender_cancels_midway() {
 
 #[test]
 fn a_cancel_can_say_why_on_both_sides() {
-    let config = TransferConfig {
-        high_water_mark: 16 * KIB as u64,
-        ..TransferConfig::default()
-    };
-    let mut link = Link::new(config, TransferConfig::default(), 4 * KIB as u64);
+    let mut link = Link::slow_sender();
     let id = link.a.offer("f", data(200_000, 5), 0.0);
     link.run_until(|l| l.chunks_to_b.len() >= 2);
     let why = "the receiver left and did not come back";
@@ -1108,11 +1110,7 @@ fn reads_in_progress_count_against_the_budget() {
 
 #[test]
 fn concurrent_transfers_share_the_channel_round_robin() {
-    let config = TransferConfig {
-        high_water_mark: 16 * KIB as u64,
-        ..TransferConfig::default()
-    };
-    let mut link = Link::new(config, TransferConfig::default(), 4 * KIB as u64);
+    let mut link = Link::slow_sender();
     link.b.auto_accept = false;
     let f1 = data(100_000, 20);
     let f2 = data(60_000, 21);
