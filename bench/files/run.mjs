@@ -24,7 +24,8 @@
 //   BENCH_OUT             markdown output (default latest.md next to this file)
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, copyFileSync, createReadStream, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import { copyFileSync, createReadStream, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { generateFile } from '../../tests/lib/generate-file.mjs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -137,32 +138,7 @@ function dropped() {
   return Number(/packets (\d+)/.exec(out)?.[1] ?? NaN);
 }
 
-// --- test files -------------------------------------------------------------------
-
-/** `size` bytes of seeded xorshift data (as tests/e2e/lib/files.ts), and their SHA-256. */
-function generateFile(file, size, seed) {
-  const hash = createHash('sha256');
-  const fd = openSync(file, 'w');
-  let x = seed >>> 0 || 1;
-  const block = Buffer.alloc(MiB);
-  for (let left = size; left > 0; ) {
-    const n = Math.min(left, block.length);
-    for (let i = 0; i < n; i += 4) {
-      x ^= x << 13;
-      x >>>= 0;
-      x ^= x >>> 17;
-      x ^= x << 5;
-      x >>>= 0;
-      block.writeUInt32LE(x, i);
-    }
-    const chunk = block.subarray(0, n);
-    writeSync(fd, chunk);
-    hash.update(chunk);
-    left -= n;
-  }
-  closeSync(fd);
-  return hash.digest('hex');
-}
+// --- test files (generateFile: tests/lib/generate-file.mjs) -------------------------
 
 async function sha256File(file) {
   const hash = createHash('sha256');

@@ -170,3 +170,28 @@ export function dumpLogs(peers) {
     console.error(`--- ${peer.name}'s page log:\n${peer.consoleLog.join('\n') || '(nothing)'}`);
   }
 }
+
+/**
+ * Runs `body` with fresh peers `names` of `browser` on `server`'s page (each in its
+ * own context), closing them after; on failure prints their logs and the server's.
+ */
+export async function withPeers(browser, server, names, body) {
+  const peers = [];
+  try {
+    for (const name of names) peers.push(await Peer.open(browser, name, server.url('/')));
+    await body(peers);
+  } catch (err) {
+    dumpLogs(peers);
+    console.error(`--- server output:\n${server.output.join('')}`);
+    throw err;
+  } finally {
+    await closeAll(peers);
+  }
+}
+
+/** `a` and `b` join `room` in `mode` and see each other connected; returns each one's ids by name. */
+export async function joinPair(a, b, room, mode) {
+  await a.join(room, mode);
+  await b.join(room, mode);
+  return [await a.expectConnectedTo([b]), await b.expectConnectedTo([a])];
+}

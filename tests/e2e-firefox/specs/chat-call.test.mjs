@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { launchFirefox } from '../lib/firefox.mjs';
-import { CONNECT_TIMEOUT_MS, Peer, closeAll, dumpLogs, poll, tid } from '../lib/peer.mjs';
+import { CONNECT_TIMEOUT_MS, joinPair, poll, tid, withPeers } from '../lib/peer.mjs';
 import { PeerlinkServer } from '../lib/server.mjs';
 
 /** Bounds for node:test, which has none by default (each wait inside has its own). */
@@ -67,27 +67,9 @@ describe('two Firefox ESR peers', () => {
     await server?.stop();
   }, { timeout: SETUP_TIMEOUT_MS });
 
-  /** Runs `body` with fresh peers `names` (each in its own context), closing them after. */
-  async function withPeers(names, body) {
-    const peers = [];
-    try {
-      for (const name of names) peers.push(await Peer.open(browser, name, server.url('/')));
-      await body(peers);
-    } catch (err) {
-      dumpLogs(peers);
-      console.error(`--- server output:\n${server.output.join('')}`);
-      throw err;
-    } finally {
-      await closeAll(peers);
-    }
-  }
-
   test('join one room and chat both ways', { timeout: TEST_TIMEOUT_MS }, () =>
-    withPeers(['Ada', 'Bo'], async ([ada, bo]) => {
-      await ada.join('ff-chat', 'chat');
-      await bo.join('ff-chat', 'chat');
-      await ada.expectConnectedTo([bo]);
-      await bo.expectConnectedTo([ada]);
+    withPeers(browser, server, ['Ada', 'Bo'], async ([ada, bo]) => {
+      await joinPair(ada, bo, 'ff-chat', 'chat');
 
       await ada.sendChat('hello from Ada in Firefox');
       await bo.expectMessagesFrom('Ada', ['hello from Ada in Firefox']);
@@ -99,11 +81,8 @@ describe('two Firefox ESR peers', () => {
     }));
 
   test('a video call: each decodes the other camera and hears the other mic', { timeout: TEST_TIMEOUT_MS }, () =>
-    withPeers(['Cy', 'Di'], async ([cy, di]) => {
-      await cy.join('ff-call', 'video');
-      await di.join('ff-call', 'video');
-      const cyIds = await cy.expectConnectedTo([di]);
-      const diIds = await di.expectConnectedTo([cy]);
+    withPeers(browser, server, ['Cy', 'Di'], async ([cy, di]) => {
+      const [cyIds, diIds] = await joinPair(cy, di, 'ff-call', 'video');
       await expectMediaFlowing(cy, di, cyIds.Di);
       await expectMediaFlowing(di, cy, diIds.Cy);
     }));

@@ -3,13 +3,13 @@
 // behind the receiver's download link hashed by the test and compared with the
 // SHA-256 of the source file that the test wrote.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { launchFirefox } from '../lib/firefox.mjs';
-import { Peer, closeAll, dumpLogs, poll, tid } from '../lib/peer.mjs';
+import { joinPair, poll, tid, withPeers } from '../lib/peer.mjs';
+import { generateFile } from '../../lib/generate-file.mjs';
 import { PeerlinkServer } from '../lib/server.mjs';
 
 const MiB = 1024 * 1024;
@@ -18,38 +18,6 @@ const TRANSFER_TIMEOUT_MS = 120_000;
 /** Bounds for node:test, which has none by default (each wait inside has its own). */
 const SETUP_TIMEOUT_MS = 60_000;
 const TEST_TIMEOUT_MS = 180_000;
-
-/**
- * Writes `size` bytes of deterministic pseudo-random data (xorshift32, seeded) to
- * `file`, 1 MiB at a time, and returns their SHA-256 (the same generator as
- * tests/e2e/lib/files.ts).
- */
-function generateFile(file, size, seed) {
-  const hash = createHash('sha256');
-  const fd = openSync(file, 'w');
-  try {
-    let x = seed >>> 0 || 1;
-    const block = Buffer.alloc(MiB);
-    for (let left = size; left > 0; ) {
-      const n = Math.min(left, block.length);
-      for (let i = 0; i < n; i += 4) {
-        x ^= x << 13;
-        x >>>= 0;
-        x ^= x >>> 17;
-        x ^= x << 5;
-        x >>>= 0;
-        block.writeUInt32LE(x, i);
-      }
-      const chunk = block.subarray(0, n);
-      writeSync(fd, chunk);
-      hash.update(chunk);
-      left -= n;
-    }
-  } finally {
-    closeSync(fd);
-  }
-  return hash.digest('hex');
-}
 
 /** The transfer row of `name` on `peer`'s page. */
 function row(name, direction) {
@@ -103,6 +71,25 @@ function storedBytes(peer) {
   });
 }
 
+/**
+ * `sender` offers `source` (picked through its file input) and `receiver` accepts
+ * it; returns the receiver's offer row (state, text) as it was before the click.
+ */
+async function offerAndAccept(sender, receiver, source) {
+  const input = await sender.page.$(tid('file-input'));
+  assert.ok(input, `${sender.name} has a file input`);
+  await input.uploadFile(source);
+  await input.dispose();
+  const name = path.basename(source);
+  const incoming = row(name, 'incoming');
+  const offered = await poll(() => rowState(receiver, incoming), (r) => r?.state === 'offered', {
+    timeout: 20_000,
+    message: `${receiver.name}'s offer row of ${name}`,
+  });
+  await receiver.page.locator(`${incoming} ${tid('transfer-accept')}`).click();
+  return offered;
+}
+
 describe('file transfer between two Firefox ESR peers', () => {
   let server;
   let browser;
@@ -123,29 +110,11 @@ describe('file transfer between two Firefox ESR peers', () => {
   test('24 MiB arrive byte-exact: verified by the app, hashed by the test', { timeout: TEST_TIMEOUT_MS }, async () => {
     const source = path.join(dir, 'big.bin');
     const expected = generateFile(source, SIZE, 24);
-    const peers = [];
-    try {
-      const ada = await Peer.open(browser, 'Ada', server.url('/'));
-      peers.push(ada);
-      const bo = await Peer.open(browser, 'Bo', server.url('/'));
-      peers.push(bo);
-      await ada.join('ff-files', 'chat');
-      await bo.join('ff-files', 'chat');
-      await ada.expectConnectedTo([bo]);
-      await bo.expectConnectedTo([ada]);
-
-      const input = await ada.page.$(tid('file-input'));
-      assert.ok(input, 'Ada has a file input');
-      await input.uploadFile(source);
-      await input.dispose();
-
-      const incoming = row('big.bin', 'incoming');
-      const offered = await poll(() => rowState(bo, incoming), (r) => r?.state === 'offered', {
-        timeout: 20_000,
-        message: "Bo's offer row of big.bin",
-      });
+    await withPeers(browser, server, ['Ada', 'Bo'], async ([ada, bo]) => {
+      await joinPair(ada, bo, 'ff-files', 'chat');
+      const offered = await offerAndAccept(ada, bo, source);
       assert.match(offered.text, /from Ada/);
-      await bo.page.locator(`${incoming} ${tid('transfer-accept')}`).click();
+      const incoming = row('big.bin', 'incoming');
       await poll(() => rowState(bo, incoming), (r) => r?.state === 'verified', {
         timeout: TRANSFER_TIMEOUT_MS,
         message: "Bo's row of big.bin to reach verified",
@@ -165,39 +134,17 @@ describe('file transfer between two Firefox ESR peers', () => {
       await poll(() => storedBytes(bo), (bytes) => bytes === SIZE, {
         message: `Bo's OPFS to hold the ${SIZE} bytes of big.bin`,
       });
-    } catch (err) {
-      dumpLogs(peers);
-      console.error(`--- server output:\n${server.output.join('')}`);
-      throw err;
-    } finally {
-      await closeAll(peers);
-    }
+    });
   });
+
   test('the receiver reloads mid-transfer, rejoins, and the file completes from the bytes it had stored', { timeout: TEST_TIMEOUT_MS }, async () => {
     const size = 128 * MiB; // mid-way when the reload comes
     const source = path.join(dir, 'resume.bin');
     const expected = generateFile(source, size, 21);
-    const peers = [];
-    try {
-      const ada = await Peer.open(browser, 'Ada', server.url('/'));
-      peers.push(ada);
-      const bo = await Peer.open(browser, 'Bo', server.url('/'));
-      peers.push(bo);
-      await ada.join('ff-resume', 'chat');
-      await bo.join('ff-resume', 'chat');
-      await ada.expectConnectedTo([bo]);
-      await bo.expectConnectedTo([ada]);
-
-      const input = await ada.page.$(tid('file-input'));
-      assert.ok(input, 'Ada has a file input');
-      await input.uploadFile(source);
-      await input.dispose();
+    await withPeers(browser, server, ['Ada', 'Bo'], async ([ada, bo]) => {
+      await joinPair(ada, bo, 'ff-resume', 'chat');
+      await offerAndAccept(ada, bo, source);
       const incoming = row('resume.bin', 'incoming');
-      await poll(() => rowState(bo, incoming), (r) => r?.state === 'offered', {
-        timeout: 20_000,
-        message: "Bo's offer row of resume.bin",
-      });
-      await bo.page.locator(`${incoming} ${tid('transfer-accept')}`).click();
 
       // Some segments are stored, not the whole file: reload now.
       await poll(() => storedBytes(bo), (bytes) => bytes >= 16 * MiB, {
@@ -229,12 +176,6 @@ describe('file transfer between two Firefox ESR peers', () => {
         message: "Bo's Save link of resume.bin",
       });
       assert.deepEqual(await hashDownload(bo, incoming), { name: 'resume.bin', size, sha256: expected });
-    } catch (err) {
-      dumpLogs(peers);
-      console.error(`--- server output:\n${server.output.join('')}`);
-      throw err;
-    } finally {
-      await closeAll(peers);
-    }
+    });
   });
 });
