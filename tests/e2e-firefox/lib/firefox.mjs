@@ -1,7 +1,9 @@
 // Debian's Firefox ESR driven by puppeteer-core over WebDriver BiDi. puppeteer-core
 // never downloads a browser: it starts /usr/bin/firefox-esr with a fresh temporary
 // profile (deleted again by browser.close()).
+import { after, before } from 'node:test';
 import puppeteer from 'puppeteer-core';
+import { PeerlinkServer } from './server.mjs';
 
 export const FIREFOX_PATH = process.env.PEERLINK_FIREFOX ?? '/usr/bin/firefox-esr';
 
@@ -42,4 +44,24 @@ export async function launchFirefox() {
     // Firefox's own output only when asked for (it is noisy).
     dumpio: process.env.PEERLINK_FIREFOX_DUMPIO === '1',
   });
+}
+
+/** node:test has no default bound for hooks: starting or stopping both may take this long. */
+const SETUP_TIMEOUT_MS = 60_000;
+
+/**
+ * Inside a `describe`: a real server and a Firefox for its tests, started before
+ * them and stopped after. Returns `{ server, browser }`, filled in by then.
+ */
+export function serverAndFirefox() {
+  const env = { server: undefined, browser: undefined };
+  before(async () => {
+    env.server = await PeerlinkServer.start();
+    env.browser = await launchFirefox();
+  }, { timeout: SETUP_TIMEOUT_MS });
+  after(async () => {
+    await env.browser?.close();
+    await env.server?.stop();
+  }, { timeout: SETUP_TIMEOUT_MS });
+  return env;
 }

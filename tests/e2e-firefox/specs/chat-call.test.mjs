@@ -1,13 +1,11 @@
 // Two Firefox peers in one room: chat both ways, then a video call where each
 // side decodes the other's camera (RTCPeerConnection.getStats of the page).
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
-import { launchFirefox } from '../lib/firefox.mjs';
+import { describe, test } from 'node:test';
+import { serverAndFirefox } from '../lib/firefox.mjs';
 import { CONNECT_TIMEOUT_MS, joinPair, poll, tid, withPeers } from '../lib/peer.mjs';
-import { PeerlinkServer } from '../lib/server.mjs';
 
-/** Bounds for node:test, which has none by default (each wait inside has its own). */
-const SETUP_TIMEOUT_MS = 60_000;
+/** Bound for node:test, which has none by default (each wait inside has its own). */
 const TEST_TIMEOUT_MS = 90_000;
 
 /** Inbound RTP totals on `viewer`'s RTCPeerConnection to peer `id` (window.peerlink.peers). */
@@ -54,21 +52,10 @@ async function expectMediaFlowing(viewer, other, id) {
 }
 
 describe('two Firefox ESR peers', () => {
-  let server;
-  let browser;
-
-  before(async () => {
-    server = await PeerlinkServer.start();
-    browser = await launchFirefox();
-  }, { timeout: SETUP_TIMEOUT_MS });
-
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
-  }, { timeout: SETUP_TIMEOUT_MS });
+  const env = serverAndFirefox();
 
   test('join one room and chat both ways', { timeout: TEST_TIMEOUT_MS }, () =>
-    withPeers(browser, server, ['Ada', 'Bo'], async ([ada, bo]) => {
+    withPeers(env.browser, env.server, ['Ada', 'Bo'], async ([ada, bo]) => {
       await joinPair(ada, bo, 'ff-chat', 'chat');
 
       await ada.sendChat('hello from Ada in Firefox');
@@ -81,7 +68,7 @@ describe('two Firefox ESR peers', () => {
     }));
 
   test('a video call: each decodes the other camera and hears the other mic', { timeout: TEST_TIMEOUT_MS }, () =>
-    withPeers(browser, server, ['Cy', 'Di'], async ([cy, di]) => {
+    withPeers(env.browser, env.server, ['Cy', 'Di'], async ([cy, di]) => {
       const [cyIds, diIds] = await joinPair(cy, di, 'ff-call', 'video');
       await expectMediaFlowing(cy, di, cyIds.Di);
       await expectMediaFlowing(di, cy, diIds.Cy);

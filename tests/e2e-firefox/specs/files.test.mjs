@@ -7,16 +7,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { launchFirefox } from '../lib/firefox.mjs';
+import { serverAndFirefox } from '../lib/firefox.mjs';
 import { joinPair, poll, tid, withPeers } from '../lib/peer.mjs';
 import { generateFile } from '../../lib/generate-file.mjs';
-import { PeerlinkServer } from '../lib/server.mjs';
 
 const MiB = 1024 * 1024;
 const SIZE = 24 * MiB;
 const TRANSFER_TIMEOUT_MS = 120_000;
-/** Bounds for node:test, which has none by default (each wait inside has its own). */
-const SETUP_TIMEOUT_MS = 60_000;
+/** Bound for node:test, which has none by default (each wait inside has its own). */
 const TEST_TIMEOUT_MS = 180_000;
 
 /** The transfer row of `name` on `peer`'s page. */
@@ -91,26 +89,21 @@ async function offerAndAccept(sender, receiver, source) {
 }
 
 describe('file transfer between two Firefox ESR peers', () => {
-  let server;
-  let browser;
+  const env = serverAndFirefox();
   let dir;
 
-  before(async () => {
+  before(() => {
     dir = mkdtempSync(path.join(os.tmpdir(), 'peerlink-ff-files-'));
-    server = await PeerlinkServer.start();
-    browser = await launchFirefox();
-  }, { timeout: SETUP_TIMEOUT_MS });
+  });
 
-  after(async () => {
-    await browser?.close();
-    await server?.stop();
+  after(() => {
     if (dir) rmSync(dir, { recursive: true, force: true });
-  }, { timeout: SETUP_TIMEOUT_MS });
+  });
 
   test('24 MiB arrive byte-exact: verified by the app, hashed by the test', { timeout: TEST_TIMEOUT_MS }, async () => {
     const source = path.join(dir, 'big.bin');
     const expected = generateFile(source, SIZE, 24);
-    await withPeers(browser, server, ['Ada', 'Bo'], async ([ada, bo]) => {
+    await withPeers(env.browser, env.server, ['Ada', 'Bo'], async ([ada, bo]) => {
       await joinPair(ada, bo, 'ff-files', 'chat');
       const offered = await offerAndAccept(ada, bo, source);
       assert.match(offered.text, /from Ada/);
@@ -141,7 +134,7 @@ describe('file transfer between two Firefox ESR peers', () => {
     const size = 128 * MiB; // mid-way when the reload comes
     const source = path.join(dir, 'resume.bin');
     const expected = generateFile(source, size, 21);
-    await withPeers(browser, server, ['Ada', 'Bo'], async ([ada, bo]) => {
+    await withPeers(env.browser, env.server, ['Ada', 'Bo'], async ([ada, bo]) => {
       await joinPair(ada, bo, 'ff-resume', 'chat');
       await offerAndAccept(ada, bo, source);
       const incoming = row('resume.bin', 'incoming');
@@ -151,7 +144,7 @@ describe('file transfer between two Firefox ESR peers', () => {
         timeout: TRANSFER_TIMEOUT_MS,
         message: 'Bo to store 16 MiB of resume.bin',
       });
-      await bo.load(server.url('/'));
+      await bo.load(env.server.url('/'));
       const before = await storedBytes(bo);
       assert.ok(before >= 16 * MiB && before < size, `stored after the reload: ${before}`);
 
