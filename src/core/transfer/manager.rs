@@ -156,6 +156,13 @@ impl TransferManager {
             ControlMessage::Resume { id, offset, window } => {
                 self.on_resume(id, offset, window, now_ms)
             }
+            ControlMessage::AcceptFrom {
+                id,
+                offset,
+                window,
+                prefix_sha256,
+            } => self.on_accept_from(id, offset, window, &prefix_sha256, now_ms),
+            ControlMessage::Restart { id } => self.on_restart(id, now_ms),
             // Concerns two links (the old and the new one): the glue's business.
             ControlMessage::Reattach { .. } => {}
         }

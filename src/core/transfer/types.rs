@@ -206,6 +206,9 @@ pub enum Output {
         offset: u64,
         bytes: Vec<u8>,
     },
+    /// Drop everything written for incoming file `id` (the copy held from an
+    /// earlier offer was of another file): its `WriteChunk`s start again at 0.
+    RestartWrite { id: TransferId },
     /// Tell the UI.
     Event(TransferEvent),
 }
