@@ -220,6 +220,43 @@ impl Dom {
         }
         self.file_target.set_value(&current);
     }
+
+    /// `peer` (called `name`) left the room: its unfinished rows say what becomes of
+    /// them. Ours to it wait (its page may come back and take them up again, see
+    /// `RoomEvent::TransfersMoved`); its to us stop, keeping what arrived of a large
+    /// file for when it is offered again.
+    pub(super) fn peer_left_rows(&self, peer: &str, name: &str) {
+        let Ok(rows) = self
+            .transfers
+            .query_selector_all(&format!("[data-peer-id={}]", css_string(peer)))
+        else {
+            return;
+        };
+        for i in 0..rows.length() {
+            let Some(li) = rows.item(i).and_then(|n| n.dyn_into::<Element>().ok()) else {
+                continue;
+            };
+            let state = li.get_attribute("data-state").unwrap_or_default();
+            if !matches!(
+                state.as_str(),
+                "offered" | "waiting" | "transferring" | "interrupted" | "resuming"
+            ) {
+                continue;
+            }
+            let incoming = li.get_attribute("data-direction").as_deref() == Some("incoming");
+            if !incoming {
+                let note = format!("{name} left — continues if their page comes back soon");
+                self.set_transfer_state(&li, "interrupted", &note);
+            } else if state == "offered" {
+                self.set_transfer_state(&li, "stopped", &format!("{name} left"));
+            } else {
+                let note = format!(
+                    "{name} left before the end — if they send it again, it continues from what arrived"
+                );
+                self.set_transfer_state(&li, "stopped", &note);
+            }
+        }
+    }
 }
 
 impl App {
@@ -355,6 +392,25 @@ impl App {
                     d.set_transfer_state(&li, "failed", &format!("failed: {reason}"));
                 }
             }
+        }
+    }
+
+    /// Storage holds the start of offered file `id` already (its sender's page
+    /// reloaded during an earlier try): say so on the offer's row.
+    pub(super) fn on_partial_copy(&self, peer: &str, id: TransferId, bytes: u64) {
+        let Some(li) = self
+            .dom
+            .transfer_row(&row_key(peer, TransferKey::incoming(id)))
+        else {
+            return;
+        };
+        let _ = li.set_attribute("data-partial-bytes", &bytes.to_string());
+        if li.get_attribute("data-state").as_deref() == Some("offered") {
+            let note = format!(
+                "{} of this file is already here from an earlier try: accepting continues from there",
+                human_bytes(bytes as f64)
+            );
+            self.dom.set_transfer_state(&li, "offered", &note);
         }
     }
 

@@ -284,6 +284,7 @@ impl App {
                 let removed = d.remove_participant(&id);
                 self.refresh_file_targets();
                 if let Some(name) = removed {
+                    d.peer_left_rows(&id, &name);
                     d.add_system_line(&format!("{name} left"));
                 }
             }
@@ -312,6 +313,7 @@ impl App {
             }
             RoomEvent::TransfersMoved { from, to } => d.move_transfer_rows(&from, &to),
             RoomEvent::TransferRestoring { peer, offer } => self.on_restoring(&peer, &offer),
+            RoomEvent::PartialCopy { peer, id, bytes } => self.on_partial_copy(&peer, id, bytes),
             RoomEvent::SignalingLost {
                 reason,
                 reconnecting: true,

@@ -258,18 +258,26 @@ impl TransferDir {
         let dir = subdir(&parent, token).await?;
         // Stored as the offer message itself: the wire format's (de)serializer is
         // already in the binary, a separate one for `FileOffer` would add to it.
-        let record = ControlMessage::Offer(offer.clone()).to_json();
-        write_file(&dir, OFFER_FILE, &JsValue::from_str(&record)).await?;
-        Ok(Self {
+        let dir = Self {
             parent,
             name: token.to_owned(),
             dir,
             lock: std::rc::Rc::new(lock),
-        })
+        };
+        dir.write_offer(offer).await?;
+        Ok(dir)
     }
 
     async fn remove(&self) -> Result<(), Error> {
         remove_subdir(&self.parent, &self.name).await
+    }
+
+    /// Records `offer` as the one these bytes belong to (a held copy taken up by a
+    /// new offer of the same file).
+    async fn write_offer(&self, offer: &FileOffer) -> Result<(), Error> {
+        let record = ControlMessage::Offer(offer.clone()).to_json();
+        write_file(&self.dir, OFFER_FILE, &JsValue::from_str(&record)).await?;
+        Ok(())
     }
 
     async fn forget_offer(&self) -> Result<(), Error> {
@@ -294,7 +302,8 @@ pub(crate) enum StoreJob {
 /// With `store` (and a resume token in the offer) each segment goes to a file in
 /// the origin private file system, which is then the only copy: the received file
 /// is a Blob of those files, and a reload can resume from them. The folder is
-/// created first (unless `existing`, after a reload: its segments come first).
+/// created first (unless `existing`, after a reload or for a held copy: its
+/// segments come first, and `offer` replaces the one stored with them).
 /// Otherwise — or as soon as storage fails, reported once through `warn` — segments
 /// become in-memory Blobs (which the browser may spill to disk): storage problems
 /// never lose bytes, they only make the transfer unresumable after a reload.
@@ -318,6 +327,12 @@ pub(crate) fn spawn_sink(
                     segments.push(file);
                 }
                 index = stored.segments.len() as u32;
+                if stored.offer != offer {
+                    // A held copy taken up by a new offer: a reload resumes that one.
+                    if let Err(e) = stored.dir.write_offer(&offer).await {
+                        warn(e);
+                    }
+                }
                 Some(stored.dir)
             }
             (None, Some(token)) if store => match TransferDir::create(&offer, token).await {
@@ -405,6 +420,26 @@ pub(crate) fn spawn_sink(
     tx
 }
 
+/// Whether `stored` holds the start of the file `offer` offers: same name, folder
+/// path, size and type, and some bytes (a file's sender that reloaded offers it again
+/// under a new id and token).
+pub(crate) fn holds_start_of(stored: &StoredTransfer, offer: &FileOffer) -> bool {
+    let (had, new) = (&stored.offer, offer);
+    had.name == new.name
+        && had.relative_path == new.relative_path
+        && had.size == new.size
+        && had.mime_type == new.mime_type
+        && !stored.is_empty()
+        && stored.len() <= new.size
+}
+
+/// A partial file in storage, not in use by any tab, that holds the start of the
+/// file `offer` offers (see [`holds_start_of`]).
+pub(crate) async fn find_held(offer: &FileOffer) -> Result<Option<StoredTransfer>, Error> {
+    let found = load_stored().await?;
+    Ok(found.into_iter().find(|s| holds_start_of(s, offer)))
+}
+
 async fn next_value(iterator: &js_sys::AsyncIterator) -> Result<Option<JsValue>, Error> {
     let step = JsFuture::from(iterator.next()?).await?;
     if Reflect::get(&step, &JsValue::from_str("done"))?.is_truthy() {
@@ -482,8 +517,9 @@ async fn read_transfer(dir: TransferDir) -> Result<Option<(StoredTransfer, f64)>
             segments.push((index, file));
         }
     }
-    // The folder is named after the token: an offer for another token is not ours.
-    let Some(offer) = offer.filter(|o| o.resume_token.as_deref() == Some(dir.name.as_str())) else {
+    // The folder is named after the token of the offer that created it; a held copy
+    // taken up by a later offer of the same file records that offer's token.
+    let Some(offer) = offer.filter(|o| o.resume_token.is_some()) else {
         return Ok(None);
     };
     segments.sort_unstable_by_key(|(index, _)| *index);
