@@ -250,9 +250,18 @@ impl Dom {
             } else if state == "offered" {
                 self.set_transfer_state(&li, "stopped", &format!("{name} left"));
             } else {
-                let note = format!(
-                    "{name} left before the end — if they send it again, it continues from what arrived"
-                );
+                // Only files over one segment are kept in storage while they arrive.
+                let size: u64 = li
+                    .get_attribute("data-size")
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                let note = if size > crate::web::SEGMENT_BYTES {
+                    format!(
+                        "{name} left before the end — if they send it again, it continues from what was saved"
+                    )
+                } else {
+                    format!("{name} left before the end")
+                };
                 self.set_transfer_state(&li, "stopped", &note);
             }
         }

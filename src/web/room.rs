@@ -1,12 +1,13 @@
 //! A room: the signaling session plus one [`PeerConnection`] per remote member (mesh).
 
-use super::files::{PeerFiles, SEGMENT_BYTES};
+use super::files::PeerFiles;
 use super::media::{self, MediaError, MediaRequest};
 use super::peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent, TrackSource};
 use super::signaling::{
     ClientMessage, ServerMessage, SignalData, Signaling, SignalingEvent, SignalingSender,
 };
 use super::store::{find_held, holds_start_of, load_stored, StoredTransfer};
+use super::SEGMENT_BYTES;
 use super::{now_ms, Error};
 use crate::core::chat::{ChatComposer, ChatMessage, MediaState, PeerMessage};
 use crate::core::negotiation::is_polite;
