@@ -94,6 +94,12 @@ impl Outgoing {
         }
     }
 
+    /// Whether anything was read for this transfer since it was accepted (it holds
+    /// a place among the transfers sending, see `TransferConfig::max_sending`).
+    pub(super) fn started(&self) -> bool {
+        self.hashed > 0 || self.max_sent > 0 || self.pending_read.is_some()
+    }
+
     /// The end of the receiver's held copy while it is still being checked.
     fn checking_held(&self) -> Option<u64> {
         self.held

@@ -1260,6 +1260,53 @@ fn reads_in_progress_count_against_the_budget() {
 }
 
 #[test]
+fn at_most_four_transfers_send_at_once_in_turn() {
+    let mut link = Link::slow_sender();
+    link.b.auto_accept = false;
+    let files: Vec<Vec<u8>> = (0..7)
+        .map(|i| data(30_000 + i * 1000, 40 + i as u32))
+        .collect();
+    let ids: Vec<TransferId> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| link.a.offer(&format!("f{i}"), f.clone(), 0.0))
+        .collect();
+    link.run();
+    // Accepted all at once (newest first): four send, the rest wait their turn.
+    for &id in ids.iter().rev() {
+        link.b.mgr.accept(id, link.now).unwrap();
+        link.b.stored.insert(id, Vec::new());
+    }
+    link.run();
+    for (id, file) in ids.iter().zip(&files) {
+        assert_eq!(&link.b.stored[id], file);
+        assert_eq!(link.b.completed(inc(*id)), Some(true));
+    }
+    // Transfers being read from at each read request: started and not yet done.
+    let reads: Vec<TransferId> = link.a.requests.iter().map(|r| r.0).collect();
+    let span = |id: TransferId| {
+        let first = reads.iter().position(|&r| r == id).unwrap();
+        let last = reads.iter().rposition(|&r| r == id).unwrap();
+        (first, last)
+    };
+    let most = (0..reads.len())
+        .map(|i| {
+            ids.iter()
+                .filter(|&&id| (span(id).0..=span(id).1).contains(&i))
+                .count()
+        })
+        .max()
+        .unwrap();
+    assert_eq!(most, 4, "{reads:?}");
+    // The fifth to start starts only when one of the first four has sent
+    // everything (free places go to the oldest offer accepted by then).
+    let mut by_start = ids.clone();
+    by_start.sort_by_key(|&id| span(id).0);
+    let first_done = by_start[..4].iter().map(|&id| span(id).1).min().unwrap();
+    assert!(span(by_start[4]).0 > first_done, "{reads:?}");
+}
+
+#[test]
 fn concurrent_transfers_share_the_channel_round_robin() {
     let mut link = Link::slow_sender();
     link.b.auto_accept = false;
