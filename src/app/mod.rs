@@ -27,6 +27,7 @@ pub fn start() -> Result<(), JsValue> {
         dom,
         room: RefCell::new(None),
         session: Cell::new(0),
+        stream_watches: RefCell::new(Vec::new()),
     });
     app.init();
     Ok(())
@@ -37,6 +38,8 @@ struct App {
     room: RefCell<Option<Room>>,
     /// Bumped on every join/leave so loops of an old session stop.
     session: Cell<u32>,
+    /// Track listeners of the remote streams on screen (see `call::StreamWatch`).
+    stream_watches: RefCell<Vec<call::StreamWatch>>,
 }
 
 impl App {
@@ -280,6 +283,7 @@ impl App {
             }
             RoomEvent::PeerLeft(id) => {
                 debug_peers().delete(&JsValue::from_str(&id));
+                self.unwatch_streams(&id, None);
                 d.remove_peer_tiles(&id);
                 let removed = d.remove_participant(&id);
                 self.refresh_file_targets();
@@ -297,8 +301,10 @@ impl App {
                 let name = self.peer_name(&peer);
                 d.add_remote_stream(&peer, &name, &stream, screen);
                 d.apply_peer_media(&peer, &name, &state);
+                self.watch_stream(&peer, &stream);
             }
             RoomEvent::RemoteStreamRemoved { peer, stream_id } => {
+                self.unwatch_streams(&peer, Some(&stream_id));
                 d.remove_remote_stream(&peer, &stream_id)
             }
             RoomEvent::PeerMedia { peer, state } => {
@@ -359,6 +365,7 @@ impl App {
             room.leave();
         }
         debug_peers().clear();
+        self.stream_watches.borrow_mut().clear();
         self.session.set(self.session.get() + 1);
         let d = &self.dom;
         d.local_video.set_src_object(None);
