@@ -119,7 +119,12 @@ impl Dom {
         let _ = li.append_child(&result);
         let _ = li.append_child(&actions);
         let _ = self.transfers.prepend_with_node_1(&li);
-        self.set_actions(&li, state);
+        let waiting = match state {
+            "waiting" => format!("waiting for {peer_name} to accept"),
+            "offered" if incoming => "waiting for you to accept".to_owned(),
+            _ => String::new(),
+        };
+        self.set_transfer_state(&li, state, &waiting);
         Some(li)
     }
 
@@ -130,9 +135,12 @@ impl Dom {
             return;
         };
         let incoming = li.get_attribute("data-direction").as_deref() == Some("incoming");
+        // The room cannot act on a transfer whose peer has left (see `peer_left`).
+        let peer_gone = li.has_attribute("data-peer-gone");
         let keep_download = actions.query_selector("a").ok().flatten();
         actions.set_inner_html("");
         let buttons: &[(&str, &str)] = match state {
+            _ if peer_gone => &[],
             "offered" if incoming => &[("accept", "Accept"), ("reject", "Reject")],
             "waiting" | "offered" | "transferring" | "interrupted" | "resuming" => {
                 &[("cancel", "Cancel")]
@@ -158,10 +166,25 @@ impl Dom {
         if let Ok(Some(r)) = li.query_selector("[data-testid=transfer-result]") {
             r.set_text_content(Some(result));
         }
+        if is_final(state) {
+            // A speed and a time left would claim it is still moving.
+            if let (Ok(Some(rate)), Some(done), Some(total)) = (
+                li.query_selector("[data-testid=transfer-rate]"),
+                attr_f64(li, "data-bytes-done"),
+                attr_f64(li, "data-size"),
+            ) {
+                rate.set_text_content(Some(&format!(
+                    "{} of {}",
+                    human_bytes(done),
+                    human_bytes(total)
+                )));
+            }
+        }
         self.set_actions(li, state);
     }
 
     fn set_transfer_progress(&self, li: &Element, progress: &Progress) {
+        let _ = li.set_attribute("data-bytes-done", &progress.bytes_done.to_string());
         if let Ok(Some(p)) = li.query_selector("progress") {
             let _ = p.set_attribute("value", &format!("{:.4}", progress.fraction()));
         }
@@ -200,6 +223,42 @@ impl Dom {
             };
             let _ = li.set_attribute("data-peer-id", to);
             let _ = li.set_attribute("data-key", &row_key(to, key));
+            let _ = li.remove_attribute("data-peer-gone");
+        }
+    }
+
+    /// `peer` (called `name`) left the room. Its incoming transfers end here: the
+    /// room drops them, and a sender's page that comes back no longer has the file.
+    /// Outgoing ones are kept by the room for a while, in case the receiver's page
+    /// reloaded and comes back ([`crate::web::RoomEvent::TransfersMoved`]); neither
+    /// can be acted on meanwhile, so their buttons go.
+    pub fn peer_left(&self, peer: &str, name: &str) {
+        let Ok(rows) = self
+            .transfers
+            .query_selector_all(&format!("[data-peer-id={}]", css_string(peer)))
+        else {
+            return;
+        };
+        for i in 0..rows.length() {
+            let Some(li) = rows.item(i).and_then(|n| n.dyn_into::<Element>().ok()) else {
+                continue;
+            };
+            let state = li.get_attribute("data-state").unwrap_or_default();
+            if is_final(&state) {
+                continue;
+            }
+            let _ = li.set_attribute("data-peer-gone", "");
+            if li.get_attribute("data-direction").as_deref() == Some("incoming") {
+                let text = if state == "offered" {
+                    format!("{name} left; the offer is gone")
+                } else {
+                    format!("{name} left before the file was complete")
+                };
+                self.set_transfer_state(&li, "failed", &text);
+            } else {
+                let text = format!("{name} left — it continues if their page comes back soon");
+                self.set_transfer_state(&li, "interrupted", &text);
+            }
         }
     }
 
@@ -342,12 +401,14 @@ impl App {
             }
             TransferEvent::Cancelled { key, by, reason } => {
                 if let Some(li) = row(key) {
-                    let who = match by {
-                        Side::Local => "you",
-                        Side::Remote => "the other side",
-                    };
                     let why = reason.map(|r| format!(": {r}")).unwrap_or_default();
-                    d.set_transfer_state(&li, "cancelled", &format!("cancelled by {who}{why}"));
+                    // The room gives up on a departed peer's transfers by itself.
+                    let who = match by {
+                        _ if li.has_attribute("data-peer-gone") => "",
+                        Side::Local => " by you",
+                        Side::Remote => " by the other side",
+                    };
+                    d.set_transfer_state(&li, "cancelled", &format!("cancelled{who}{why}"));
                 }
             }
             TransferEvent::Failed { key, reason } => {
@@ -434,6 +495,18 @@ impl App {
             Err(e) => self.dom.add_system_line(&format!("Transfer: {e}")),
         }
     }
+}
+
+/// Whether a row in `state` is over (nothing more will happen to it).
+fn is_final(state: &str) -> bool {
+    matches!(
+        state,
+        "verified" | "hash-mismatch" | "rejected" | "cancelled" | "failed"
+    )
+}
+
+fn attr_f64(el: &Element, name: &str) -> Option<f64> {
+    el.get_attribute(name)?.parse().ok()
 }
 
 /// `webkitRelativePath` of a file picked from a folder (empty otherwise).

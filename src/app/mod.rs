@@ -288,6 +288,7 @@ impl App {
                 let removed = d.remove_participant(&id);
                 self.refresh_file_targets();
                 if let Some(name) = removed {
+                    d.peer_left(&id, &name);
                     d.add_system_line(&format!("{name} left"));
                 }
             }
