@@ -256,8 +256,21 @@ impl Dom {
                 };
                 self.set_transfer_state(&li, "failed", &text);
             } else {
-                let text = format!("{name} left — it continues if their page comes back soon");
+                let text = format!("{name} left — waiting in case their page comes back");
                 self.set_transfer_state(&li, "interrupted", &text);
+            }
+        }
+    }
+
+    /// We left the room: every transfer still open ends with it (the room drops
+    /// them). Finished rows stay, so a received file can still be saved.
+    pub fn end_open_transfers(&self) {
+        let rows = self.transfers.children();
+        for i in 0..rows.length() {
+            let Some(li) = rows.item(i) else { continue };
+            let state = li.get_attribute("data-state").unwrap_or_default();
+            if !is_final(&state) {
+                self.set_transfer_state(&li, "cancelled", "ended: you left the room");
             }
         }
     }

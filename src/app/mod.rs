@@ -371,6 +371,14 @@ impl App {
         let d = &self.dom;
         d.local_video.set_src_object(None);
         d.local_tile.set_hidden(true);
+        // The next join starts without media until it captures again.
+        d.show_media_error(None);
+        d.toggle_mic.set_disabled(true);
+        d.toggle_camera.set_disabled(true);
+        d.set_toggle(&d.toggle_mic, false, "Mute");
+        d.set_toggle(&d.toggle_camera, false, "Camera off");
+        d.end_open_transfers();
+        d.refresh_file_targets(&[]);
         self.screen_share_ended();
         if let Ok(tiles) = d.videos.query_selector_all("[data-testid=remote-tile]") {
             for i in 0..tiles.length() {
