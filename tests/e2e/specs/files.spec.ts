@@ -143,3 +143,22 @@ test.describe('transfer rows', () => {
     await expect(incoming.getByTestId('transfer-rate')).toHaveText(/^[\d.]+ [KMG]?B of 134\.2 MB$/);
   });
 });
+
+test('files can be picked and sent with the keyboard alone', async ({ openPeers, room }, testInfo) => {
+  const file = path.join(testInfo.outputPath('keys'), 'typed.bin');
+  generateFile(file, 2000, 10);
+  const [ada, bo] = await filePair(openPeers, room);
+  const page = ada.page;
+
+  // From the "Send to" list, Shift+Tab goes back to the folder picker, then the file picker.
+  await page.getByTestId('file-target').focus();
+  await page.keyboard.press('Shift+Tab');
+  await expect(page.getByTestId('folder-input')).toBeFocused();
+  await page.keyboard.press('Shift+Tab');
+  await expect(page.getByTestId('file-input')).toBeFocused();
+  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Space')]);
+  await chooser.setFiles(file);
+
+  const incoming = transferRow(bo, 'typed.bin', 'incoming');
+  await expect(incoming).toHaveAttribute('data-state', 'offered', { timeout: 20_000 });
+});
