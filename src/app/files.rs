@@ -119,7 +119,12 @@ impl Dom {
         let _ = li.append_child(&result);
         let _ = li.append_child(&actions);
         let _ = self.transfers.prepend_with_node_1(&li);
-        self.set_actions(&li, state);
+        let waiting = match state {
+            "waiting" => format!("waiting for {peer_name} to accept"),
+            "offered" if incoming => "waiting for you to accept".to_owned(),
+            _ => String::new(),
+        };
+        self.set_transfer_state(&li, state, &waiting);
         Some(li)
     }
 
@@ -130,9 +135,12 @@ impl Dom {
             return;
         };
         let incoming = li.get_attribute("data-direction").as_deref() == Some("incoming");
+        // The room cannot act on a transfer whose peer has left (see `peer_left`).
+        let peer_gone = li.has_attribute("data-peer-gone");
         let keep_download = actions.query_selector("a").ok().flatten();
         actions.set_inner_html("");
         let buttons: &[(&str, &str)] = match state {
+            _ if peer_gone => &[],
             "offered" if incoming => &[("accept", "Accept"), ("reject", "Reject")],
             "waiting" | "offered" | "transferring" | "interrupted" | "resuming" => {
                 &[("cancel", "Cancel")]
@@ -158,10 +166,25 @@ impl Dom {
         if let Ok(Some(r)) = li.query_selector("[data-testid=transfer-result]") {
             r.set_text_content(Some(result));
         }
+        if is_final(state) {
+            // A speed and a time left would claim it is still moving.
+            if let (Ok(Some(rate)), Some(done), Some(total)) = (
+                li.query_selector("[data-testid=transfer-rate]"),
+                attr_f64(li, "data-bytes-done"),
+                attr_f64(li, "data-size"),
+            ) {
+                rate.set_text_content(Some(&format!(
+                    "{} of {}",
+                    human_bytes(done),
+                    human_bytes(total)
+                )));
+            }
+        }
         self.set_actions(li, state);
     }
 
     fn set_transfer_progress(&self, li: &Element, progress: &Progress) {
+        let _ = li.set_attribute("data-bytes-done", &progress.bytes_done.to_string());
         if let Ok(Some(p)) = li.query_selector("progress") {
             let _ = p.set_attribute("value", &format!("{:.4}", progress.fraction()));
         }
@@ -200,6 +223,65 @@ impl Dom {
             };
             let _ = li.set_attribute("data-peer-id", to);
             let _ = li.set_attribute("data-key", &row_key(to, key));
+            let _ = li.remove_attribute("data-peer-gone");
+        }
+    }
+
+    /// `peer` (called `name`) left the room. Its incoming transfers end here: the
+    /// room drops them, and a sender's page that comes back no longer has the file.
+    /// Outgoing ones are kept by the room for a while, in case the receiver's page
+    /// reloaded and comes back ([`crate::web::RoomEvent::TransfersMoved`]); neither
+    /// can be acted on meanwhile, so their buttons go.
+    pub fn peer_left(&self, peer: &str, name: &str) {
+        let Ok(rows) = self
+            .transfers
+            .query_selector_all(&format!("[data-peer-id={}]", css_string(peer)))
+        else {
+            return;
+        };
+        for i in 0..rows.length() {
+            let Some(li) = rows.item(i).and_then(|n| n.dyn_into::<Element>().ok()) else {
+                continue;
+            };
+            let state = li.get_attribute("data-state").unwrap_or_default();
+            if is_final(&state) {
+                continue;
+            }
+            let _ = li.set_attribute("data-peer-gone", "");
+            if li.get_attribute("data-direction").as_deref() == Some("incoming") {
+                // Only files over one segment are kept in storage while they arrive.
+                let size: u64 = li
+                    .get_attribute("data-size")
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
+                let text = if state == "offered" {
+                    format!("{name} left; the offer is gone")
+                } else if size > crate::web::SEGMENT_BYTES {
+                    format!(
+                        "{name} left before the file was complete — if they send it again, \
+                         it continues from what was saved"
+                    )
+                } else {
+                    format!("{name} left before the file was complete")
+                };
+                self.set_transfer_state(&li, "failed", &text);
+            } else {
+                let text = format!("{name} left — waiting in case their page comes back");
+                self.set_transfer_state(&li, "interrupted", &text);
+            }
+        }
+    }
+
+    /// We left the room: every transfer still open ends with it (the room drops
+    /// them). Finished rows stay, so a received file can still be saved.
+    pub fn end_open_transfers(&self) {
+        let rows = self.transfers.children();
+        for i in 0..rows.length() {
+            let Some(li) = rows.item(i) else { continue };
+            let state = li.get_attribute("data-state").unwrap_or_default();
+            if !is_final(&state) {
+                self.set_transfer_state(&li, "cancelled", "ended: you left the room");
+            }
         }
     }
 
@@ -219,52 +301,6 @@ impl Dom {
             }
         }
         self.file_target.set_value(&current);
-    }
-
-    /// `peer` (called `name`) left the room: its unfinished rows say what becomes of
-    /// them. Ours to it wait (its page may come back and take them up again, see
-    /// `RoomEvent::TransfersMoved`); its to us stop, keeping what arrived of a large
-    /// file for when it is offered again.
-    pub(super) fn peer_left_rows(&self, peer: &str, name: &str) {
-        let Ok(rows) = self
-            .transfers
-            .query_selector_all(&format!("[data-peer-id={}]", css_string(peer)))
-        else {
-            return;
-        };
-        for i in 0..rows.length() {
-            let Some(li) = rows.item(i).and_then(|n| n.dyn_into::<Element>().ok()) else {
-                continue;
-            };
-            let state = li.get_attribute("data-state").unwrap_or_default();
-            if !matches!(
-                state.as_str(),
-                "offered" | "waiting" | "transferring" | "interrupted" | "resuming"
-            ) {
-                continue;
-            }
-            let incoming = li.get_attribute("data-direction").as_deref() == Some("incoming");
-            if !incoming {
-                let note = format!("{name} left — continues if their page comes back soon");
-                self.set_transfer_state(&li, "interrupted", &note);
-            } else if state == "offered" {
-                self.set_transfer_state(&li, "stopped", &format!("{name} left"));
-            } else {
-                // Only files over one segment are kept in storage while they arrive.
-                let size: u64 = li
-                    .get_attribute("data-size")
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
-                let note = if size > crate::web::SEGMENT_BYTES {
-                    format!(
-                        "{name} left before the end — if they send it again, it continues from what was saved"
-                    )
-                } else {
-                    format!("{name} left before the end")
-                };
-                self.set_transfer_state(&li, "stopped", &note);
-            }
-        }
     }
 }
 
@@ -388,12 +424,14 @@ impl App {
             }
             TransferEvent::Cancelled { key, by, reason } => {
                 if let Some(li) = row(key) {
-                    let who = match by {
-                        Side::Local => "you",
-                        Side::Remote => "the other side",
-                    };
                     let why = reason.map(|r| format!(": {r}")).unwrap_or_default();
-                    d.set_transfer_state(&li, "cancelled", &format!("cancelled by {who}{why}"));
+                    // The room gives up on a departed peer's transfers by itself.
+                    let who = match by {
+                        _ if li.has_attribute("data-peer-gone") => "",
+                        Side::Local => " by you",
+                        Side::Remote => " by the other side",
+                    };
+                    d.set_transfer_state(&li, "cancelled", &format!("cancelled{who}{why}"));
                 }
             }
             TransferEvent::Failed { key, reason } => {
@@ -499,6 +537,18 @@ impl App {
             Err(e) => self.dom.add_system_line(&format!("Transfer: {e}")),
         }
     }
+}
+
+/// Whether a row in `state` is over (nothing more will happen to it).
+fn is_final(state: &str) -> bool {
+    matches!(
+        state,
+        "verified" | "hash-mismatch" | "rejected" | "cancelled" | "failed"
+    )
+}
+
+fn attr_f64(el: &Element, name: &str) -> Option<f64> {
+    el.get_attribute(name)?.parse().ok()
 }
 
 /// `webkitRelativePath` of a file picked from a folder (empty otherwise).

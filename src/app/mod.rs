@@ -27,6 +27,7 @@ pub fn start() -> Result<(), JsValue> {
         dom,
         room: RefCell::new(None),
         session: Cell::new(0),
+        stream_watches: RefCell::new(Vec::new()),
     });
     app.init();
     Ok(())
@@ -37,6 +38,8 @@ struct App {
     room: RefCell<Option<Room>>,
     /// Bumped on every join/leave so loops of an old session stop.
     session: Cell<u32>,
+    /// Track listeners of the remote streams on screen (see `call::StreamWatch`).
+    stream_watches: RefCell<Vec<call::StreamWatch>>,
 }
 
 impl App {
@@ -280,11 +283,12 @@ impl App {
             }
             RoomEvent::PeerLeft(id) => {
                 debug_peers().delete(&JsValue::from_str(&id));
+                self.unwatch_streams(&id, None);
                 d.remove_peer_tiles(&id);
                 let removed = d.remove_participant(&id);
                 self.refresh_file_targets();
                 if let Some(name) = removed {
-                    d.peer_left_rows(&id, &name);
+                    d.peer_left(&id, &name);
                     d.add_system_line(&format!("{name} left"));
                 }
             }
@@ -298,8 +302,10 @@ impl App {
                 let name = self.peer_name(&peer);
                 d.add_remote_stream(&peer, &name, &stream, screen);
                 d.apply_peer_media(&peer, &name, &state);
+                self.watch_stream(&peer, &stream);
             }
             RoomEvent::RemoteStreamRemoved { peer, stream_id } => {
+                self.unwatch_streams(&peer, Some(&stream_id));
                 d.remove_remote_stream(&peer, &stream_id)
             }
             RoomEvent::PeerMedia { peer, state } => {
@@ -361,10 +367,19 @@ impl App {
             room.leave();
         }
         debug_peers().clear();
+        self.stream_watches.borrow_mut().clear();
         self.session.set(self.session.get() + 1);
         let d = &self.dom;
         d.local_video.set_src_object(None);
         d.local_tile.set_hidden(true);
+        // The next join starts without media until it captures again.
+        d.show_media_error(None);
+        d.toggle_mic.set_disabled(true);
+        d.toggle_camera.set_disabled(true);
+        d.set_toggle(&d.toggle_mic, false, "Mute");
+        d.set_toggle(&d.toggle_camera, false, "Camera off");
+        d.end_open_transfers();
+        d.refresh_file_targets(&[]);
         self.screen_share_ended();
         if let Ok(tiles) = d.videos.query_selector_all("[data-testid=remote-tile]") {
             for i in 0..tiles.length() {

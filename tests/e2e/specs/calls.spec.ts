@@ -131,3 +131,25 @@ test('who is speaking is shown from audio levels, and muting ends it', async ({ 
   // A muted track sends silence: the indicator goes off.
   await expect(adaOnBo).toHaveAttribute('data-speaking', 'no', { timeout: 20_000 });
 });
+
+test('a voice-only peer who starts the camera is seen on video, and hidden again after going back to voice', async ({ openPeers, room }) => {
+  const [ada, bo] = await openPeers('Ada', 'Bo');
+  await joinWith(ada, room, 'video');
+  await joinWith(bo, room, 'voice');
+  await expectMediaFlowing(ada, bo, false);
+  const boTile = await tiles(ada, bo, 'camera');
+  await expect(boTile).toHaveClass(/voice-only/);
+  await expect(boTile.getByTestId('remote-video')).toBeHidden();
+
+  await bo.page.getByTestId('start-video').click();
+  await expect(bo.page.getByTestId('toggle-camera')).toBeEnabled({ timeout: CONNECT_TIMEOUT_MS });
+  // Ada sees Bo's camera: the same tile, now showing decoded video.
+  await expectMediaFlowing(ada, bo);
+  await expect(boTile).not.toHaveClass(/voice-only/, { timeout: CONNECT_TIMEOUT_MS });
+  await expect(boTile.getByTestId('remote-video')).toBeVisible();
+
+  await bo.page.getByTestId('start-voice').click();
+  await expect(bo.page.getByTestId('toggle-camera')).toBeDisabled({ timeout: CONNECT_TIMEOUT_MS });
+  await expect(boTile).toHaveClass(/voice-only/, { timeout: CONNECT_TIMEOUT_MS });
+  await expect(boTile.getByTestId('remote-video')).toBeHidden();
+});

@@ -117,3 +117,50 @@ test.describe('file sharing', () => {
     await expect(stop.getByTestId('transfer-download')).toHaveCount(0);
   });
 });
+
+test.describe('transfer rows', () => {
+  test('say what they wait for, and end clearly when the sender leaves mid-way', async ({ openPeers, room }, testInfo) => {
+    const dir = testInfo.outputPath('left');
+    generateFile(path.join(dir, 'half.bin'), 128 * MiB, 8);
+    const [ada, bo] = await filePair(openPeers, room);
+
+    await ada.page.getByTestId('file-input').setInputFiles(path.join(dir, 'half.bin'));
+    const outgoing = transferRow(ada, 'half.bin', 'outgoing');
+    const incoming = transferRow(bo, 'half.bin', 'incoming');
+    await expect(incoming).toHaveAttribute('data-state', 'offered', { timeout: 20_000 });
+    await expect(outgoing.getByTestId('transfer-result')).toHaveText('waiting for Bo to accept');
+    await expect(incoming.getByTestId('transfer-result')).toHaveText('waiting for you to accept');
+
+    await incoming.getByTestId('transfer-accept').click();
+    await expect(incoming.getByTestId('transfer-rate')).toContainText(' left', { timeout: 20_000 });
+    await ada.page.close();
+
+    // Nothing more can arrive: the row says why, offers nothing to click, and no
+    // longer shows a speed or a time left.
+    await expect(incoming).toHaveAttribute('data-state', 'failed', { timeout: 20_000 });
+    await expect(incoming.getByTestId('transfer-result')).toHaveText(
+      'Ada left before the file was complete — if they send it again, it continues from what was saved',
+    );
+    await expect(incoming.getByRole('button')).toHaveCount(0);
+    await expect(incoming.getByTestId('transfer-rate')).toHaveText(/^[\d.]+ [KMG]?B of 134\.2 MB$/);
+  });
+});
+
+test('files can be picked and sent with the keyboard alone', async ({ openPeers, room }, testInfo) => {
+  const file = path.join(testInfo.outputPath('keys'), 'typed.bin');
+  generateFile(file, 2000, 10);
+  const [ada, bo] = await filePair(openPeers, room);
+  const page = ada.page;
+
+  // From the "Send to" list, Shift+Tab goes back to the folder picker, then the file picker.
+  await page.getByTestId('file-target').focus();
+  await page.keyboard.press('Shift+Tab');
+  await expect(page.getByTestId('folder-input')).toBeFocused();
+  await page.keyboard.press('Shift+Tab');
+  await expect(page.getByTestId('file-input')).toBeFocused();
+  const [chooser] = await Promise.all([page.waitForEvent('filechooser'), page.keyboard.press('Space')]);
+  await chooser.setFiles(file);
+
+  const incoming = transferRow(bo, 'typed.bin', 'incoming');
+  await expect(incoming).toHaveAttribute('data-state', 'offered', { timeout: 20_000 });
+});

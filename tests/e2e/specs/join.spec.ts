@@ -38,3 +38,22 @@ test('the room comes from the URL, and the share link leads back to it', async (
   await guest.expectConnectedTo([peer]);
   await peer.expectConnectedTo([guest]);
 });
+
+test('only the join form shows before joining, only the room after, and the form again after leaving', async ({ room, openPeers }) => {
+  const [peer] = await openPeers('Gus');
+  const roomPanel = peer.page.getByTestId('room-panel');
+  const joinPanel = peer.page.getByTestId('join-panel');
+  await expect(joinPanel).toBeVisible();
+  await expect(roomPanel).toBeHidden();
+  await expect(peer.page.getByTestId('leave-button')).toBeHidden();
+  await expect(peer.chatInput).toBeHidden();
+
+  await peer.join(room);
+  await expect(roomPanel).toBeVisible();
+  await expect(joinPanel).toBeHidden();
+
+  await peer.page.getByTestId('leave-button').click();
+  await expect(peer.status).toHaveAttribute('data-state', 'idle');
+  await expect(joinPanel).toBeVisible();
+  await expect(roomPanel).toBeHidden();
+});

@@ -1,5 +1,7 @@
 import { expect, test } from '../lib/fixtures';
+import path from 'node:path';
 import { joinWith, tiles } from '../lib/call';
+import { generateFile, transferRow } from '../lib/files';
 
 test('a peer whose tab closes disappears everywhere and the others carry on', async ({ openPeers, room }) => {
   const [ada, bo, cy] = await openPeers('Ada', 'Bo', 'Cy');
@@ -36,4 +38,35 @@ test('the Leave button leaves the room; the others see it and can rejoin with th
   await ada.expectConnectedTo([bo]);
   await bo.sendChat('welcome back');
   await ada.expectMessagesFrom('Bo', ['welcome back']);
+});
+
+test('leaving resets the call controls and ends open transfers; rejoining without media starts clean', async ({ openPeers, room }, testInfo) => {
+  const [ada, bo] = await openPeers('Ada', 'Bo');
+  await joinWith(ada, room, 'video');
+  await joinWith(bo, room, 'chat');
+  await ada.expectConnectedTo([bo]);
+  const mic = ada.page.getByTestId('toggle-mic');
+  const camera = ada.page.getByTestId('toggle-camera');
+  await mic.click();
+  await expect(mic).toHaveAttribute('aria-pressed', 'true');
+
+  const file = path.join(testInfo.outputPath('leave'), 'pending.bin');
+  generateFile(file, 1000, 9);
+  await bo.page.getByTestId('file-input').setInputFiles(file);
+  const offered = transferRow(ada, 'pending.bin', 'incoming');
+  await expect(offered).toHaveAttribute('data-state', 'offered', { timeout: 20_000 });
+
+  await ada.page.getByTestId('leave-button').click();
+  await expect(ada.status).toHaveAttribute('data-state', 'idle');
+  // The offer died with the room: nothing left to click on it.
+  await expect(offered).not.toHaveAttribute('data-state', 'offered');
+  await expect(offered.getByRole('button')).toHaveCount(0);
+
+  await joinWith(ada, room, 'chat');
+  await ada.expectConnectedTo([bo]);
+  await expect(ada.page.getByTestId('local-tile')).toBeHidden();
+  await expect(mic).toBeDisabled();
+  await expect(mic).toHaveText('Mute');
+  await expect(mic).toHaveAttribute('aria-pressed', 'false');
+  await expect(camera).toBeDisabled();
 });
