@@ -44,6 +44,8 @@ pub(super) struct Dom {
     pub folder_input: HtmlInputElement,
     pub file_target: HtmlSelectElement,
     pub transfers: HtmlElement,
+    /// Accepts every pending offer at once (shown when there are two or more).
+    pub accept_all: HtmlButtonElement,
 }
 
 fn by_id<T: JsCast>(doc: &Document, id: &str) -> Result<T, JsValue> {
@@ -94,6 +96,7 @@ impl Dom {
             folder_input: by_id(&doc, "folder-input")?,
             file_target: by_id(&doc, "file-target")?,
             transfers: by_id(&doc, "transfers")?,
+            accept_all: by_id(&doc, "accept-all")?,
             doc,
         })
     }

@@ -161,6 +161,27 @@ impl Dom {
         }
     }
 
+    /// The offers waiting for an answer (whose sender is still here).
+    fn pending_offers(&self) -> Vec<Element> {
+        let selector = "[data-testid=transfer][data-direction=incoming][data-state=offered]\
+                        :not([data-peer-gone])";
+        let Ok(rows) = self.transfers.query_selector_all(selector) else {
+            return Vec::new();
+        };
+        (0..rows.length())
+            .filter_map(|i| rows.item(i).and_then(|n| n.dyn_into::<Element>().ok()))
+            .collect()
+    }
+
+    /// Shows "Accept all (n)" while two or more offers wait (a shared folder is one
+    /// offer per file).
+    fn refresh_accept_all(&self) {
+        let pending = self.pending_offers().len();
+        self.accept_all.set_hidden(pending < 2);
+        self.accept_all
+            .set_text_content(Some(&format!("Accept all ({pending})")));
+    }
+
     fn set_transfer_state(&self, li: &Element, state: &str, result: &str) {
         let _ = li.set_attribute("data-state", state);
         if let Ok(Some(r)) = li.query_selector("[data-testid=transfer-result]") {
@@ -181,6 +202,7 @@ impl Dom {
             }
         }
         self.set_actions(li, state);
+        self.refresh_accept_all();
     }
 
     fn set_transfer_progress(&self, li: &Element, progress: &Progress) {
@@ -494,6 +516,26 @@ impl App {
     }
 
     /// The delegated click handler of the transfers list.
+    /// Accepts every offer still waiting for an answer.
+    pub(super) fn accept_all(&self) {
+        let Some(room) = self.current_room() else {
+            return;
+        };
+        for li in self.dom.pending_offers() {
+            let (Some(peer), Some(id)) = (
+                li.get_attribute("data-peer-id"),
+                li.get_attribute("data-id")
+                    .and_then(|v| v.parse::<TransferId>().ok()),
+            ) else {
+                continue;
+            };
+            match room.accept_file(&peer, id) {
+                Ok(()) => self.dom.set_transfer_state(&li, "transferring", ""),
+                Err(e) => self.dom.add_system_line(&format!("Transfer: {e}")),
+            }
+        }
+    }
+
     pub(super) fn transfer_click(self: &Rc<Self>, event: &web_sys::Event) {
         let Some(button) = event.target().and_then(|t| t.dyn_into::<Element>().ok()) else {
             return;

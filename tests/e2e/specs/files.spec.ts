@@ -61,6 +61,31 @@ test.describe('file sharing', () => {
     await expect(bo.page.locator('[data-testid="transfer"][data-direction="incoming"]')).toHaveCount(4);
   });
 
+  test('a folder of many files is accepted with one click and every file arrives', async ({ openPeers, room }, testInfo) => {
+    const dir = testInfo.outputPath('many');
+    const files: Record<string, string> = {};
+    // More files than send at once (4), each big enough to take several rounds.
+    for (let i = 0; i < 12; i += 1) {
+      const rel = `shots/img${i}.bin`;
+      files[rel] = generateFile(path.join(dir, rel), 3 * MiB + i * 1000, 200 + i);
+    }
+    const [ada, bo] = await filePair(openPeers, room);
+    const acceptAll = bo.page.getByTestId('accept-all');
+    await expect(acceptAll).toBeHidden();
+
+    await ada.page.getByTestId('folder-input').setInputFiles(path.join(dir, 'shots'));
+    await expect(acceptAll).toHaveText('Accept all (12)', { timeout: 20_000 });
+    await acceptAll.click();
+    await expect(acceptAll).toBeHidden();
+    const saveDir = testInfo.outputPath('saved');
+    mkdirSync(saveDir, { recursive: true });
+    for (const [rel, hash] of Object.entries(files)) {
+      const row = transferRow(bo, rel, 'incoming');
+      await expect(row).toHaveAttribute('data-state', 'verified', { timeout: 60_000 });
+      expect(await sha256File(await saveDownload(bo, row, saveDir))).toBe(hash);
+    }
+  });
+
   test('a dropped folder keeps its nested structure, next to a dropped file', async ({ openPeers, room }, testInfo) => {
     const dir = testInfo.outputPath('dropped');
     const files: Record<string, string> = {};
