@@ -161,16 +161,22 @@ impl Dom {
         }
     }
 
-    /// The offers waiting for an answer (whose sender is still here).
-    fn pending_offers(&self) -> Vec<Element> {
-        let selector = "[data-testid=transfer][data-direction=incoming][data-state=offered]\
-                        :not([data-peer-gone])";
+    /// The transfer rows that match `selector`.
+    fn rows(&self, selector: &str) -> Vec<Element> {
         let Ok(rows) = self.transfers.query_selector_all(selector) else {
             return Vec::new();
         };
         (0..rows.length())
             .filter_map(|i| rows.item(i).and_then(|n| n.dyn_into::<Element>().ok()))
             .collect()
+    }
+
+    /// The offers waiting for an answer (whose sender is still here).
+    fn pending_offers(&self) -> Vec<Element> {
+        self.rows(
+            "[data-testid=transfer][data-direction=incoming][data-state=offered]\
+             :not([data-peer-gone])",
+        )
     }
 
     /// Shows "Accept all (n)" while two or more offers wait (a shared folder is one
@@ -227,16 +233,7 @@ impl Dom {
     /// The rows of transfers with `from` now belong to `to` (the same client after a
     /// reload, see [`crate::web::RoomEvent::TransfersMoved`]).
     pub fn move_transfer_rows(&self, from: &str, to: &str) {
-        let Ok(rows) = self
-            .transfers
-            .query_selector_all(&format!("[data-peer-id={}]", css_string(from)))
-        else {
-            return;
-        };
-        for i in 0..rows.length() {
-            let Some(li) = rows.item(i).and_then(|n| n.dyn_into::<Element>().ok()) else {
-                continue;
-            };
+        for li in self.rows(&format!("[data-peer-id={}]", css_string(from))) {
             let id = li.get_attribute("data-id").and_then(|id| id.parse().ok());
             let key = match (li.get_attribute("data-direction").as_deref(), id) {
                 (Some("incoming"), Some(id)) => TransferKey::incoming(id),
@@ -250,21 +247,13 @@ impl Dom {
     }
 
     /// `peer` (called `name`) left the room. Its incoming transfers end here: the
-    /// room drops them, and a sender's page that comes back no longer has the file.
+    /// room drops them (what was saved of a large file is kept, and a new offer of
+    /// the same file continues from it).
     /// Outgoing ones are kept by the room for a while, in case the receiver's page
     /// reloaded and comes back ([`crate::web::RoomEvent::TransfersMoved`]); neither
     /// can be acted on meanwhile, so their buttons go.
     pub fn peer_left(&self, peer: &str, name: &str) {
-        let Ok(rows) = self
-            .transfers
-            .query_selector_all(&format!("[data-peer-id={}]", css_string(peer)))
-        else {
-            return;
-        };
-        for i in 0..rows.length() {
-            let Some(li) = rows.item(i).and_then(|n| n.dyn_into::<Element>().ok()) else {
-                continue;
-            };
+        for li in self.rows(&format!("[data-peer-id={}]", css_string(peer))) {
             let state = li.get_attribute("data-state").unwrap_or_default();
             if is_final(&state) {
                 continue;
