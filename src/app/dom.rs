@@ -46,6 +46,8 @@ pub(super) struct Dom {
     pub transfers: HtmlElement,
     /// Accepts every pending offer at once (shown when there are two or more).
     pub accept_all: HtmlButtonElement,
+    /// Saves every received file into a folder the user picks (see `save.rs`).
+    pub save_all: HtmlButtonElement,
 }
 
 fn by_id<T: JsCast>(doc: &Document, id: &str) -> Result<T, JsValue> {
@@ -97,6 +99,7 @@ impl Dom {
             file_target: by_id(&doc, "file-target")?,
             transfers: by_id(&doc, "transfers")?,
             accept_all: by_id(&doc, "accept-all")?,
+            save_all: by_id(&doc, "save-all")?,
             doc,
         })
     }

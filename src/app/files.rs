@@ -162,7 +162,7 @@ impl Dom {
     }
 
     /// The transfer rows that match `selector`.
-    fn rows(&self, selector: &str) -> Vec<Element> {
+    pub(super) fn rows(&self, selector: &str) -> Vec<Element> {
         let Ok(rows) = self.transfers.query_selector_all(selector) else {
             return Vec::new();
         };
@@ -499,9 +499,12 @@ impl App {
         let _ = a.set_attribute("download", &offer.name);
         let _ = a.set_attribute("data-testid", "transfer-download");
         a.set_text_content(Some("Save"));
+        // For "Save all to a folder…" (see `save.rs`).
+        super::save::keep_file(&a, blob);
         if let Ok(Some(actions)) = li.query_selector(".actions") {
             let _ = actions.append_child(&a);
         }
+        self.dom.refresh_save_all();
     }
 
     /// The delegated click handler of the transfers list.

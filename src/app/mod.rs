@@ -6,6 +6,7 @@
 mod call;
 mod dom;
 mod files;
+mod save;
 
 use crate::web::media::MediaRequest;
 use crate::web::{Error, JoinOptions, Room, RoomEvent, RoomEvents};
@@ -113,6 +114,8 @@ impl App {
         EventListener::new(&d.transfers, "click", move |e| app.transfer_click(e)).forget();
         let app = self.clone();
         EventListener::new(&d.accept_all, "click", move |_| app.accept_all()).forget();
+        let app = self.clone();
+        EventListener::new(&d.save_all, "click", move |_| app.save_all()).forget();
         for kind in ["dragenter", "dragover"] {
             let zone = Clone::clone(&d.drop_zone);
             EventListener::new_with_options(&d.drop_zone, kind, prevent, move |e| {

@@ -148,7 +148,7 @@ pub(super) async fn opfs_root() -> Result<FileSystemDirectoryHandle, Error> {
     subdir(&root, ROOT).await
 }
 
-pub(super) async fn subdir(
+pub(crate) async fn subdir(
     parent: &FileSystemDirectoryHandle,
     name: &str,
 ) -> Result<FileSystemDirectoryHandle, Error> {
@@ -174,7 +174,9 @@ pub(super) async fn remove_subdir(
 
 /// Writes `data` (a string or bytes) as the whole content of file `name` in `dir`
 /// and returns its handle. The content becomes visible only at `close()`.
-async fn write_file(
+/// Writes `data` (a string, a buffer or a Blob) to file `name` of `dir`, created or
+/// replaced; a failed write leaves the file as it was.
+pub(crate) async fn write_file(
     dir: &FileSystemDirectoryHandle,
     name: &str,
     data: &JsValue,
@@ -188,9 +190,10 @@ async fn write_file(
     let writable: FileSystemWritableFileStream = JsFuture::from(handle.create_writable())
         .await?
         .unchecked_into();
-    let written = match data.as_string() {
-        Some(text) => writable.write_with_str(&text),
-        None => writable.write_with_buffer_source(data.unchecked_ref()),
+    let written = match (data.as_string(), data.dyn_ref::<Blob>()) {
+        (Some(text), _) => writable.write_with_str(&text),
+        (None, Some(blob)) => writable.write_with_blob(blob),
+        (None, None) => writable.write_with_buffer_source(data.unchecked_ref()),
     };
     match written {
         Ok(promise) => {

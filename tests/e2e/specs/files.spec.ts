@@ -86,6 +86,62 @@ test.describe('file sharing', () => {
     }
   });
 
+  test('"Save all to a folder" writes every received file under its folder path', async ({ openPeers, room }, testInfo) => {
+    const dir = testInfo.outputPath('save-all');
+    const files: Record<string, string> = {};
+    for (const [rel, size, seed] of [
+      ['trip/a.bin', 300_000, 51],
+      ['trip/day2/b.bin', 9 * MiB, 52], // over one segment: read back from OPFS
+      ['trip/day2/night/c.txt', 17, 53],
+    ] as const) {
+      files[rel] = generateFile(path.join(dir, rel), size, seed);
+    }
+    const [ada, bo] = await filePair(openPeers, room);
+    const saveAll = bo.page.getByTestId('save-all');
+    await expect(saveAll).toBeHidden();
+    await ada.page.getByTestId('folder-input').setInputFiles(path.join(dir, 'trip'));
+    await bo.page.getByTestId('accept-all').click();
+    for (const rel of Object.keys(files)) {
+      await expect(transferRow(bo, rel, 'incoming')).toHaveAttribute('data-state', 'verified', { timeout: 60_000 });
+    }
+    await expect(saveAll).toHaveText('Save all 3 files to a folder…');
+
+    // The OS folder dialog cannot be driven headless: the picker hands the page a
+    // real folder of its origin's private file system instead, which the test reads.
+    await bo.page.evaluate(() => {
+      (window as unknown as { showDirectoryPicker: () => Promise<FileSystemDirectoryHandle> }).showDirectoryPicker =
+        async () => (await navigator.storage.getDirectory()).getDirectoryHandle('picked', { create: true });
+    });
+    const read = (paths: string[]) => bo.page.evaluate(async (paths) => {
+      const out: Record<string, string | null> = {};
+      const picked = await (await navigator.storage.getDirectory()).getDirectoryHandle('picked');
+      for (const p of paths) {
+        try {
+          let d = picked;
+          const parts = p.split('/');
+          for (const part of parts.slice(0, -1)) d = await d.getDirectoryHandle(part);
+          const file = await (await d.getFileHandle(parts[parts.length - 1])).getFile();
+          const digest = await crypto.subtle.digest('SHA-256', await file.arrayBuffer());
+          out[p] = [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+        } catch {
+          out[p] = null;
+        }
+      }
+      return out;
+    }, paths);
+
+    await saveAll.click();
+    await expect(bo.page.getByTestId('chat-log')).toContainText('Saved 3 of 3 files to the folder “picked”');
+    expect(await read(Object.keys(files))).toEqual(files);
+    // Saving again keeps what is there: the copies get " (1)".
+    await saveAll.click();
+    await expect(bo.page.getByTestId('chat-log').getByText('Saved 3 of 3 files')).toHaveCount(2);
+    expect(await read(['trip/a (1).bin', 'trip/day2/night/c (1).txt'])).toEqual({
+      'trip/a (1).bin': files['trip/a.bin'],
+      'trip/day2/night/c (1).txt': files['trip/day2/night/c.txt'],
+    });
+  });
+
   test('a dropped folder keeps its nested structure, next to a dropped file', async ({ openPeers, room }, testInfo) => {
     const dir = testInfo.outputPath('dropped');
     const files: Record<string, string> = {};
