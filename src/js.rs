@@ -1435,6 +1435,20 @@ fn to_promise(future: impl Future<Output = Result<JsValue, JsValue>> + 'static) 
 
 // --- free functions ---------------------------------------------------------------
 
+/// Frees the storage behind a received file's Blob (from a `file-received` event): a
+/// file over 8 MiB lives in the origin private file system until the page reloads,
+/// or until this. The Blob cannot be read afterwards. Resolves to `false` if the
+/// Blob is not such a file (a smaller one is in memory: drop your references).
+#[wasm_bindgen(js_name = releaseFile, unchecked_return_type = "Promise<boolean>")]
+pub fn release_file(file: web_sys::Blob) -> Promise {
+    to_promise(async move {
+        crate::web::store::release_received(&file)
+            .await
+            .map(JsValue::from_bool)
+            .map_err(|e| to_js_error(&e))
+    })
+}
+
 /// Lists cameras, microphones and speakers (labels are empty until media permission
 /// has been granted, e.g. after `startMedia()`).
 #[wasm_bindgen(js_name = enumerateDevices, unchecked_return_type = "Promise<DeviceInfo[]>")]

@@ -46,15 +46,34 @@ const LOCK_PREFIX: &str = "peerlink-incoming/";
 /// A partial file whose newest byte is older than this (a day) is deleted.
 pub const MAX_AGE_MS: f64 = 24.0 * 3600.0 * 1000.0;
 
-/// A held Web Lock: released when dropped, unless [`kept`](Self::keep) for the
-/// page's lifetime. Without the Web Locks API it holds nothing.
+/// A held Web Lock: released when dropped. Without the Web Locks API it holds
+/// nothing.
 #[derive(Debug, Default)]
 struct LockGuard(std::cell::RefCell<Option<js_sys::Function>>);
 
-impl LockGuard {
-    /// Holds the lock until the page goes (its promise is never resolved).
-    fn keep(&self) {
-        self.0.borrow_mut().take();
+thread_local! {
+    /// The folders of this page's received files, each with the Blob that reads
+    /// them (and so its lock held): until [`release_received`], or the next load.
+    static KEPT: std::cell::RefCell<Vec<(Blob, TransferDir)>> = const {
+        std::cell::RefCell::new(Vec::new())
+    };
+}
+
+/// Frees the storage behind `file`, a received file's Blob (`RoomEvent::FileReceived`):
+/// a file over one segment lives in the origin private file system, read by that
+/// Blob, until the next page load — or until this. The Blob cannot be read after
+/// it. `false` if `file` is not such a Blob (e.g. a smaller file, kept in memory).
+pub async fn release_received(file: &Blob) -> Result<bool, Error> {
+    let found = KEPT.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        let i = kept
+            .iter()
+            .position(|(blob, _)| js_sys::Object::is(blob, file))?;
+        Some(kept.remove(i).1)
+    });
+    match found {
+        Some(dir) => dir.remove().await.map(|()| true),
+        None => Ok(false),
     }
 }
 
@@ -131,7 +150,7 @@ struct TransferDir {
     name: String,
     dir: FileSystemDirectoryHandle,
     /// This tab's claim on the folder (shared by clones).
-    lock: std::rc::Rc<LockGuard>,
+    _lock: std::rc::Rc<LockGuard>,
 }
 
 pub(super) async fn opfs_root() -> Result<FileSystemDirectoryHandle, Error> {
@@ -265,7 +284,7 @@ impl TransferDir {
             parent,
             name: token.to_owned(),
             dir,
-            lock: std::rc::Rc::new(lock),
+            _lock: std::rc::Rc::new(lock),
         };
         dir.write_offer(offer).await?;
         Ok(dir)
@@ -387,31 +406,44 @@ pub(crate) fn spawn_sink(
                     kept();
                 }
                 StoreJob::Finish(reply) => {
-                    let verified = reply.is_some();
-                    if let Some((mime_type, reply)) = reply {
-                        let file = match lost.take() {
-                            Some(e) => Err(e),
-                            None => {
-                                let options = BlobPropertyBag::new();
-                                options.set_type(&mime_type);
-                                Blob::new_with_blob_sequence_and_options(&segments, &options)
-                                    .map_err(Error::from)
-                            }
-                        };
-                        let _ = reply.send(file);
-                    }
+                    let (file, reply) = match reply {
+                        Some((mime_type, reply)) => {
+                            let file = match lost.take() {
+                                Some(e) => Err(e),
+                                None => {
+                                    let options = BlobPropertyBag::new();
+                                    options.set_type(&mime_type);
+                                    Blob::new_with_blob_sequence_and_options(&segments, &options)
+                                        .map_err(Error::from)
+                                }
+                            };
+                            (Some(file), Some(reply))
+                        }
+                        None => (None, None),
+                    };
                     if let Some(dir) = &dir {
-                        let result = if verified && stored > 0 {
+                        let saved = file.as_ref().and_then(|f| f.as_ref().ok());
+                        let result = match saved.filter(|_| stored > 0) {
                             // The saved Blob reads the segments: no other tab may
-                            // delete them while this page lives; the next load does.
-                            dir.lock.keep();
-                            dir.forget_offer().await
-                        } else {
-                            dir.remove().await
+                            // delete them while this page lives (or until it
+                            // releases them); the next load does. Registered
+                            // before the file is handed out, so it can be released
+                            // as soon as it is.
+                            Some(blob) => {
+                                let forgotten = dir.forget_offer().await;
+                                KEPT.with(|kept| {
+                                    kept.borrow_mut().push((blob.clone(), dir.clone()))
+                                });
+                                forgotten
+                            }
+                            None => dir.remove().await,
                         };
                         if let Err(e) = result {
                             warn(e);
                         }
+                    }
+                    if let (Some(file), Some(reply)) = (file, reply) {
+                        let _ = reply.send(file);
                     }
                     return;
                 }
@@ -474,7 +506,7 @@ pub async fn load_stored() -> Result<Vec<StoredTransfer>, Error> {
             parent: Clone::clone(&parent),
             name,
             dir: handle.unchecked_into(),
-            lock: std::rc::Rc::new(lock),
+            _lock: std::rc::Rc::new(lock),
         };
         match read_transfer(dir.clone()).await {
             Ok(Some((stored, newest))) if js_sys::Date::now() - newest < MAX_AGE_MS => {
@@ -692,6 +724,33 @@ mod tests {
         assert!(JsFuture::from(dir.get_file_handle(OFFER_FILE))
             .await
             .is_err());
+    }
+
+    #[wasm_bindgen_test]
+    async fn releasing_a_received_file_deletes_its_folder() {
+        let token = "44".repeat(16);
+        let sink = spawn_sink(offer(5, &token), true, None, |e| panic!("{e}"), || {});
+        sink.unbounded_send(StoreJob::Segment(parts(b"abc")))
+            .unwrap();
+        let (reply, file) = oneshot::channel();
+        sink.unbounded_send(StoreJob::Finish(Some((String::new(), reply))))
+            .unwrap();
+        let blob = file.await.unwrap().unwrap();
+        assert_eq!(text(&blob).await, "abc");
+        let other = Blob::new().unwrap();
+        assert!(
+            !release_received(&other).await.unwrap(),
+            "not a received file"
+        );
+        assert!(release_received(&blob).await.unwrap());
+        let root = opfs_root().await.unwrap();
+        assert!(
+            JsFuture::from(root.get_directory_handle(&token))
+                .await
+                .is_err(),
+            "its folder is gone"
+        );
+        assert!(!release_received(&blob).await.unwrap(), "released once");
     }
 
     #[wasm_bindgen_test]
