@@ -186,6 +186,7 @@ impl Dom {
     pub fn add_system_line(&self, text: &str) {
         let Some(li) = self.element("li") else { return };
         li.set_class_name("system");
+        let _ = li.set_attribute("data-testid", "chat-system");
         li.set_text_content(Some(text));
         self.append_to_chat(&li);
     }

@@ -28,6 +28,7 @@ pub fn start() -> Result<(), JsValue> {
         room: RefCell::new(None),
         session: Cell::new(0),
         stream_watches: RefCell::new(Vec::new()),
+        present_at_join: RefCell::new(Vec::new()),
     });
     app.init();
     Ok(())
@@ -40,6 +41,9 @@ struct App {
     session: Cell<u32>,
     /// Track listeners of the remote streams on screen (see `call::StreamWatch`).
     stream_watches: RefCell<Vec<call::StreamWatch>>,
+    /// Peers that were in the room when we joined and are not announced yet: the
+    /// room reports them as joining too, but they were there first.
+    present_at_join: RefCell<Vec<String>>,
 }
 
 impl App {
@@ -251,6 +255,7 @@ impl App {
         d.join_panel.set_hidden(true);
         d.room_panel.set_hidden(false);
         let _ = d.chat_input.focus();
+        *self.present_at_join.borrow_mut() = room.peers().into_iter().map(|p| p.id).collect();
         *self.room.borrow_mut() = Some(room);
         let session = self.session.get() + 1;
         self.session.set(session);
@@ -279,7 +284,16 @@ impl App {
                 {
                     debug_peers().set(&JsValue::from_str(&id), &pc);
                 }
-                d.add_system_line(&format!("{name} joined"));
+                let was_here = {
+                    let mut present = self.present_at_join.borrow_mut();
+                    let found = present.iter().position(|p| *p == id);
+                    found.map(|i| present.swap_remove(i)).is_some()
+                };
+                if was_here {
+                    d.add_system_line(&format!("{name} is here"));
+                } else {
+                    d.add_system_line(&format!("{name} joined"));
+                }
             }
             RoomEvent::PeerLeft(id) => {
                 debug_peers().delete(&JsValue::from_str(&id));

@@ -58,3 +58,18 @@ test('names and messages are shown as text, never run as HTML', async ({ room, o
     expect(await peer.page.evaluate(() => (window as unknown as Record<string, unknown>).__xssName)).toBeUndefined();
   }
 });
+
+test('the chat says who was already here and who joined later', async ({ room, openPeers }) => {
+  const [ada, bo, cy] = await openPeers('Ada', 'Bo', 'Cy');
+  await ada.join(room);
+  await bo.join(room);
+  await bo.expectConnectedTo([ada]);
+  await cy.join(room);
+  await cy.expectConnectedTo([ada, bo]);
+  await expect(ada.chatLog.getByTestId('chat-system')).toHaveText(['Bo joined', 'Cy joined']);
+  await expect(bo.chatLog.getByTestId('chat-system')).toHaveText(['Ada is here', 'Cy joined']);
+  // (in peer-id order, which is random)
+  await expect
+    .poll(async () => (await cy.chatLog.getByTestId('chat-system').allInnerTexts()).sort())
+    .toEqual(['Ada is here', 'Bo is here']);
+});
