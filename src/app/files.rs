@@ -105,12 +105,15 @@ impl Dom {
         }
         let progress = self.element("progress")?;
         let _ = progress.set_attribute("data-testid", "transfer-progress");
+        let _ = progress.set_attribute("aria-label", &format!("{shown}: progress"));
         let _ = progress.set_attribute("max", "1");
         let _ = progress.set_attribute("value", "0");
         let rate = self.span("rate", "")?;
         let _ = rate.set_attribute("data-testid", "transfer-rate");
         let result = self.span("result", "")?;
         let _ = result.set_attribute("data-testid", "transfer-result");
+        // Announces "verified", "rejected", "Ada left…" as they happen.
+        let _ = result.set_attribute("aria-live", "polite");
         let actions = self.element("div")?;
         actions.set_class_name("actions");
         let _ = li.append_child(&head);
@@ -147,9 +150,12 @@ impl Dom {
             }
             _ => &[],
         };
+        // "Accept" alone would not say which of several files it is for.
+        let file = li.get_attribute("data-path").unwrap_or_default();
         for (action, label) in buttons {
             if let Some(b) = self.element("button") {
                 let _ = b.set_attribute("type", "button");
+                let _ = b.set_attribute("aria-label", &format!("{label} {file}"));
                 let _ = b.set_attribute("data-action", action);
                 let _ = b.set_attribute("data-testid", &format!("transfer-{action}"));
                 b.set_text_content(Some(label));
@@ -458,6 +464,8 @@ impl App {
         let _ = a.set_attribute("href", &url);
         let _ = a.set_attribute("download", &offer.name);
         let _ = a.set_attribute("data-testid", "transfer-download");
+        let shown = offer.relative_path.as_deref().unwrap_or(&offer.name);
+        let _ = a.set_attribute("aria-label", &format!("Save {shown}"));
         a.set_text_content(Some("Save"));
         if let Ok(Some(actions)) = li.query_selector(".actions") {
             let _ = actions.append_child(&a);

@@ -162,3 +162,18 @@ test('files can be picked and sent with the keyboard alone', async ({ openPeers,
   const incoming = transferRow(bo, 'typed.bin', 'incoming');
   await expect(incoming).toHaveAttribute('data-state', 'offered', { timeout: 20_000 });
 });
+
+test('transfer controls are named after their file, for screen readers', async ({ openPeers, room }, testInfo) => {
+  const dir = testInfo.outputPath('named');
+  generateFile(path.join(dir, 'one.bin'), 1000, 11);
+  generateFile(path.join(dir, 'two.bin'), 1000, 12);
+  const [ada, bo] = await filePair(openPeers, room);
+  await ada.page.getByTestId('file-input').setInputFiles([path.join(dir, 'one.bin'), path.join(dir, 'two.bin')]);
+  const transfers = bo.page.getByTestId('transfers');
+  await expect(transfers.getByRole('button', { name: 'Accept two.bin' })).toBeVisible({ timeout: 20_000 });
+  await expect(transfers.getByRole('button', { name: 'Reject two.bin' })).toBeVisible();
+  await expect(transfers.getByRole('progressbar', { name: 'one.bin: progress' })).toBeVisible();
+  await transfers.getByRole('button', { name: 'Accept one.bin' }).click();
+  await expect(transfers.getByRole('link', { name: 'Save one.bin' })).toBeVisible({ timeout: 20_000 });
+  await expect(transferRow(bo, 'two.bin', 'incoming')).toHaveAttribute('data-state', 'offered');
+});
