@@ -169,9 +169,13 @@ impl Dom {
         }
         let date = js_sys::Date::new(&JsValue::from_f64(time_ms));
         let time = format!("{:02}:{:02}", date.get_hours(), date.get_minutes());
+        // The hidden separators make a screen reader say "Ada: hello at 17:03"
+        // rather than "Adahello17:03"; on screen, spacing does that.
         let parts = [
             self.span("chat-name", name),
+            self.span("visually-hidden", ": "),
             self.span("chat-text", text),
+            self.span("visually-hidden", " at "),
             self.span("chat-time", &time),
         ];
         for part in parts.into_iter().flatten() {

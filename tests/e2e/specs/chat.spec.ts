@@ -73,3 +73,14 @@ test('the chat says who was already here and who joined later', async ({ room, o
     .poll(async () => (await cy.chatLog.getByTestId('chat-system').allInnerTexts()).sort())
     .toEqual(['Ada is here', 'Bo is here']);
 });
+
+test('a message reads as "name: text at time", in a chat region', async ({ room, openPeers }) => {
+  const [ada, bo] = await openPeers('Ada', 'Bo');
+  await ada.join(room);
+  await bo.join(room);
+  await bo.expectConnectedTo([ada]);
+  await ada.sendChat('hello there', 'enter');
+  await bo.expectMessagesFrom('Ada', ['hello there']);
+  const chat = bo.page.getByRole('region', { name: 'Chat' });
+  await expect(chat.getByTestId('chat-message')).toHaveText([/^Ada: hello there at \d\d:\d\d$/]);
+});
