@@ -244,6 +244,8 @@ impl App {
             ),
         );
         d.my_name.set_text_content(Some(room.name()));
+        // Tells tabs apart when several rooms are open.
+        d.doc.set_title(&format!("{} — peerlink", room.room_name()));
         if let Some(link) = dom::share_url(room.room_name()) {
             d.share_link.set_href(&link);
             d.share_link.set_text_content(Some(&link));
@@ -353,7 +355,14 @@ impl App {
                      nobody new can join until you rejoin."
                 ),
             ),
-            RoomEvent::SignalingRestored => d.set_status("joined", "Back on the signaling server."),
+            RoomEvent::SignalingRestored => {
+                let room = self.current_room();
+                let name = room.as_ref().map(|r| r.room_name()).unwrap_or_default();
+                d.set_status(
+                    "joined",
+                    &format!("In room “{name}” — back on the signaling server."),
+                )
+            }
             RoomEvent::Warning(e) => web_sys::console::warn_1(&JsValue::from_str(&e.to_string())),
         }
     }
@@ -406,6 +415,7 @@ impl App {
         }
         d.room_panel.set_hidden(true);
         d.join_panel.set_hidden(false);
+        d.doc.set_title("peerlink");
         d.set_status("idle", "You left the room.");
     }
 }
