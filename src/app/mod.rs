@@ -328,7 +328,9 @@ impl App {
                 d.apply_peer_media(&peer, &self.peer_name(&peer), &state)
             }
             RoomEvent::ScreenShareEnded => self.screen_share_ended(),
-            RoomEvent::MediaFailed(e) => d.show_media_error(Some(&e.to_string())),
+            RoomEvent::MediaFailed(e) => {
+                d.show_media_error(Some(&call::media_error_text(&Error::Media(e))))
+            }
             RoomEvent::Transfer { peer, event } => self.on_transfer(&peer, event),
             RoomEvent::FileReceived { peer, offer, blob } => {
                 self.on_file_received(&peer, &offer, &blob)
