@@ -279,6 +279,9 @@ impl App {
         let Some(room) = self.current_room() else {
             return;
         };
+        // Switching between video and voice captures anew, with the microphone on:
+        // someone who had muted must stay muted.
+        let was_muted = room.local_stream().is_some() && !room.media_state().mic;
         let app = self.clone();
         spawn_local(async move {
             let request = if video {
@@ -287,7 +290,12 @@ impl App {
                 MediaRequest::voice_call()
             };
             match room.start_media(&request).await {
-                Ok(stream) => app.show_local_media(&stream, video),
+                Ok(stream) => {
+                    app.show_local_media(&stream, video);
+                    if was_muted {
+                        app.toggle_mic();
+                    }
+                }
                 Err(e) => app.dom.show_media_error(Some(&media_error_text(&e))),
             }
         });
