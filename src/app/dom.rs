@@ -43,6 +43,7 @@ pub(super) struct Dom {
     pub file_input: HtmlInputElement,
     pub folder_input: HtmlInputElement,
     pub file_target: HtmlSelectElement,
+    pub accept_all: HtmlButtonElement,
     pub transfers: HtmlElement,
 }
 
@@ -93,6 +94,7 @@ impl Dom {
             file_input: by_id(&doc, "file-input")?,
             folder_input: by_id(&doc, "folder-input")?,
             file_target: by_id(&doc, "file-target")?,
+            accept_all: by_id(&doc, "accept-all")?,
             transfers: by_id(&doc, "transfers")?,
             doc,
         })

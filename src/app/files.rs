@@ -187,6 +187,19 @@ impl Dom {
             }
         }
         self.set_actions(li, state);
+        self.update_accept_all();
+    }
+
+    /// "Accept all N files" shows while more than one offer waits for an answer.
+    fn update_accept_all(&self) {
+        let pending = self
+            .transfers
+            .query_selector_all(PENDING_OFFERS)
+            .map(|rows| rows.length())
+            .unwrap_or(0);
+        self.accept_all.set_hidden(pending < 2);
+        self.accept_all
+            .set_text_content(Some(&format!("Accept all {pending} files")));
     }
 
     fn set_transfer_progress(&self, li: &Element, progress: &Progress) {
@@ -483,6 +496,23 @@ impl App {
         let Some(li) = button.closest("[data-testid=transfer]").ok().flatten() else {
             return;
         };
+        self.row_action(&li, &action);
+    }
+
+    /// Accepts every pending offer (a dropped folder is one offer per file).
+    pub(super) fn accept_all(&self) {
+        let Ok(rows) = self.dom.transfers.query_selector_all(PENDING_OFFERS) else {
+            return;
+        };
+        for i in 0..rows.length() {
+            if let Some(li) = rows.item(i).and_then(|n| n.dyn_into::<Element>().ok()) {
+                self.row_action(&li, "accept");
+            }
+        }
+    }
+
+    /// Does `action` (accept, reject, cancel) to the transfer of row `li`.
+    fn row_action(&self, li: &Element, action: &str) {
         let (Some(peer), Some(id)) = (
             li.get_attribute("data-peer-id"),
             li.get_attribute("data-id")
@@ -494,7 +524,7 @@ impl App {
         let Some(room) = self.current_room() else {
             return;
         };
-        let (result, state, text) = match action.as_str() {
+        let (result, state, text) = match action {
             "accept" => (room.accept_file(&peer, id), "transferring", ""),
             "reject" => (room.reject_file(&peer, id), "rejected", "rejected"),
             "cancel" => {
@@ -512,11 +542,19 @@ impl App {
             _ => return,
         };
         match result {
-            Ok(()) => self.dom.set_transfer_state(&li, state, text),
-            Err(e) => self.dom.add_system_line(&format!("Transfer: {e}")),
+            Ok(()) => self.dom.set_transfer_state(li, state, text),
+            Err(e) => {
+                let file = li.get_attribute("data-path").unwrap_or_default();
+                self.dom
+                    .add_system_line(&format!("Could not {action} {file}: {e}"));
+            }
         }
     }
 }
+
+/// Rows of offers made to us that can still be accepted.
+const PENDING_OFFERS: &str =
+    "[data-testid=transfer][data-direction=incoming][data-state=offered]:not([data-peer-gone])";
 
 /// Whether a row in `state` is over (nothing more will happen to it).
 fn is_final(state: &str) -> bool {

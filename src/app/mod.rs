@@ -115,6 +115,8 @@ impl App {
         }
         let app = self.clone();
         EventListener::new(&d.transfers, "click", move |e| app.transfer_click(e)).forget();
+        let app = self.clone();
+        EventListener::new(&d.accept_all, "click", move |_| app.accept_all()).forget();
         for kind in ["dragenter", "dragover"] {
             let zone = Clone::clone(&d.drop_zone);
             EventListener::new_with_options(&d.drop_zone, kind, prevent, move |e| {

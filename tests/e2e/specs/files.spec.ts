@@ -177,3 +177,23 @@ test('transfer controls are named after their file, for screen readers', async (
   await expect(transfers.getByRole('link', { name: 'Save one.bin' })).toBeVisible({ timeout: 20_000 });
   await expect(transferRow(bo, 'two.bin', 'incoming')).toHaveAttribute('data-state', 'offered');
 });
+
+test('a folder of offers is accepted with one click', async ({ openPeers, room }, testInfo) => {
+  const dir = testInfo.outputPath('many');
+  const names = ['stack/a.bin', 'stack/b.bin', 'stack/deep/c.bin'];
+  names.forEach((rel, i) => generateFile(path.join(dir, rel), 5000 + i, 20 + i));
+  const [ada, bo] = await filePair(openPeers, room);
+  const acceptAll = bo.page.getByTestId('transfer-accept-all');
+  await expect(acceptAll).toBeHidden();
+
+  await ada.page.getByTestId('folder-input').setInputFiles(path.join(dir, 'stack'));
+  for (const rel of names) {
+    await expect(transferRow(bo, rel, 'incoming')).toHaveAttribute('data-state', 'offered', { timeout: 20_000 });
+  }
+  await expect(acceptAll).toHaveText('Accept all 3 files');
+  await acceptAll.click();
+  for (const rel of names) {
+    await expect(transferRow(bo, rel, 'incoming')).toHaveAttribute('data-state', 'verified', { timeout: 20_000 });
+  }
+  await expect(acceptAll).toBeHidden();
+});
