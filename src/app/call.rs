@@ -3,8 +3,8 @@
 
 use super::{dom::Dom, App};
 use crate::core::chat::MediaState;
-use crate::web::media::{self, MediaRequest};
-use crate::web::Room;
+use crate::web::media::{self, MediaError, MediaRequest};
+use crate::web::{Error, Room};
 use gloo_events::EventListener;
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
@@ -246,6 +246,24 @@ impl Dom {
     }
 }
 
+/// What the page says about a failed capture: the library's text as a sentence
+/// and, for a denial, how to undo it (the browser remembers a "Block").
+pub(super) fn media_error_text(e: &Error) -> String {
+    let text = e.to_string();
+    let mut chars = text.chars();
+    let sentence = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => text,
+    };
+    match e {
+        Error::Media(MediaError::PermissionDenied) => format!(
+            "{sentence}. Allow it for this site in the browser (the icon beside the address), \
+             then press Start video, Voice only or Share screen again."
+        ),
+        _ => sentence,
+    }
+}
+
 /// Escapes a value for use inside a double-quoted CSS attribute selector.
 fn css_escape(value: &str) -> String {
     value.replace('\\', "\\\\").replace('"', "\\\"")
@@ -261,6 +279,9 @@ impl App {
         let Some(room) = self.current_room() else {
             return;
         };
+        // Switching between video and voice captures anew, with the microphone on:
+        // someone who had muted must stay muted.
+        let was_muted = room.local_stream().is_some() && !room.media_state().mic;
         let app = self.clone();
         spawn_local(async move {
             let request = if video {
@@ -269,8 +290,13 @@ impl App {
                 MediaRequest::voice_call()
             };
             match room.start_media(&request).await {
-                Ok(stream) => app.show_local_media(&stream, video),
-                Err(e) => app.dom.show_media_error(Some(&e.to_string())),
+                Ok(stream) => {
+                    app.show_local_media(&stream, video);
+                    if was_muted {
+                        app.toggle_mic();
+                    }
+                }
+                Err(e) => app.dom.show_media_error(Some(&media_error_text(&e))),
             }
         });
     }
@@ -335,7 +361,7 @@ impl App {
                     d.local_screen_tile.set_hidden(false);
                     d.set_toggle(&d.toggle_screen, true, "Stop sharing");
                 }
-                Err(e) => app.dom.show_media_error(Some(&e.to_string())),
+                Err(e) => app.dom.show_media_error(Some(&media_error_text(&e))),
             }
         });
     }
@@ -362,7 +388,7 @@ impl App {
         let app = self.clone();
         spawn_local(async move {
             if let Err(e) = room.switch_device(video, &id).await {
-                app.dom.show_media_error(Some(&e.to_string()));
+                app.dom.show_media_error(Some(&media_error_text(&e)));
             }
         });
     }

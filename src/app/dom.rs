@@ -43,9 +43,8 @@ pub(super) struct Dom {
     pub file_input: HtmlInputElement,
     pub folder_input: HtmlInputElement,
     pub file_target: HtmlSelectElement,
-    pub transfers: HtmlElement,
-    /// Accepts every pending offer at once (shown when there are two or more).
     pub accept_all: HtmlButtonElement,
+    pub transfers: HtmlElement,
     /// Saves every received file into a folder the user picks (see `save.rs`).
     pub save_all: HtmlButtonElement,
 }
@@ -175,9 +174,13 @@ impl Dom {
         }
         let date = js_sys::Date::new(&JsValue::from_f64(time_ms));
         let time = format!("{:02}:{:02}", date.get_hours(), date.get_minutes());
+        // The hidden separators make a screen reader say "Ada: hello at 17:03"
+        // rather than "Adahello17:03"; on screen, spacing does that.
         let parts = [
             self.span("chat-name", name),
+            self.span("visually-hidden", ": "),
             self.span("chat-text", text),
+            self.span("visually-hidden", " at "),
             self.span("chat-time", &time),
         ];
         for part in parts.into_iter().flatten() {
@@ -192,6 +195,7 @@ impl Dom {
     pub fn add_system_line(&self, text: &str) {
         let Some(li) = self.element("li") else { return };
         li.set_class_name("system");
+        let _ = li.set_attribute("data-testid", "chat-system");
         li.set_text_content(Some(text));
         self.append_to_chat(&li);
     }

@@ -105,12 +105,15 @@ impl Dom {
         }
         let progress = self.element("progress")?;
         let _ = progress.set_attribute("data-testid", "transfer-progress");
+        let _ = progress.set_attribute("aria-label", &format!("{shown}: progress"));
         let _ = progress.set_attribute("max", "1");
         let _ = progress.set_attribute("value", "0");
         let rate = self.span("rate", "")?;
         let _ = rate.set_attribute("data-testid", "transfer-rate");
         let result = self.span("result", "")?;
         let _ = result.set_attribute("data-testid", "transfer-result");
+        // Announces "verified", "rejected", "Ada left…" as they happen.
+        let _ = result.set_attribute("aria-live", "polite");
         let actions = self.element("div")?;
         actions.set_class_name("actions");
         let _ = li.append_child(&head);
@@ -147,9 +150,12 @@ impl Dom {
             }
             _ => &[],
         };
+        // "Accept" alone would not say which of several files it is for.
+        let file = li.get_attribute("data-path").unwrap_or_default();
         for (action, label) in buttons {
             if let Some(b) = self.element("button") {
                 let _ = b.set_attribute("type", "button");
+                let _ = b.set_attribute("aria-label", &format!("{label} {file}"));
                 let _ = b.set_attribute("data-action", action);
                 let _ = b.set_attribute("data-testid", &format!("transfer-{action}"));
                 b.set_text_content(Some(label));
@@ -169,23 +175,6 @@ impl Dom {
         (0..rows.length())
             .filter_map(|i| rows.item(i).and_then(|n| n.dyn_into::<Element>().ok()))
             .collect()
-    }
-
-    /// The offers waiting for an answer (whose sender is still here).
-    fn pending_offers(&self) -> Vec<Element> {
-        self.rows(
-            "[data-testid=transfer][data-direction=incoming][data-state=offered]\
-             :not([data-peer-gone])",
-        )
-    }
-
-    /// Shows "Accept all (n)" while two or more offers wait (a shared folder is one
-    /// offer per file).
-    fn refresh_accept_all(&self) {
-        let pending = self.pending_offers().len();
-        self.accept_all.set_hidden(pending < 2);
-        self.accept_all
-            .set_text_content(Some(&format!("Accept all ({pending})")));
     }
 
     fn set_transfer_state(&self, li: &Element, state: &str, result: &str) {
@@ -208,7 +197,19 @@ impl Dom {
             }
         }
         self.set_actions(li, state);
-        self.refresh_accept_all();
+        self.update_accept_all();
+    }
+
+    /// "Accept all N files" shows while more than one offer waits for an answer.
+    fn update_accept_all(&self) {
+        let pending = self
+            .transfers
+            .query_selector_all(PENDING_OFFERS)
+            .map(|rows| rows.length())
+            .unwrap_or(0);
+        self.accept_all.set_hidden(pending < 2);
+        self.accept_all
+            .set_text_content(Some(&format!("Accept all {pending} files")));
     }
 
     fn set_transfer_progress(&self, li: &Element, progress: &Progress) {
@@ -498,6 +499,8 @@ impl App {
         let _ = a.set_attribute("href", &url);
         let _ = a.set_attribute("download", &offer.name);
         let _ = a.set_attribute("data-testid", "transfer-download");
+        let shown = offer.relative_path.as_deref().unwrap_or(&offer.name);
+        let _ = a.set_attribute("aria-label", &format!("Save {shown}"));
         a.set_text_content(Some("Save"));
         // For "Save all to a folder…" (see `save.rs`).
         super::save::keep_file(&a, blob);
@@ -508,26 +511,6 @@ impl App {
     }
 
     /// The delegated click handler of the transfers list.
-    /// Accepts every offer still waiting for an answer.
-    pub(super) fn accept_all(&self) {
-        let Some(room) = self.current_room() else {
-            return;
-        };
-        for li in self.dom.pending_offers() {
-            let (Some(peer), Some(id)) = (
-                li.get_attribute("data-peer-id"),
-                li.get_attribute("data-id")
-                    .and_then(|v| v.parse::<TransferId>().ok()),
-            ) else {
-                continue;
-            };
-            match room.accept_file(&peer, id) {
-                Ok(()) => self.dom.set_transfer_state(&li, "transferring", ""),
-                Err(e) => self.dom.add_system_line(&format!("Transfer: {e}")),
-            }
-        }
-    }
-
     pub(super) fn transfer_click(self: &Rc<Self>, event: &web_sys::Event) {
         let Some(button) = event.target().and_then(|t| t.dyn_into::<Element>().ok()) else {
             return;
@@ -538,6 +521,23 @@ impl App {
         let Some(li) = button.closest("[data-testid=transfer]").ok().flatten() else {
             return;
         };
+        self.row_action(&li, &action);
+    }
+
+    /// Accepts every pending offer (a dropped folder is one offer per file).
+    pub(super) fn accept_all(&self) {
+        let Ok(rows) = self.dom.transfers.query_selector_all(PENDING_OFFERS) else {
+            return;
+        };
+        for i in 0..rows.length() {
+            if let Some(li) = rows.item(i).and_then(|n| n.dyn_into::<Element>().ok()) {
+                self.row_action(&li, "accept");
+            }
+        }
+    }
+
+    /// Does `action` (accept, reject, cancel) to the transfer of row `li`.
+    fn row_action(&self, li: &Element, action: &str) {
         let (Some(peer), Some(id)) = (
             li.get_attribute("data-peer-id"),
             li.get_attribute("data-id")
@@ -549,7 +549,7 @@ impl App {
         let Some(room) = self.current_room() else {
             return;
         };
-        let (result, state, text) = match action.as_str() {
+        let (result, state, text) = match action {
             "accept" => (room.accept_file(&peer, id), "transferring", ""),
             "reject" => (room.reject_file(&peer, id), "rejected", "rejected"),
             "cancel" => {
@@ -567,11 +567,19 @@ impl App {
             _ => return,
         };
         match result {
-            Ok(()) => self.dom.set_transfer_state(&li, state, text),
-            Err(e) => self.dom.add_system_line(&format!("Transfer: {e}")),
+            Ok(()) => self.dom.set_transfer_state(li, state, text),
+            Err(e) => {
+                let file = li.get_attribute("data-path").unwrap_or_default();
+                self.dom
+                    .add_system_line(&format!("Could not {action} {file}: {e}"));
+            }
         }
     }
 }
+
+/// Rows of offers made to us that can still be accepted.
+const PENDING_OFFERS: &str =
+    "[data-testid=transfer][data-direction=incoming][data-state=offered]:not([data-peer-gone])";
 
 /// Whether a row in `state` is over (nothing more will happen to it).
 fn is_final(state: &str) -> bool {

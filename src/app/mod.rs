@@ -29,6 +29,7 @@ pub fn start() -> Result<(), JsValue> {
         room: RefCell::new(None),
         session: Cell::new(0),
         stream_watches: RefCell::new(Vec::new()),
+        present_at_join: RefCell::new(Vec::new()),
     });
     app.init();
     Ok(())
@@ -41,6 +42,9 @@ struct App {
     session: Cell<u32>,
     /// Track listeners of the remote streams on screen (see `call::StreamWatch`).
     stream_watches: RefCell<Vec<call::StreamWatch>>,
+    /// Peers that were in the room when we joined and are not announced yet: the
+    /// room reports them as joining too, but they were there first.
+    present_at_join: RefCell<Vec<String>>,
 }
 
 impl App {
@@ -245,6 +249,8 @@ impl App {
             ),
         );
         d.my_name.set_text_content(Some(room.name()));
+        // Tells tabs apart when several rooms are open.
+        d.doc.set_title(&format!("{} — peerlink", room.room_name()));
         if let Some(link) = dom::share_url(room.room_name()) {
             d.share_link.set_href(&link);
             d.share_link.set_text_content(Some(&link));
@@ -256,6 +262,7 @@ impl App {
         d.join_panel.set_hidden(true);
         d.room_panel.set_hidden(false);
         let _ = d.chat_input.focus();
+        *self.present_at_join.borrow_mut() = room.peers().into_iter().map(|p| p.id).collect();
         *self.room.borrow_mut() = Some(room);
         let session = self.session.get() + 1;
         self.session.set(session);
@@ -284,7 +291,16 @@ impl App {
                 {
                     debug_peers().set(&JsValue::from_str(&id), &pc);
                 }
-                d.add_system_line(&format!("{name} joined"));
+                let was_here = {
+                    let mut present = self.present_at_join.borrow_mut();
+                    let found = present.iter().position(|p| *p == id);
+                    found.map(|i| present.swap_remove(i)).is_some()
+                };
+                if was_here {
+                    d.add_system_line(&format!("{name} is here"));
+                } else {
+                    d.add_system_line(&format!("{name} joined"));
+                }
             }
             RoomEvent::PeerLeft(id) => {
                 debug_peers().delete(&JsValue::from_str(&id));
@@ -317,7 +333,9 @@ impl App {
                 d.apply_peer_media(&peer, &self.peer_name(&peer), &state)
             }
             RoomEvent::ScreenShareEnded => self.screen_share_ended(),
-            RoomEvent::MediaFailed(e) => d.show_media_error(Some(&e.to_string())),
+            RoomEvent::MediaFailed(e) => {
+                d.show_media_error(Some(&call::media_error_text(&Error::Media(e))))
+            }
             RoomEvent::Transfer { peer, event } => self.on_transfer(&peer, event),
             RoomEvent::FileReceived { peer, offer, blob } => {
                 self.on_file_received(&peer, &offer, &blob)
@@ -345,7 +363,14 @@ impl App {
                      nobody new can join until you rejoin."
                 ),
             ),
-            RoomEvent::SignalingRestored => d.set_status("joined", "Back on the signaling server."),
+            RoomEvent::SignalingRestored => {
+                let room = self.current_room();
+                let name = room.as_ref().map(|r| r.room_name()).unwrap_or_default();
+                d.set_status(
+                    "joined",
+                    &format!("In room “{name}” — back on the signaling server."),
+                )
+            }
             RoomEvent::Warning(e) => web_sys::console::warn_1(&JsValue::from_str(&e.to_string())),
         }
     }
@@ -398,6 +423,7 @@ impl App {
         }
         d.room_panel.set_hidden(true);
         d.join_panel.set_hidden(false);
+        d.doc.set_title("peerlink");
         d.set_status("idle", "You left the room.");
     }
 }

@@ -153,3 +153,30 @@ test('a voice-only peer who starts the camera is seen on video, and hidden again
   await expect(boTile).toHaveClass(/voice-only/, { timeout: CONNECT_TIMEOUT_MS });
   await expect(boTile.getByTestId('remote-video')).toBeHidden();
 });
+
+test('switching between video and voice keeps a muted microphone muted', async ({ openPeers, room }) => {
+  const [ada, bo] = await openPeers('Ada', 'Bo');
+  await joinWith(ada, room, 'video');
+  await joinWith(bo, room, 'video');
+  await expectMediaFlowing(bo, ada);
+  const adaOnBo = bo.participant('Ada');
+  const mic = ada.page.getByTestId('toggle-mic');
+  const camera = ada.page.getByTestId('toggle-camera');
+  const localAudioEnabled = () =>
+    ada.page.getByTestId('local-video').evaluate((v: HTMLVideoElement) => (v.srcObject as MediaStream).getAudioTracks()[0].enabled);
+  await mic.click();
+  await expect(adaOnBo).toHaveAttribute('data-mic', 'off', { timeout: CONNECT_TIMEOUT_MS });
+
+  await ada.page.getByTestId('start-voice').click();
+  await expect(camera).toBeDisabled({ timeout: CONNECT_TIMEOUT_MS });
+  await expect(mic).toHaveAttribute('aria-pressed', 'true');
+  await expect(mic).toHaveText('Unmute');
+  await expect.poll(localAudioEnabled).toBe(false);
+  await expect(adaOnBo).toHaveAttribute('data-mic', 'off', { timeout: CONNECT_TIMEOUT_MS });
+
+  await ada.page.getByTestId('start-video').click();
+  await expect(camera).toBeEnabled({ timeout: CONNECT_TIMEOUT_MS });
+  await expect(mic).toHaveAttribute('aria-pressed', 'true');
+  await expect.poll(localAudioEnabled).toBe(false);
+  await expect(adaOnBo).toHaveAttribute('data-mic', 'off', { timeout: CONNECT_TIMEOUT_MS });
+});

@@ -58,3 +58,29 @@ test('names and messages are shown as text, never run as HTML', async ({ room, o
     expect(await peer.page.evaluate(() => (window as unknown as Record<string, unknown>).__xssName)).toBeUndefined();
   }
 });
+
+test('the chat says who was already here and who joined later', async ({ room, openPeers }) => {
+  const [ada, bo, cy] = await openPeers('Ada', 'Bo', 'Cy');
+  await ada.join(room);
+  await bo.join(room);
+  await bo.expectConnectedTo([ada]);
+  await cy.join(room);
+  await cy.expectConnectedTo([ada, bo]);
+  await expect(ada.chatLog.getByTestId('chat-system')).toHaveText(['Bo joined', 'Cy joined']);
+  await expect(bo.chatLog.getByTestId('chat-system')).toHaveText(['Ada is here', 'Cy joined']);
+  // (in peer-id order, which is random)
+  await expect
+    .poll(async () => (await cy.chatLog.getByTestId('chat-system').allInnerTexts()).sort())
+    .toEqual(['Ada is here', 'Bo is here']);
+});
+
+test('a message reads as "name: text at time", in a chat region', async ({ room, openPeers }) => {
+  const [ada, bo] = await openPeers('Ada', 'Bo');
+  await ada.join(room);
+  await bo.join(room);
+  await bo.expectConnectedTo([ada]);
+  await ada.sendChat('hello there', 'enter');
+  await bo.expectMessagesFrom('Ada', ['hello there']);
+  const chat = bo.page.getByRole('region', { name: 'Chat' });
+  await expect(chat.getByTestId('chat-message')).toHaveText([/^Ada: hello there at \d\d:\d\d$/]);
+});

@@ -70,11 +70,11 @@ test.describe('file sharing', () => {
       files[rel] = generateFile(path.join(dir, rel), 3 * MiB + i * 1000, 200 + i);
     }
     const [ada, bo] = await filePair(openPeers, room);
-    const acceptAll = bo.page.getByTestId('accept-all');
+    const acceptAll = bo.page.getByTestId('transfer-accept-all');
     await expect(acceptAll).toBeHidden();
 
     await ada.page.getByTestId('folder-input').setInputFiles(path.join(dir, 'shots'));
-    await expect(acceptAll).toHaveText('Accept all (12)', { timeout: 20_000 });
+    await expect(acceptAll).toHaveText('Accept all 12 files', { timeout: 20_000 });
     await acceptAll.click();
     await expect(acceptAll).toBeHidden();
     const saveDir = testInfo.outputPath('saved');
@@ -100,7 +100,7 @@ test.describe('file sharing', () => {
     const saveAll = bo.page.getByTestId('save-all');
     await expect(saveAll).toBeHidden();
     await ada.page.getByTestId('folder-input').setInputFiles(path.join(dir, 'trip'));
-    await bo.page.getByTestId('accept-all').click();
+    await bo.page.getByTestId('transfer-accept-all').click();
     for (const rel of Object.keys(files)) {
       await expect(transferRow(bo, rel, 'incoming')).toHaveAttribute('data-state', 'verified', { timeout: 60_000 });
     }
@@ -244,4 +244,19 @@ test('files can be picked and sent with the keyboard alone', async ({ openPeers,
 
   const incoming = transferRow(bo, 'typed.bin', 'incoming');
   await expect(incoming).toHaveAttribute('data-state', 'offered', { timeout: 20_000 });
+});
+
+test('transfer controls are named after their file, for screen readers', async ({ openPeers, room }, testInfo) => {
+  const dir = testInfo.outputPath('named');
+  generateFile(path.join(dir, 'one.bin'), 1000, 11);
+  generateFile(path.join(dir, 'two.bin'), 1000, 12);
+  const [ada, bo] = await filePair(openPeers, room);
+  await ada.page.getByTestId('file-input').setInputFiles([path.join(dir, 'one.bin'), path.join(dir, 'two.bin')]);
+  const transfers = bo.page.getByTestId('transfers');
+  await expect(transfers.getByRole('button', { name: 'Accept two.bin' })).toBeVisible({ timeout: 20_000 });
+  await expect(transfers.getByRole('button', { name: 'Reject two.bin' })).toBeVisible();
+  await expect(transfers.getByRole('progressbar', { name: 'one.bin: progress' })).toBeVisible();
+  await transfers.getByRole('button', { name: 'Accept one.bin' }).click();
+  await expect(transfers.getByRole('link', { name: 'Save one.bin' })).toBeVisible({ timeout: 20_000 });
+  await expect(transferRow(bo, 'two.bin', 'incoming')).toHaveAttribute('data-state', 'offered');
 });

@@ -51,9 +51,12 @@ test('only the join form shows before joining, only the room after, and the form
   await peer.join(room);
   await expect(roomPanel).toBeVisible();
   await expect(joinPanel).toBeHidden();
+  // The tab says which room it is.
+  await expect(peer.page).toHaveTitle(`${room} — peerlink`);
 
   await peer.page.getByTestId('leave-button').click();
   await expect(peer.status).toHaveAttribute('data-state', 'idle');
   await expect(joinPanel).toBeVisible();
   await expect(roomPanel).toBeHidden();
+  await expect(peer.page).toHaveTitle('peerlink');
 });

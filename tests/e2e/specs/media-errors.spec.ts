@@ -14,16 +14,19 @@ const cases = [
     // The fake UI answers every permission prompt with "Block".
     args: [...CHROMIUM_ARGS.filter((a) => !a.startsWith('--use-fake-ui')), '--use-fake-ui-for-media-stream=deny'],
     message: /permission .* was denied/i,
+    // The browser remembers a "Block": the page says how to undo it.
+    hint: /allow it for this site in the browser/i,
   },
   {
     what: 'no camera or microphone at all',
     // No fake devices, and this machine has none.
     args: CHROMIUM_ARGS.filter((a) => a !== '--use-fake-device-for-media-stream'),
     message: /no matching camera or microphone/i,
+    hint: undefined,
   },
 ];
 
-for (const { what, args, message } of cases) {
+for (const { what, args, message, hint } of cases) {
   test(`${what} is explained and the user stays in the room`, async ({ server, room, openPeers }) => {
     const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args });
     try {
@@ -36,6 +39,7 @@ for (const { what, args, message } of cases) {
       const error = page.getByTestId('media-error');
       await expect(error).toBeVisible();
       await expect(error).toHaveText(message);
+      if (hint) await expect(error).toHaveText(hint);
       await expect(page.getByTestId('local-tile')).toBeHidden();
 
       // Still in the room: chat with a peer that has working devices.

@@ -26,7 +26,10 @@ test('after the server restarts, pages reconnect by themselves with the same ids
   // The same port, so the pages' own retries find it; nothing in the pages is touched.
   const restarted = await PeerlinkServer.start({ listen: `127.0.0.1:${port}` });
   try {
-    for (const peer of [alice, bob]) await peer.expectJoined();
+    for (const peer of [alice, bob]) {
+      await peer.expectJoined();
+      await expect(peer.status).toContainText(`In room “${room}”`);
+    }
     // The links were kept: one entry each, still connected, under the same peer ids.
     await alice.expectConnectedTo([bob]);
     await bob.expectConnectedTo([alice]);
