@@ -9,6 +9,7 @@ use crate::core::transfer::{
 use crate::web::drop::DroppedFile;
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::spawn_local;
 use web_sys::{Element, File, FileList};
 
 fn row_key(peer: &str, key: TransferKey) -> String {
@@ -143,6 +144,8 @@ impl Dom {
         let keep_download = actions.query_selector("a").ok().flatten();
         actions.set_inner_html("");
         let buttons: &[(&str, &str)] = match state {
+            // Done: the row can go (and with it a received file's stored copy).
+            _ if is_final(state) => &[("remove", "Remove")],
             _ if peer_gone => &[],
             "offered" if incoming => &[("accept", "Accept"), ("reject", "Reject")],
             "waiting" | "offered" | "transferring" | "interrupted" | "resuming" => {
@@ -201,7 +204,7 @@ impl Dom {
     }
 
     /// "Accept all N files" shows while more than one offer waits for an answer.
-    fn update_accept_all(&self) {
+    pub(super) fn update_accept_all(&self) {
         let pending = self
             .transfers
             .query_selector_all(PENDING_OFFERS)
@@ -538,6 +541,10 @@ impl App {
 
     /// Does `action` (accept, reject, cancel) to the transfer of row `li`.
     fn row_action(&self, li: &Element, action: &str) {
+        if action == "remove" {
+            self.remove_row(li);
+            return;
+        }
         let (Some(peer), Some(id)) = (
             li.get_attribute("data-peer-id"),
             li.get_attribute("data-id")
@@ -574,6 +581,29 @@ impl App {
                     .add_system_line(&format!("Could not {action} {file}: {e}"));
             }
         }
+    }
+}
+
+impl App {
+    /// Removes a finished row; a received file's object URL is revoked and its
+    /// stored copy freed (`releaseFile`), so it no longer takes space until the
+    /// next page load.
+    fn remove_row(&self, li: &Element) {
+        if let Ok(Some(a)) = li.query_selector("[data-testid=transfer-download]") {
+            if let Some(href) = a.get_attribute("href") {
+                let _ = web_sys::Url::revoke_object_url(&href);
+            }
+            if let Some(file) = super::save::kept_file(&a) {
+                spawn_local(async move {
+                    if let Err(e) = crate::web::store::release_received(&file).await {
+                        web_sys::console::warn_1(&JsValue::from_str(&e.to_string()));
+                    }
+                });
+            }
+        }
+        li.remove();
+        self.dom.refresh_save_all();
+        self.dom.update_accept_all();
     }
 }
 

@@ -24,6 +24,14 @@ pub(super) fn keep_file(a: &Element, blob: &Blob) {
     let _ = Reflect::set(a, &JsValue::from_str(FILE_PROPERTY), blob);
 }
 
+/// The received file kept on Save link `a`, if any.
+pub(super) fn kept_file(a: &Element) -> Option<Blob> {
+    Reflect::get(a, &JsValue::from_str(FILE_PROPERTY))
+        .ok()?
+        .dyn_into()
+        .ok()
+}
+
 /// The browser's folder picker, if it has one.
 fn directory_picker() -> Option<Function> {
     let window = web_sys::window()?;
@@ -43,8 +51,7 @@ impl Dom {
                 let a = li
                     .query_selector("[data-testid=transfer-download]")
                     .ok()??;
-                let blob = Reflect::get(&a, &JsValue::from_str(FILE_PROPERTY)).ok()?;
-                Some((path, blob.dyn_into().ok()?))
+                Some((path, kept_file(&a)?))
             })
             .collect()
     }

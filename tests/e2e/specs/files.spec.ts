@@ -79,10 +79,12 @@ test.describe('file sharing', () => {
     await expect(acceptAll).toBeHidden();
     const saveDir = testInfo.outputPath('saved');
     mkdirSync(saveDir, { recursive: true });
+    // All of them first: a click must not race the rows still changing around it.
+    for (const rel of Object.keys(files)) {
+      await expect(transferRow(bo, rel, 'incoming').getByTestId('transfer-download')).toBeVisible({ timeout: 60_000 });
+    }
     for (const [rel, hash] of Object.entries(files)) {
-      const row = transferRow(bo, rel, 'incoming');
-      await expect(row).toHaveAttribute('data-state', 'verified', { timeout: 60_000 });
-      expect(await sha256File(await saveDownload(bo, row, saveDir))).toBe(hash);
+      expect(await sha256File(await saveDownload(bo, transferRow(bo, rel, 'incoming'), saveDir))).toBe(hash);
     }
   });
 
@@ -140,6 +142,28 @@ test.describe('file sharing', () => {
       'trip/a (1).bin': files['trip/a.bin'],
       'trip/day2/night/c (1).txt': files['trip/day2/night/c.txt'],
     });
+  });
+
+  test('removing a finished row frees the received file\'s stored copy at once', async ({ openPeers, room }, testInfo) => {
+    const file = path.join(testInfo.outputPath('remove'), 'kept.bin');
+    const hash = generateFile(file, 12 * MiB, 61);
+    const [ada, bo] = await filePair(openPeers, room);
+    await ada.page.getByTestId('file-input').setInputFiles(file);
+    const saveDir = testInfo.outputPath('saved');
+    mkdirSync(saveDir, { recursive: true });
+    expect(await acceptAndHash(bo, 'kept.bin', saveDir)).toBe(hash);
+    // Over one segment: its only copy is in storage, read by the Save link.
+    await expect.poll(() => storedIncoming(bo)).toEqual({ bytes: 12 * MiB, offers: 0, folders: 1 });
+
+    const row = transferRow(bo, 'kept.bin', 'incoming');
+    await row.getByRole('button', { name: 'Remove kept.bin' }).click();
+    await expect(row).toHaveCount(0);
+    await expect.poll(() => storedIncoming(bo)).toEqual({ bytes: 0, offers: 0, folders: 0 });
+    // The sender's finished row goes the same way.
+    const sent = transferRow(ada, 'kept.bin', 'outgoing');
+    await expect(sent).toHaveAttribute('data-state', 'verified');
+    await sent.getByTestId('transfer-remove').click();
+    await expect(sent).toHaveCount(0);
   });
 
   test('a dropped folder keeps its nested structure, next to a dropped file', async ({ openPeers, room }, testInfo) => {
@@ -216,13 +240,13 @@ test.describe('transfer rows', () => {
     await expect(incoming.getByTestId('transfer-rate')).toContainText(' left', { timeout: 20_000 });
     await ada.page.close();
 
-    // Nothing more can arrive: the row says why, offers nothing to click, and no
-    // longer shows a speed or a time left.
+    // Nothing more can arrive: the row says why, offers nothing to click but
+    // removing it, and no longer shows a speed or a time left.
     await expect(incoming).toHaveAttribute('data-state', 'failed', { timeout: 20_000 });
     await expect(incoming.getByTestId('transfer-result')).toHaveText(
       'Ada left before the file was complete — if they send it again, it continues from what was saved',
     );
-    await expect(incoming.getByRole('button')).toHaveCount(0);
+    await expect(incoming.getByRole('button')).toHaveText(['Remove']);
     await expect(incoming.getByTestId('transfer-rate')).toHaveText(/^[\d.]+ [KMG]?B of 134\.2 MB$/);
   });
 });
