@@ -2,6 +2,7 @@
 //! everyone; accept/reject offers; progress with speed and time left; cancel; final
 //! state; save verified files.
 
+use super::resend::{self, Sending};
 use super::{dom::Dom, App};
 use crate::core::transfer::{
     Direction, FileOffer, Progress, Side, TransferEvent, TransferId, TransferKey,
@@ -51,7 +52,7 @@ impl Dom {
         super::dom::child_with_attr(&self.transfers, "data-key", key)
     }
 
-    fn add_transfer_row(
+    pub(super) fn add_transfer_row(
         &self,
         peer: &str,
         peer_name: &str,
@@ -180,7 +181,7 @@ impl Dom {
             .collect()
     }
 
-    fn set_transfer_state(&self, li: &Element, state: &str, result: &str) {
+    pub(super) fn set_transfer_state(&self, li: &Element, state: &str, result: &str) {
         let _ = li.set_attribute("data-state", state);
         if let Ok(Some(r)) = li.query_selector("[data-testid=transfer-result]") {
             r.set_text_content(Some(result));
@@ -374,6 +375,15 @@ impl App {
                         let name = self.peer_name(&peer);
                         self.dom
                             .add_transfer_row(&peer, &name, key, &offer, "waiting");
+                        // Sent again after a reload: the old row and entry go.
+                        let path = offer.relative_path.clone().unwrap_or(offer.name);
+                        self.dom.drop_reload_interrupted(&path, offer.size);
+                        resend::forget_file(&path, offer.size);
+                        resend::remember(Sending {
+                            path,
+                            size: offer.size,
+                            to: name,
+                        });
                     }
                     Err(e) => self
                         .dom
@@ -386,6 +396,23 @@ impl App {
     pub(super) fn on_transfer(&self, peer: &str, event: TransferEvent) {
         let d = &self.dom;
         let row = |key: TransferKey| d.transfer_row(&row_key(peer, key));
+        if let TransferEvent::Completed { key, .. }
+        | TransferEvent::Cancelled { key, .. }
+        | TransferEvent::Failed { key, .. }
+        | TransferEvent::Rejected { key } = &event
+        {
+            // Over: nothing to send again after a reload.
+            let li = row(*key).filter(|_| key.direction == Direction::Outgoing);
+            if let Some(li) = li {
+                if let (Some(path), Some(size)) = (
+                    li.get_attribute("data-path"),
+                    li.get_attribute("data-size").and_then(|s| s.parse().ok()),
+                ) {
+                    let to = self.peer_name(peer);
+                    resend::forget(&Sending { path, size, to });
+                }
+            }
+        }
         match event {
             TransferEvent::Offered { key, offer } => {
                 let name = self.peer_name(peer);
@@ -589,6 +616,14 @@ impl App {
     /// stored copy freed (`releaseFile`), so it no longer takes space until the
     /// next page load.
     fn remove_row(&self, li: &Element) {
+        if li.get_attribute("data-peer-id").as_deref() == Some(resend::RELOADED) {
+            if let (Some(path), Some(size)) = (
+                li.get_attribute("data-path"),
+                li.get_attribute("data-size").and_then(|s| s.parse().ok()),
+            ) {
+                resend::forget_file(&path, size);
+            }
+        }
         if let Ok(Some(a)) = li.query_selector("[data-testid=transfer-download]") {
             if let Some(href) = a.get_attribute("href") {
                 let _ = web_sys::Url::revoke_object_url(&href);

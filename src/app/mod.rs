@@ -6,6 +6,7 @@
 mod call;
 mod dom;
 mod files;
+mod resend;
 mod save;
 
 use crate::web::media::MediaRequest;
@@ -57,6 +58,7 @@ impl App {
             d.name_input.set_value(&name);
         }
         d.set_status("idle", "Not connected. Pick a room and a name to join.");
+        d.show_reload_interrupted();
 
         let prevent = EventListenerOptions::enable_prevent_default();
         // These listeners belong to the page itself and must live as long as it does,
@@ -409,6 +411,7 @@ impl App {
         d.set_toggle(&d.toggle_mic, false, "Mute");
         d.set_toggle(&d.toggle_camera, false, "Camera off");
         d.end_open_transfers();
+        resend::forget_all();
         d.refresh_file_targets(&[]);
         self.screen_share_ended();
         if let Ok(tiles) = d.videos.query_selector_all("[data-testid=remote-tile]") {

@@ -93,9 +93,16 @@ test.describe('file sharing across a reload', () => {
       await expect(ada.status).not.toHaveText(/^\s*Loading/);
       await joinWith(ada, room, 'chat');
       await ada.expectConnectedTo([bo]);
+      // The reloaded sender's page remembers what it was sending, and what to do.
+      const interrupted = transferRow(ada, 'again.bin', 'outgoing');
+      await expect(interrupted).toHaveAttribute('data-state', 'failed');
+      await expect(interrupted.getByTestId('transfer-result')).toContainText('send it to Bo again to continue');
       const second = sameFile ? source : path.join(dir, 'second', 'again.bin');
       const expected = sameFile ? firstHash : generateFile(second, SIZE, 32);
       await ada.page.getByTestId('file-input').setInputFiles(second);
+      // Sent again: the new row takes the old one's place.
+      await expect(transferRow(ada, 'again.bin', 'outgoing')).toHaveCount(1);
+      await expect(transferRow(ada, 'again.bin', 'outgoing')).not.toHaveAttribute('data-state', 'failed');
 
       const offer = bo.page.locator('[data-testid="transfer"][data-direction="incoming"][data-path="again.bin"][data-state="offered"]');
       await expect(offer).toHaveCount(1, { timeout: 20_000 });
