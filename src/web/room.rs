@@ -6,7 +6,7 @@ use super::peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent, TrackS
 use super::signaling::{
     ClientMessage, ServerMessage, SignalData, Signaling, SignalingEvent, SignalingSender,
 };
-use super::store::{find_held, holds_start_of, load_stored, StoredTransfer};
+use super::store::{holds_start_of, load_stored, StoredTransfer};
 use super::SEGMENT_BYTES;
 use super::{now_ms, Error};
 use crate::core::chat::{ChatComposer, ChatMessage, MediaState, PeerMessage};
@@ -188,6 +188,16 @@ struct RoomShared {
     /// Partial incoming files of an earlier page load, not yet taken up again by
     /// their sender.
     restorable: RefCell<Vec<StoredTransfer>>,
+    /// New offers waiting to be matched against the partial files in storage
+    /// (see [`RoomShared::look_for_partial_copy`]); `None` while no scan runs.
+    partial_scan: RefCell<Option<Vec<PartialCopyWanted>>>,
+}
+
+/// A new offer over one segment: storage may hold its start already.
+struct PartialCopyWanted {
+    from: PeerId,
+    files: Weak<PeerFiles>,
+    offer: FileOffer,
 }
 
 impl RoomShared {
@@ -456,29 +466,78 @@ impl RoomShared {
             let found = restorable.iter().position(|s| holds_start_of(s, &offer));
             found.map(|i| restorable.remove(i))
         };
+        if let Some(stored) = found {
+            self.hold_partial_copy(from.to_owned(), files, offer.id, stored);
+            return;
+        }
+        // Only files over one segment are stored.
+        if offer.size <= SEGMENT_BYTES {
+            return;
+        }
+        let wanted = PartialCopyWanted {
+            from: from.to_owned(),
+            files: Rc::downgrade(files),
+            offer,
+        };
+        // One scan at a time, each for every offer that came meanwhile (a folder sent
+        // again is many offers at once): concurrent scans would lock the folders
+        // from each other and miss copies.
+        let mut scan = self.partial_scan.borrow_mut();
+        if let Some(queue) = scan.as_mut() {
+            queue.push(wanted);
+            return;
+        }
+        *scan = Some(vec![wanted]);
+        drop(scan);
         let weak = Rc::downgrade(self);
-        let files = Rc::downgrade(files);
-        let from = from.to_owned();
         spawn_local(async move {
-            let found = match found {
-                Some(stored) => Some(stored),
-                // Only files over one segment are stored.
-                None if offer.size > SEGMENT_BYTES => find_held(&offer).await.ok().flatten(),
-                None => None,
-            };
-            let (Some(room), Some(files), Some(stored)) = (weak.upgrade(), files.upgrade(), found)
-            else {
-                return;
-            };
-            let bytes = stored.len();
-            if files.hold(offer.id, stored) {
-                room.emit(RoomEvent::PartialCopy {
-                    peer: from,
-                    id: offer.id,
-                    bytes,
-                });
+            loop {
+                let Some(room) = weak.upgrade() else { return };
+                let wanted = {
+                    let mut scan = room.partial_scan.borrow_mut();
+                    match scan.as_mut().map(std::mem::take) {
+                        Some(queue) if !queue.is_empty() => queue,
+                        _ => {
+                            *scan = None;
+                            return;
+                        }
+                    }
+                };
+                drop(room);
+                // Each copy found is locked by this tab until it is held or dropped.
+                let mut stored = load_stored().await.unwrap_or_default();
+                let Some(room) = weak.upgrade() else { return };
+                for w in wanted {
+                    let (Some(files), Some(i)) = (
+                        w.files.upgrade(),
+                        stored.iter().position(|s| holds_start_of(s, &w.offer)),
+                    ) else {
+                        continue;
+                    };
+                    let copy = stored.swap_remove(i);
+                    room.hold_partial_copy(w.from, &files, w.offer.id, copy);
+                }
+                // Copies nobody asked for: their locks go with them.
             }
         });
+    }
+
+    /// Gives `files` the partial copy `stored` of its offer `id`, and says so.
+    fn hold_partial_copy(
+        &self,
+        from: PeerId,
+        files: &Rc<PeerFiles>,
+        id: TransferId,
+        stored: StoredTransfer,
+    ) {
+        let bytes = stored.len();
+        if files.hold(id, stored) {
+            self.emit(RoomEvent::PartialCopy {
+                peer: from,
+                id,
+                bytes,
+            });
+        }
     }
 
     fn handle_server_message(self: &Rc<Self>, msg: ServerMessage) {
@@ -907,6 +966,7 @@ impl Room {
             parked: RefCell::new(Vec::new()),
             // Without storage (no OPFS), nothing survives a reload.
             restorable: RefCell::new(stored.unwrap_or_default()),
+            partial_scan: RefCell::new(None),
         });
         let room = Room { shared };
         match (captured, &options.media) {

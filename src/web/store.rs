@@ -468,13 +468,6 @@ pub(crate) fn holds_start_of(stored: &StoredTransfer, offer: &FileOffer) -> bool
         && stored.len() <= new.size
 }
 
-/// A partial file in storage, not in use by any tab, that holds the start of the
-/// file `offer` offers (see [`holds_start_of`]).
-pub(crate) async fn find_held(offer: &FileOffer) -> Result<Option<StoredTransfer>, Error> {
-    let found = load_stored().await?;
-    Ok(found.into_iter().find(|s| holds_start_of(s, offer)))
-}
-
 async fn next_value(iterator: &js_sys::AsyncIterator) -> Result<Option<JsValue>, Error> {
     let step = JsFuture::from(iterator.next()?).await?;
     if Reflect::get(&step, &JsValue::from_str("done"))?.is_truthy() {

@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { mkdirSync } from 'node:fs';
 import { expect, test } from '../lib/fixtures';
 import { filePair, generateFile, saveDownload, sha256File, storedIncoming, transferRow } from '../lib/files';
 import { joinWith } from '../lib/call';
@@ -127,4 +128,62 @@ test.describe('file sharing across a reload', () => {
       expect(await sha256File(await saveDownload(bo, row, dir))).toBe(expected);
     });
   }
+
+  test('the sender reloads while sending a folder and sends it again: every file continues from what arrived', async ({ openPeers, room }, testInfo) => {
+    test.setTimeout(240_000);
+    const dir = testInfo.outputPath('folder-again');
+    const names = ['album/one.bin', 'album/two.bin', 'album/deep/three.bin'];
+    const hashes = names.map((rel, i) => generateFile(path.join(dir, rel), 48 * MiB, 70 + i));
+    const [ada, bo] = await filePair(openPeers, room);
+
+    await ada.page.getByTestId('folder-input').setInputFiles(path.join(dir, 'album'));
+    await expect(bo.page.getByTestId('transfer-accept-all')).toHaveText('Accept all 3 files', { timeout: 20_000 });
+    await bo.page.getByTestId('transfer-accept-all').click();
+    // The three send at once: reload once each has a segment stored.
+    const segments = () => bo.page.evaluate(async () => {
+      const counts: number[] = [];
+      try {
+        const root = await (await navigator.storage.getDirectory()).getDirectoryHandle('peerlink-incoming');
+        for await (const dir of (root as any).values()) {
+          if (dir.kind !== 'directory') continue;
+          let n = 0;
+          for await (const entry of dir.values()) if (/^seg-\d{8}$/.test(entry.name)) n += 1;
+          counts.push(n);
+        }
+      } catch {
+        return 0; // nothing stored yet
+      }
+      return counts.length === 3 ? Math.min(...counts) : 0;
+    });
+    await expect.poll(segments, { timeout: 60_000, intervals: [50] }).toBeGreaterThanOrEqual(1);
+    await ada.page.reload();
+    for (const rel of names) {
+      await expect(transferRow(bo, rel, 'incoming')).toHaveAttribute('data-state', 'failed', { timeout: 20_000 });
+    }
+
+    await joinWith(ada, room, 'chat');
+    await ada.expectConnectedTo([bo]);
+    await ada.page.getByTestId('folder-input').setInputFiles(path.join(dir, 'album'));
+    // Offered at once, all three are matched with what arrived of them.
+    const offers = names.map((rel) => bo.page.locator(`[data-testid="transfer"][data-direction="incoming"][data-path="${rel}"][data-state="offered"]`));
+    const partial: number[] = [];
+    for (const offer of offers) {
+      await expect(offer).toHaveAttribute('data-partial-bytes', /^\d+$/, { timeout: 20_000 });
+      partial.push(Number(await offer.getAttribute('data-partial-bytes')));
+    }
+    expect(Math.min(...partial)).toBeGreaterThanOrEqual(8 * MiB);
+    const keys = await Promise.all(offers.map((o) => o.getAttribute('data-key')));
+    await bo.page.getByTestId('transfer-accept-all').click();
+    const saveDir = testInfo.outputPath('saved');
+    mkdirSync(saveDir, { recursive: true });
+    for (const [i, key] of keys.entries()) {
+      const row = bo.page.locator(`[data-testid="transfer"][data-key="${key}"]`);
+      await expect(row).toHaveAttribute('data-state', 'verified', { timeout: 120_000 });
+      expect(Number(await row.getAttribute('data-resumed-from'))).toBe(partial[i]);
+    }
+    for (const [i, key] of keys.entries()) {
+      const row = bo.page.locator(`[data-testid="transfer"][data-key="${key}"]`);
+      expect(await sha256File(await saveDownload(bo, row, saveDir))).toBe(hashes[i]);
+    }
+  });
 });
