@@ -20,6 +20,9 @@
 //!                          ◀─  verdict {id, result: verified | hash_mismatch}
 //!   cancel {id, by: sender | receiver, reason?}    ◀▶  either side, any time
 //!                          ◀─  resume {id, offset, window}  (after reconnecting)
+//!                          ◀─  accept_from {id, offset, window, prefix_sha256}
+//!                              (instead of accept: the start is held already)
+//!   restart {id}                                   ─▶  (held bytes were not this file's)
 //! ```
 //!
 //! **Hashing.** Both sides hash incrementally with SHA-256 in file order: the sender
@@ -53,7 +56,18 @@
 //! file (keep one manager per remote client for the page's lifetime, not per
 //! connection); if it does not, it answers `cancel` and the receiver stops waiting.
 //! The final digest covers the whole file, so a resume that went wrong cannot go
-//! unnoticed. Nothing is queued while disconnected: every message needed is derived
+//! unnoticed.
+//!
+//! If the *sender's* page reloads, its transfers are gone with its `File`s; a new
+//! offer of the same file (new id, new token) can still use what the receiver kept.
+//! The receiver accepts it with [`TransferManager::accept_held`], feeds back the held
+//! bytes as above, and asks `accept_from` with their length and SHA-256; the sender
+//! hashes its own first bytes without sending them (those reads take no window), then
+//! sends from that offset if the digests match, or says `restart` and sends the whole
+//! file (the receiver drops what it held: [`Output::RestartWrite`]).
+//!
+//! **Several files.** At most [`TransferConfig::max_sending`] accepted transfers
+//! read and send at once; the others wait their turn. Nothing is queued while disconnected: every message needed is derived
 //! from the state on reconnection (including a cancel made while offline).
 //!
 //! **Validation.** Offers are sanitized ([`sanitize_file_name`],
