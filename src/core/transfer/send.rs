@@ -58,6 +58,9 @@ pub(super) struct Outgoing {
     /// until `hashed` reaches `end`, reads only feed the hasher, then the claim is
     /// checked.
     held: Option<(u64, [u8; 32])>,
+    /// The held bytes were not this file's and `Restart` was sent: a receiver that
+    /// still offers them (it never got `Restart`) is told again.
+    restarted: bool,
     digest: Option<[u8; 32]>,
     end_sent: bool,
     end_ever_sent: bool,
@@ -84,6 +87,7 @@ impl Outgoing {
             hasher,
             hashed: 0,
             held: None,
+            restarted: false,
             digest,
             end_sent: false,
             end_ever_sent: false,
@@ -296,6 +300,7 @@ impl TransferManager {
                         transfer.next_offset = 0;
                         transfer.max_sent = 0;
                         transfer.acked = 0;
+                        transfer.restarted = true;
                         self.send(ControlMessage::Restart { id });
                         self.emit(TransferEvent::Resumed { key, offset: 0 });
                     }
@@ -378,9 +383,15 @@ impl TransferManager {
         match transfer.phase {
             TransferPhase::AwaitingDecision => {}
             // Said again (the connection came back before a chunk arrived): where
-            // the receiver stands.
+            // the receiver stands — unless its bytes were found wrong and it missed
+            // the `Restart`.
             TransferPhase::Transferring | TransferPhase::Verifying => {
-                self.on_resume(id, offset, window, now_ms);
+                if transfer.restarted {
+                    self.send(ControlMessage::Restart { id });
+                    self.on_resume(id, 0, window, now_ms);
+                } else {
+                    self.on_resume(id, offset, window, now_ms);
+                }
                 return;
             }
             _ => return,

@@ -801,6 +801,25 @@ fn a_held_copy_of_another_file_is_replaced_from_zero() {
 }
 
 #[test]
+fn a_restart_lost_with_the_connection_is_said_again() {
+    let file = data(100_000, 26);
+    let other = data(100_000, 27);
+    let (mut link, id) = offer_again_to_a_receiver_holding(&file, &other[..40_000]);
+    let restart = ControlMessage::Restart { id };
+    link.run_until(|l| l.a.sent.contains(&restart));
+    // `Restart` (and what followed it) is still on its way when the link drops.
+    link.disconnect();
+    assert!(link.b.restarts.is_empty());
+    link.reconnect();
+    link.run();
+    assert_eq!(link.a.sent.iter().filter(|m| **m == restart).count(), 2);
+    assert_eq!(link.b.restarts, vec![id]);
+    assert_eq!(link.b.stored[&id], file);
+    assert_eq!(link.b.completed(inc(id)), Some(true));
+    assert_eq!(link.a.completed(out(id)), Some(true));
+}
+
+#[test]
 fn a_held_copy_of_the_whole_file_is_only_verified() {
     let file = data(30_000, 24);
     let (mut link, id) = offer_again_to_a_receiver_holding(&file, &file);
