@@ -127,6 +127,14 @@ describe('file transfer between two Firefox ESR peers', () => {
       await poll(() => storedBytes(bo), (bytes) => bytes === SIZE, {
         message: `Bo's OPFS to hold the ${SIZE} bytes of big.bin`,
       });
+      // Firefox has no folder picker: no "Save all to a folder" (each file has Save).
+      assert.equal(await bo.page.$eval(tid('save-all'), (button) => button.hidden), true);
+      // Removing the finished row frees the stored copy at once.
+      await bo.page.locator(`${incoming} ${tid('transfer-remove')}`).click();
+      await poll(() => storedBytes(bo), (bytes) => bytes === 0, {
+        message: "Bo's OPFS to be empty once big.bin's row is removed",
+      });
+      assert.equal(await bo.page.$(incoming), null);
     });
   });
 
