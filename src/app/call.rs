@@ -215,7 +215,9 @@ impl Dom {
     }
 
     pub fn set_toggle(&self, button: &web_sys::HtmlButtonElement, pressed: bool, label: &str) {
-        let _ = button.set_attribute("aria-pressed", if pressed { "true" } else { "false" });
+        // Not aria-pressed: the label already changes with the state ("Unmute"), and
+        // a screen reader would read a changing label plus "pressed" as a riddle.
+        let _ = button.set_attribute("data-pressed", if pressed { "true" } else { "false" });
         button.set_text_content(Some(label));
     }
 

@@ -169,14 +169,28 @@ test('switching between video and voice keeps a muted microphone muted', async (
 
   await ada.page.getByTestId('start-voice').click();
   await expect(camera).toBeDisabled({ timeout: CONNECT_TIMEOUT_MS });
-  await expect(mic).toHaveAttribute('aria-pressed', 'true');
+  await expect(mic).toHaveAttribute('data-pressed', 'true');
   await expect(mic).toHaveText('Unmute');
   await expect.poll(localAudioEnabled).toBe(false);
   await expect(adaOnBo).toHaveAttribute('data-mic', 'off', { timeout: CONNECT_TIMEOUT_MS });
 
   await ada.page.getByTestId('start-video').click();
   await expect(camera).toBeEnabled({ timeout: CONNECT_TIMEOUT_MS });
-  await expect(mic).toHaveAttribute('aria-pressed', 'true');
+  await expect(mic).toHaveAttribute('data-pressed', 'true');
   await expect.poll(localAudioEnabled).toBe(false);
   await expect(adaOnBo).toHaveAttribute('data-mic', 'off', { timeout: CONNECT_TIMEOUT_MS });
+});
+
+test('the call buttons read as what they do, with their keyboard shortcut', async ({ openPeers, room }) => {
+  const [ada] = await openPeers('Ada');
+  await joinWith(ada, room, 'video');
+  const mic = ada.page.getByTestId('toggle-mic');
+  await expect(mic).toHaveAttribute('aria-keyshortcuts', 'M');
+  await mic.click();
+  await expect(mic).toHaveText('Unmute');
+  // "Unmute", not "Unmute, pressed" (a changing label and a pressed state contradict).
+  expect(await mic.ariaSnapshot()).toBe('- button "Unmute"');
+  await ada.page.locator('body').press('m');
+  await expect(mic).toHaveText('Mute');
+  expect(await mic.ariaSnapshot()).toBe('- button "Mute"');
 });
