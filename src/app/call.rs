@@ -221,14 +221,18 @@ impl Dom {
         button.set_text_content(Some(label));
     }
 
-    pub fn fill_devices(&self, devices: &[media::DeviceInfo]) {
-        for (select, kind) in [
-            (&self.camera_select, "videoinput"),
-            (&self.mic_select, "audioinput"),
-            (&self.speaker_select, "audiooutput"),
+    /// Lists the devices in the pickers. A picker works only for what we capture
+    /// (`camera`, `mic`): otherwise, or with nothing to list, it is disabled.
+    pub fn fill_devices(&self, devices: &[media::DeviceInfo], camera: bool, mic: bool) {
+        for (select, kind, usable) in [
+            (&self.camera_select, "videoinput", camera),
+            (&self.mic_select, "audioinput", mic),
+            (&self.speaker_select, "audiooutput", true),
         ] {
             let current = select.value();
             select.set_inner_html("");
+            let found = devices.iter().filter(|d| d.kind == kind).count();
+            select.set_disabled(!usable || found == 0);
             for (i, d) in devices.iter().filter(|d| d.kind == kind).enumerate() {
                 if let Some(opt) = self.element("option") {
                     let _ = opt.set_attribute("value", &d.device_id);
@@ -399,7 +403,14 @@ impl App {
         let app = self.clone();
         spawn_local(async move {
             if let Ok(devices) = media::enumerate_devices().await {
-                app.dom.fill_devices(&devices);
+                let local = app.current_room().and_then(|r| r.local_stream());
+                let (camera, mic) = local.map_or((false, false), |s| {
+                    (
+                        s.get_video_tracks().length() > 0,
+                        s.get_audio_tracks().length() > 0,
+                    )
+                });
+                app.dom.fill_devices(&devices, camera, mic);
             }
         });
     }

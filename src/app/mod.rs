@@ -274,6 +274,8 @@ impl App {
             }
         });
         self.poll_stats(session);
+        // The speaker picker is useful without capturing anything.
+        self.refresh_devices();
     }
 
     fn on_event(self: &Rc<Self>, event: RoomEvent) {
@@ -402,6 +404,8 @@ impl App {
         d.show_media_error(None);
         d.toggle_mic.set_disabled(true);
         d.toggle_camera.set_disabled(true);
+        d.camera_select.set_disabled(true);
+        d.mic_select.set_disabled(true);
         d.set_toggle(&d.toggle_mic, false, "Mute");
         d.set_toggle(&d.toggle_camera, false, "Camera off");
         d.end_open_transfers();

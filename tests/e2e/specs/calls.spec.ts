@@ -194,3 +194,20 @@ test('the call buttons read as what they do, with their keyboard shortcut', asyn
   await expect(mic).toHaveText('Mute');
   expect(await mic.ariaSnapshot()).toBe('- button "Mute"');
 });
+
+test('the device pickers work only for what is being captured', async ({ openPeers, room }) => {
+  const [ada] = await openPeers('Ada');
+  await joinWith(ada, room, 'chat');
+  const cameraSelect = ada.page.getByTestId('camera-select');
+  const micSelect = ada.page.getByTestId('mic-select');
+  await expect(cameraSelect).toBeDisabled();
+  await expect(micSelect).toBeDisabled();
+
+  await ada.page.getByTestId('start-voice').click();
+  await expect(micSelect).toBeEnabled({ timeout: CONNECT_TIMEOUT_MS });
+  await expect(cameraSelect).toBeDisabled();
+
+  await ada.page.getByTestId('start-video').click();
+  await expect(cameraSelect).toBeEnabled({ timeout: CONNECT_TIMEOUT_MS });
+  await expect(micSelect).toBeEnabled();
+});
