@@ -197,3 +197,17 @@ test('a folder of offers is accepted with one click', async ({ openPeers, room }
   }
   await expect(acceptAll).toBeHidden();
 });
+
+test('a file dropped beside the drop zone is sent too, and the page stays', async ({ openPeers, room }, testInfo) => {
+  const file = path.join(testInfo.outputPath('beside'), 'missed.bin');
+  generateFile(file, 3000, 30);
+  const [ada, bo] = await filePair(openPeers, room);
+  const url = ada.page.url();
+
+  // Dropped on the chat, not on the drop zone: it used to do nothing here (and a
+  // desktop browser's default is to open the file in place of the page).
+  await dropPaths(ada, ada.chatLog, [file]);
+  await expect(transferRow(bo, 'missed.bin', 'incoming')).toHaveAttribute('data-state', 'offered', { timeout: 20_000 });
+  expect(ada.page.url()).toBe(url);
+  await expect(ada.status).toHaveAttribute('data-state', 'joined');
+});
