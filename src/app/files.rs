@@ -309,7 +309,11 @@ impl Dom {
                 let _ = self.file_target.append_child(&opt);
             }
         }
-        self.file_target.set_value(&current);
+        // A chosen peer who left: show "everyone" (where the next file will go)
+        // rather than a blank choice.
+        let still_here = peers.iter().any(|(id, _)| *id == current);
+        self.file_target
+            .set_value(if still_here { &current } else { "" });
     }
 }
 

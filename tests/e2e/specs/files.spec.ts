@@ -211,3 +211,19 @@ test('a file dropped beside the drop zone is sent too, and the page stays', asyn
   expect(ada.page.url()).toBe(url);
   await expect(ada.status).toHaveAttribute('data-state', 'joined');
 });
+
+test('"Send to" shows everyone again when the chosen peer leaves', async ({ openPeers, room }) => {
+  const [ada, bo] = await filePair(openPeers, room);
+  const [cy] = await openPeers('Cy');
+  await joinWith(cy, room, 'chat');
+  await ada.expectConnectedTo([bo, cy]);
+  const target = ada.page.getByTestId('file-target');
+  await target.selectOption({ label: 'Cy' });
+  await expect(target.locator('option:checked')).toHaveText('Cy');
+
+  await cy.page.getByTestId('leave-button').click();
+  await expect(ada.participant('Cy')).toHaveCount(0, { timeout: 20_000 });
+  // Not a blank choice that silently means "everyone".
+  await expect(target.locator('option:checked')).toHaveText('everyone');
+  await expect(target.locator('option')).toHaveText(['everyone', 'Bo']);
+});
