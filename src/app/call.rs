@@ -174,6 +174,7 @@ impl Dom {
             None => match self.span("stats", "") {
                 Some(el) => {
                     let _ = el.set_attribute("data-testid", "peer-stats");
+                    Self::describe_stats(&el);
                     let _ = li.append_child(&el);
                     el
                 }
@@ -181,6 +182,15 @@ impl Dom {
             },
         };
         el.set_text_content(Some(text));
+    }
+
+    /// Explains the terse stats line on hover (and to screen readers).
+    fn describe_stats(el: &Element) {
+        let _ = el.set_attribute(
+            "title",
+            "Round-trip time to this peer · data received from them · data sent to them · \
+             how the connection goes (direct, or relayed through a TURN server)",
+        );
     }
 
     fn apply_speaker(&self, video: &HtmlMediaElement) {
@@ -249,6 +259,16 @@ impl Dom {
                 select.set_value(&current);
             }
         }
+    }
+}
+
+/// The ICE candidate type of a connection, in words a user can act on.
+fn link_kind(candidate_type: &str) -> &'static str {
+    match candidate_type {
+        "host" => "direct (local network)",
+        "srflx" | "prflx" => "direct (through NAT)",
+        "relay" => "relayed (TURN)",
+        _ => "–",
     }
 }
 
@@ -487,7 +507,7 @@ impl App {
                         .rtt_ms
                         .map(|r| format!("RTT {r:.0} ms"))
                         .unwrap_or_else(|| "RTT –".into());
-                    let path = stats.local_candidate_type.unwrap_or_else(|| "–".into());
+                    let path = stats.local_candidate_type.as_deref().map_or("–", link_kind);
                     let text = format!(
                         "{rtt} · ↓ {:.1} MB · ↑ {:.1} MB · {path}",
                         stats.bytes_received / 1e6,

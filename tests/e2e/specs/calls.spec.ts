@@ -211,3 +211,15 @@ test('the device pickers work only for what is being captured', async ({ openPee
   await expect(cameraSelect).toBeEnabled({ timeout: CONNECT_TIMEOUT_MS });
   await expect(micSelect).toBeEnabled();
 });
+
+test('the connection stats say in words how each peer is reached', async ({ openPeers, room }) => {
+  const [ada, bo] = await openPeers('Ada', 'Bo');
+  await joinWith(ada, room, 'chat');
+  await joinWith(bo, room, 'chat');
+  await ada.expectConnectedTo([bo]);
+  const stats = ada.participant('Bo').getByTestId('peer-stats');
+  // In the test namespace both pages share one network: a host candidate pair.
+  await expect(stats).toContainText('direct (local network)', { timeout: CONNECT_TIMEOUT_MS });
+  await expect(stats).toContainText(/RTT \d+ ms/);
+  await expect(stats).toHaveAttribute('title', /Round-trip time/);
+});
