@@ -227,11 +227,17 @@ impl Dom {
     }
 
     pub fn add_system_line(&self, text: &str) {
-        let Some(li) = self.element("li") else { return };
+        self.add_system_line_element(text);
+    }
+
+    /// Adds a line of the page's own to the chat and returns it.
+    pub fn add_system_line_element(&self, text: &str) -> Option<Element> {
+        let li = self.element("li")?;
         li.set_class_name("system");
         let _ = li.set_attribute("data-testid", "chat-system");
         li.set_text_content(Some(text));
         self.append_to_chat(&li);
+        Some(li)
     }
 
     fn append_to_chat(&self, li: &Element) {

@@ -227,3 +227,24 @@ test('"Send to" shows everyone again when the chosen peer leaves', async ({ open
   await expect(target.locator('option:checked')).toHaveText('everyone');
   await expect(target.locator('option')).toHaveText(['everyone', 'Bo']);
 });
+
+test('an offer is announced in the chat; offers in a row share one line', async ({ openPeers, room }, testInfo) => {
+  const dir = testInfo.outputPath('told');
+  generateFile(path.join(dir, 'single.bin'), 2000, 40);
+  for (const [i, rel] of ['set/a.bin', 'set/b.bin', 'set/c/d.bin'].entries()) generateFile(path.join(dir, rel), 1000, 41 + i);
+  const [ada, bo] = await filePair(openPeers, room);
+  const lines = bo.chatLog.getByTestId('chat-system');
+
+  await ada.page.getByTestId('file-input').setInputFiles(path.join(dir, 'single.bin'));
+  await expect(lines.last()).toHaveText('Ada offers single.bin (2.0 KB): accept it under Files.', { timeout: 20_000 });
+  await ada.page.getByTestId('folder-input').setInputFiles(path.join(dir, 'set'));
+  await expect(lines.last()).toHaveText('Ada offers 4 files (5.0 KB): accept them under Files.', { timeout: 20_000 });
+  await expect(lines).toHaveCount(2); // "Ada is here", then the offers
+
+  // After something else in the chat, the next offer starts a line of its own.
+  await ada.sendChat('one more');
+  await bo.expectMessagesFrom('Ada', ['one more']);
+  await ada.page.getByTestId('file-input').setInputFiles(path.join(dir, 'set', 'a.bin'));
+  await expect(lines.last()).toHaveText('Ada offers a.bin (1.0 KB): accept it under Files.', { timeout: 20_000 });
+  await expect(lines).toHaveCount(3);
+});
