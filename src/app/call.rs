@@ -339,6 +339,9 @@ impl App {
             .toggle_with_force("voice-only", !video);
         d.toggle_mic.set_disabled(false);
         d.toggle_camera.set_disabled(!video);
+        // Pressing the mode already in use would only capture it all over again.
+        d.start_video.set_disabled(video);
+        d.start_voice.set_disabled(!video);
         d.set_toggle(&d.toggle_mic, false, "Mute");
         d.set_toggle(&d.toggle_camera, false, "Camera off");
         self.refresh_devices();

@@ -426,6 +426,8 @@ impl App {
         d.toggle_camera.set_disabled(true);
         d.camera_select.set_disabled(true);
         d.mic_select.set_disabled(true);
+        d.start_video.set_disabled(false);
+        d.start_voice.set_disabled(false);
         d.set_toggle(&d.toggle_mic, false, "Mute");
         d.set_toggle(&d.toggle_camera, false, "Camera off");
         d.end_open_transfers();

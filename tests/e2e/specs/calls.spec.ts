@@ -200,16 +200,30 @@ test('the device pickers work only for what is being captured', async ({ openPee
   await joinWith(ada, room, 'chat');
   const cameraSelect = ada.page.getByTestId('camera-select');
   const micSelect = ada.page.getByTestId('mic-select');
+  const startVideo = ada.page.getByTestId('start-video');
+  const startVoice = ada.page.getByTestId('start-voice');
   await expect(cameraSelect).toBeDisabled();
   await expect(micSelect).toBeDisabled();
+  await expect(startVideo).toBeEnabled();
+  await expect(startVoice).toBeEnabled();
 
-  await ada.page.getByTestId('start-voice').click();
+  await startVoice.click();
   await expect(micSelect).toBeEnabled({ timeout: CONNECT_TIMEOUT_MS });
   await expect(cameraSelect).toBeDisabled();
+  // The mode in use cannot be started again; the other one can.
+  await expect(startVoice).toBeDisabled();
+  await expect(startVideo).toBeEnabled();
 
-  await ada.page.getByTestId('start-video').click();
+  await startVideo.click();
   await expect(cameraSelect).toBeEnabled({ timeout: CONNECT_TIMEOUT_MS });
   await expect(micSelect).toBeEnabled();
+  await expect(startVideo).toBeDisabled();
+  await expect(startVoice).toBeEnabled();
+
+  await ada.page.getByTestId('leave-button').click();
+  await joinWith(ada, room, 'chat');
+  await expect(startVideo).toBeEnabled();
+  await expect(startVoice).toBeEnabled();
 });
 
 test('the connection stats say in words how each peer is reached', async ({ openPeers, room }) => {
