@@ -273,6 +273,13 @@ export interface RoomEventMap {
    * with `peer`, its sender; `transfer` events follow (`resumed`, progress, ...).
    */
   'transfer-restoring': { type: 'transfer-restoring'; peer: string; offer: FileOffer };
+  /**
+   * Storage holds the first `bytes` of incoming offer `id` from `peer` already, left
+   * by an earlier offer of the same file whose sender went away (its page reloaded):
+   * {@link Room.acceptFile} continues from there once the sender has checked those
+   * bytes (if they differ, the whole file comes).
+   */
+  'partial-copy': { type: 'partial-copy'; peer: string; id: number; bytes: number };
   /** A recoverable problem (a peer sent garbage, a candidate failed, ...). */
   'warning': { type: 'warning'; error: PeerlinkError };
 }
@@ -733,6 +740,11 @@ enum EventOut<'a> {
         peer: &'a str,
         offer: FileOfferOut<'a>,
     },
+    PartialCopy {
+        peer: &'a str,
+        id: TransferId,
+        bytes: u64,
+    },
     Warning {
         #[serde(serialize_with = "pass_through")]
         error: &'a JsValue,
@@ -759,11 +771,12 @@ enum EventType {
     FileReceived,
     TransfersMoved,
     TransferRestoring,
+    PartialCopy,
     Warning,
 }
 
 impl EventType {
-    const ALL: [EventType; 16] = [
+    const ALL: [EventType; 17] = [
         Self::PeerJoined,
         Self::PeerLeft,
         Self::PeerState,
@@ -779,6 +792,7 @@ impl EventType {
         Self::FileReceived,
         Self::TransfersMoved,
         Self::TransferRestoring,
+        Self::PartialCopy,
         Self::Warning,
     ];
 
@@ -799,6 +813,7 @@ impl EventType {
             Self::FileReceived => "file-received",
             Self::TransfersMoved => "transfers-moved",
             Self::TransferRestoring => "transfer-restoring",
+            Self::PartialCopy => "partial-copy",
             Self::Warning => "warning",
         }
     }
@@ -960,6 +975,14 @@ impl Inner {
                 EventOut::TransferRestoring {
                     peer,
                     offer: offer.into(),
+                },
+            ),
+            RoomEvent::PartialCopy { peer, id, bytes } => (
+                EventType::PartialCopy,
+                EventOut::PartialCopy {
+                    peer,
+                    id: *id,
+                    bytes: *bytes,
                 },
             ),
             RoomEvent::Warning(error) => {
@@ -1411,6 +1434,20 @@ fn to_promise(future: impl Future<Output = Result<JsValue, JsValue>> + 'static) 
 }
 
 // --- free functions ---------------------------------------------------------------
+
+/// Frees the storage behind a received file's Blob (from a `file-received` event): a
+/// file over 8 MiB lives in the origin private file system until the page reloads,
+/// or until this. The Blob cannot be read afterwards. Resolves to `false` if the
+/// Blob is not such a file (a smaller one is in memory: drop your references).
+#[wasm_bindgen(js_name = releaseFile, unchecked_return_type = "Promise<boolean>")]
+pub fn release_file(file: web_sys::Blob) -> Promise {
+    to_promise(async move {
+        crate::web::store::release_received(&file)
+            .await
+            .map(JsValue::from_bool)
+            .map_err(|e| to_js_error(&e))
+    })
+}
 
 /// Lists cameras, microphones and speakers (labels are empty until media permission
 /// has been granted, e.g. after `startMedia()`).

@@ -144,9 +144,13 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let server = Server::bind(args.listen, args.to_config())
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", args.listen))?;
+    // Listen for the signals before the line is printed: a script that sends SIGTERM
+    // as soon as it has read the line must get a clean shutdown, not the default
+    // action (tokio installs a handler only when its stream is created).
+    let stop = shutdown_signal()?;
     announce(server.local_addr())?;
     tracing::info!(addr = %server.local_addr(), "serving");
-    server.run_until(shutdown_signal()).await?;
+    server.run_until(stop).await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -159,33 +163,33 @@ fn announce(addr: SocketAddr) -> std::io::Result<()> {
     stdout.flush()
 }
 
-/// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
-async fn shutdown_signal() {
-    let interrupt = async {
-        if let Err(error) = tokio::signal::ctrl_c().await {
-            tracing::error!(%error, "cannot listen for Ctrl-C");
-            std::future::pending::<()>().await;
-        }
+/// Installs the handlers for Ctrl-C (SIGINT) and, on Unix, SIGTERM now, and returns
+/// a future that completes when either arrives.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let listen = |kind: SignalKind, name: &str| {
+        signal(kind).map_err(|e| anyhow::anyhow!("cannot listen for {name}: {e}"))
     };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                terminate.recv().await;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
+    let mut interrupt = listen(SignalKind::interrupt(), "Ctrl-C")?;
+    let mut terminate = listen(SignalKind::terminate(), "SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = interrupt.recv() => tracing::info!("Ctrl-C: shutting down"),
+            _ = terminate.recv() => tracing::info!("SIGTERM: shutting down"),
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = interrupt => tracing::info!("Ctrl-C: shutting down"),
-        () = terminate => tracing::info!("SIGTERM: shutting down"),
-    }
+    })
+}
+
+/// Installs the Ctrl-C handler now, and returns a future that completes on Ctrl-C.
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    let mut interrupt = tokio::signal::windows::ctrl_c()
+        .map_err(|e| anyhow::anyhow!("cannot listen for Ctrl-C: {e}"))?;
+    Ok(async move {
+        interrupt.recv().await;
+        tracing::info!("Ctrl-C: shutting down");
+    })
 }
 
 #[cfg(test)]

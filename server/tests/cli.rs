@@ -56,8 +56,13 @@ fn bad_arguments_fail() {
     );
 }
 
-#[tokio::test]
-async fn prints_listening_line_and_exits_cleanly_on_sigterm() {
+/// The server started on a free port, its address from the listening line, and the
+/// rest of its stdout.
+async fn start() -> (
+    std::process::Child,
+    SocketAddr,
+    BufReader<std::process::ChildStdout>,
+) {
     let mut child = Command::new(BIN)
         .args(["--listen", "127.0.0.1:0"])
         .env("RUST_LOG", "warn")
@@ -82,23 +87,20 @@ async fn prints_listening_line_and_exits_cleanly_on_sigterm() {
     let addr: SocketAddr = url.parse().unwrap();
     assert_eq!(addr.ip().to_string(), "127.0.0.1");
     assert_ne!(addr.port(), 0, "the line must show the bound port");
+    (child, addr, rest)
+}
 
-    // It serves: a client joins, and stays connected across the signal.
-    let (mut client, _, _) = Client::joined(addr, "cli", "Ann").await;
-    client.ping_pong().await;
-
+fn terminate(child: &std::process::Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
+}
 
-    // The open WebSocket is closed with 1001 (going away) rather than holding the
-    // shutdown up.
-    match client.closed().await {
-        Closed::Frame(code) => assert_eq!(code, Some(1001)),
-        Closed::Abrupt => panic!("expected a close frame"),
-    }
+/// Waits for the server to exit after a signal: successfully, having printed nothing
+/// after its listening line.
+async fn exits_cleanly(mut child: std::process::Child, rest: BufReader<std::process::ChildStdout>) {
     let exit = tokio::time::timeout(
         common::WAIT,
         tokio::task::spawn_blocking(move || child.wait()),
@@ -108,8 +110,34 @@ async fn prints_listening_line_and_exits_cleanly_on_sigterm() {
     .unwrap()
     .unwrap();
     assert!(exit.success(), "exit status {exit}");
-
-    // Exactly one line was printed.
     let rest: Vec<String> = rest.lines().map(Result::unwrap).collect();
     assert!(rest.is_empty(), "extra stdout lines: {rest:?}");
+}
+
+#[tokio::test]
+async fn prints_listening_line_and_exits_cleanly_on_sigterm() {
+    let (child, addr, rest) = start().await;
+
+    // It serves: a client joins, and stays connected across the signal.
+    let (mut client, _, _) = Client::joined(addr, "cli", "Ann").await;
+    client.ping_pong().await;
+
+    terminate(&child);
+
+    // The open WebSocket is closed with 1001 (going away) rather than holding the
+    // shutdown up.
+    match client.closed().await {
+        Closed::Frame(code) => assert_eq!(code, Some(1001)),
+        Closed::Abrupt => panic!("expected a close frame"),
+    }
+    exits_cleanly(child, rest).await;
+}
+
+/// Once the line is out, SIGTERM is a clean shutdown: the handlers are in place
+/// before the line is printed (a signal that came first used to kill the process).
+#[tokio::test]
+async fn sigterm_right_after_the_listening_line_is_a_clean_exit() {
+    let (child, _, rest) = start().await;
+    terminate(&child);
+    exits_cleanly(child, rest).await;
 }

@@ -45,6 +45,8 @@ pub(super) struct Dom {
     pub file_target: HtmlSelectElement,
     pub accept_all: HtmlButtonElement,
     pub transfers: HtmlElement,
+    /// Saves every received file into a folder the user picks (see `save.rs`).
+    pub save_all: HtmlButtonElement,
 }
 
 fn by_id<T: JsCast>(doc: &Document, id: &str) -> Result<T, JsValue> {
@@ -94,8 +96,9 @@ impl Dom {
             file_input: by_id(&doc, "file-input")?,
             folder_input: by_id(&doc, "folder-input")?,
             file_target: by_id(&doc, "file-target")?,
-            accept_all: by_id(&doc, "accept-all")?,
             transfers: by_id(&doc, "transfers")?,
+            accept_all: by_id(&doc, "accept-all")?,
+            save_all: by_id(&doc, "save-all")?,
             doc,
         })
     }

@@ -2,6 +2,7 @@
 //! everyone; accept/reject offers; progress with speed and time left; cancel; final
 //! state; save verified files.
 
+use super::resend::{self, Sending};
 use super::{dom::Dom, App};
 use crate::core::transfer::{
     Direction, FileOffer, Progress, Side, TransferEvent, TransferId, TransferKey,
@@ -9,6 +10,7 @@ use crate::core::transfer::{
 use crate::web::drop::DroppedFile;
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen_futures::spawn_local;
 use web_sys::{Element, File, FileList};
 
 fn row_key(peer: &str, key: TransferKey) -> String {
@@ -50,7 +52,7 @@ impl Dom {
         super::dom::child_with_attr(&self.transfers, "data-key", key)
     }
 
-    fn add_transfer_row(
+    pub(super) fn add_transfer_row(
         &self,
         peer: &str,
         peer_name: &str,
@@ -143,6 +145,8 @@ impl Dom {
         let keep_download = actions.query_selector("a").ok().flatten();
         actions.set_inner_html("");
         let buttons: &[(&str, &str)] = match state {
+            // Done: the row can go (and with it a received file's stored copy).
+            _ if is_final(state) => &[("remove", "Remove")],
             _ if peer_gone => &[],
             "offered" if incoming => &[("accept", "Accept"), ("reject", "Reject")],
             "waiting" | "offered" | "transferring" | "interrupted" | "resuming" => {
@@ -167,7 +171,17 @@ impl Dom {
         }
     }
 
-    fn set_transfer_state(&self, li: &Element, state: &str, result: &str) {
+    /// The transfer rows that match `selector`.
+    pub(super) fn rows(&self, selector: &str) -> Vec<Element> {
+        let Ok(rows) = self.transfers.query_selector_all(selector) else {
+            return Vec::new();
+        };
+        (0..rows.length())
+            .filter_map(|i| rows.item(i).and_then(|n| n.dyn_into::<Element>().ok()))
+            .collect()
+    }
+
+    pub(super) fn set_transfer_state(&self, li: &Element, state: &str, result: &str) {
         let _ = li.set_attribute("data-state", state);
         if let Ok(Some(r)) = li.query_selector("[data-testid=transfer-result]") {
             r.set_text_content(Some(result));
@@ -191,7 +205,7 @@ impl Dom {
     }
 
     /// "Accept all N files" shows while more than one offer waits for an answer.
-    fn update_accept_all(&self) {
+    pub(super) fn update_accept_all(&self) {
         let pending = self
             .transfers
             .query_selector_all(PENDING_OFFERS)
@@ -224,16 +238,7 @@ impl Dom {
     /// The rows of transfers with `from` now belong to `to` (the same client after a
     /// reload, see [`crate::web::RoomEvent::TransfersMoved`]).
     pub fn move_transfer_rows(&self, from: &str, to: &str) {
-        let Ok(rows) = self
-            .transfers
-            .query_selector_all(&format!("[data-peer-id={}]", css_string(from)))
-        else {
-            return;
-        };
-        for i in 0..rows.length() {
-            let Some(li) = rows.item(i).and_then(|n| n.dyn_into::<Element>().ok()) else {
-                continue;
-            };
+        for li in self.rows(&format!("[data-peer-id={}]", css_string(from))) {
             let id = li.get_attribute("data-id").and_then(|id| id.parse().ok());
             let key = match (li.get_attribute("data-direction").as_deref(), id) {
                 (Some("incoming"), Some(id)) => TransferKey::incoming(id),
@@ -247,29 +252,31 @@ impl Dom {
     }
 
     /// `peer` (called `name`) left the room. Its incoming transfers end here: the
-    /// room drops them, and a sender's page that comes back no longer has the file.
+    /// room drops them (what was saved of a large file is kept, and a new offer of
+    /// the same file continues from it).
     /// Outgoing ones are kept by the room for a while, in case the receiver's page
     /// reloaded and comes back ([`crate::web::RoomEvent::TransfersMoved`]); neither
     /// can be acted on meanwhile, so their buttons go.
     pub fn peer_left(&self, peer: &str, name: &str) {
-        let Ok(rows) = self
-            .transfers
-            .query_selector_all(&format!("[data-peer-id={}]", css_string(peer)))
-        else {
-            return;
-        };
-        for i in 0..rows.length() {
-            let Some(li) = rows.item(i).and_then(|n| n.dyn_into::<Element>().ok()) else {
-                continue;
-            };
+        for li in self.rows(&format!("[data-peer-id={}]", css_string(peer))) {
             let state = li.get_attribute("data-state").unwrap_or_default();
             if is_final(&state) {
                 continue;
             }
             let _ = li.set_attribute("data-peer-gone", "");
             if li.get_attribute("data-direction").as_deref() == Some("incoming") {
+                // Only files over one segment are kept in storage while they arrive.
+                let size: u64 = li
+                    .get_attribute("data-size")
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0);
                 let text = if state == "offered" {
                     format!("{name} left; the offer is gone")
+                } else if size > crate::web::SEGMENT_BYTES {
+                    format!(
+                        "{name} left before the file was complete — if they send it again, \
+                         it continues from what was saved"
+                    )
                 } else {
                     format!("{name} left before the file was complete")
                 };
@@ -415,6 +422,15 @@ impl App {
                         let name = self.peer_name(&peer);
                         self.dom
                             .add_transfer_row(&peer, &name, key, &offer, "waiting");
+                        // Sent again after a reload: the old row and entry go.
+                        let path = offer.relative_path.clone().unwrap_or(offer.name);
+                        self.dom.drop_reload_interrupted(&path, offer.size);
+                        resend::forget_file(&path, offer.size);
+                        resend::remember(Sending {
+                            path,
+                            size: offer.size,
+                            to: name,
+                        });
                     }
                     Err(e) => self
                         .dom
@@ -427,6 +443,23 @@ impl App {
     pub(super) fn on_transfer(&self, peer: &str, event: TransferEvent) {
         let d = &self.dom;
         let row = |key: TransferKey| d.transfer_row(&row_key(peer, key));
+        if let TransferEvent::Completed { key, .. }
+        | TransferEvent::Cancelled { key, .. }
+        | TransferEvent::Failed { key, .. }
+        | TransferEvent::Rejected { key } = &event
+        {
+            // Over: nothing to send again after a reload.
+            let li = row(*key).filter(|_| key.direction == Direction::Outgoing);
+            if let Some(li) = li {
+                if let (Some(path), Some(size)) = (
+                    li.get_attribute("data-path"),
+                    li.get_attribute("data-size").and_then(|s| s.parse().ok()),
+                ) {
+                    let to = self.peer_name(peer);
+                    resend::forget(&Sending { path, size, to });
+                }
+            }
+        }
         match event {
             TransferEvent::Offered { key, offer } => {
                 let name = self.peer_name(peer);
@@ -502,6 +535,25 @@ impl App {
         }
     }
 
+    /// Storage holds the start of offered file `id` already (its sender's page
+    /// reloaded during an earlier try): say so on the offer's row.
+    pub(super) fn on_partial_copy(&self, peer: &str, id: TransferId, bytes: u64) {
+        let Some(li) = self
+            .dom
+            .transfer_row(&row_key(peer, TransferKey::incoming(id)))
+        else {
+            return;
+        };
+        let _ = li.set_attribute("data-partial-bytes", &bytes.to_string());
+        if li.get_attribute("data-state").as_deref() == Some("offered") {
+            let note = format!(
+                "{} of this file is already here from an earlier try: accepting continues from there",
+                human_bytes(bytes as f64)
+            );
+            self.dom.set_transfer_state(&li, "offered", &note);
+        }
+    }
+
     /// A partial file from before the reload is being taken up again with `peer`.
     pub(super) fn on_restoring(&self, peer: &str, offer: &FileOffer) {
         let key = TransferKey::incoming(offer.id);
@@ -531,9 +583,12 @@ impl App {
         let shown = offer.relative_path.as_deref().unwrap_or(&offer.name);
         let _ = a.set_attribute("aria-label", &format!("Save {shown}"));
         a.set_text_content(Some("Save"));
+        // For "Save all to a folder…" (see `save.rs`).
+        super::save::keep_file(&a, blob);
         if let Ok(Some(actions)) = li.query_selector(".actions") {
             let _ = actions.append_child(&a);
         }
+        self.dom.refresh_save_all();
     }
 
     /// The delegated click handler of the transfers list.
@@ -564,6 +619,10 @@ impl App {
 
     /// Does `action` (accept, reject, cancel) to the transfer of row `li`.
     fn row_action(&self, li: &Element, action: &str) {
+        if action == "remove" {
+            self.remove_row(li);
+            return;
+        }
         let (Some(peer), Some(id)) = (
             li.get_attribute("data-peer-id"),
             li.get_attribute("data-id")
@@ -600,6 +659,37 @@ impl App {
                     .add_system_line(&format!("Could not {action} {file}: {e}"));
             }
         }
+    }
+}
+
+impl App {
+    /// Removes a finished row; a received file's object URL is revoked and its
+    /// stored copy freed (`releaseFile`), so it no longer takes space until the
+    /// next page load.
+    fn remove_row(&self, li: &Element) {
+        if li.get_attribute("data-peer-id").as_deref() == Some(resend::RELOADED) {
+            if let (Some(path), Some(size)) = (
+                li.get_attribute("data-path"),
+                li.get_attribute("data-size").and_then(|s| s.parse().ok()),
+            ) {
+                resend::forget_file(&path, size);
+            }
+        }
+        if let Ok(Some(a)) = li.query_selector("[data-testid=transfer-download]") {
+            if let Some(href) = a.get_attribute("href") {
+                let _ = web_sys::Url::revoke_object_url(&href);
+            }
+            if let Some(file) = super::save::kept_file(&a) {
+                spawn_local(async move {
+                    if let Err(e) = crate::web::store::release_received(&file).await {
+                        web_sys::console::warn_1(&JsValue::from_str(&e.to_string()));
+                    }
+                });
+            }
+        }
+        li.remove();
+        self.dom.refresh_save_all();
+        self.dom.update_accept_all();
     }
 }
 

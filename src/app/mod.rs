@@ -6,6 +6,8 @@
 mod call;
 mod dom;
 mod files;
+mod resend;
+mod save;
 
 use crate::web::media::MediaRequest;
 use crate::web::{Error, JoinOptions, Room, RoomEvent, RoomEvents};
@@ -56,6 +58,7 @@ impl App {
             d.name_input.set_value(&name);
         }
         d.set_status("idle", "Not connected. Pick a room and a name to join.");
+        d.show_reload_interrupted();
 
         let prevent = EventListenerOptions::enable_prevent_default();
         // These listeners belong to the page itself and must live as long as it does,
@@ -117,6 +120,8 @@ impl App {
         EventListener::new(&d.transfers, "click", move |e| app.transfer_click(e)).forget();
         let app = self.clone();
         EventListener::new(&d.accept_all, "click", move |_| app.accept_all()).forget();
+        let app = self.clone();
+        EventListener::new(&d.save_all, "click", move |_| app.save_all()).forget();
         // Drops are taken on the whole page, not just the drop zone: a file that
         // misses the zone would otherwise be opened by the browser in place of the
         // page (ending the call), or silently do nothing. The zone lights up while
@@ -361,6 +366,7 @@ impl App {
             }
             RoomEvent::TransfersMoved { from, to } => d.move_transfer_rows(&from, &to),
             RoomEvent::TransferRestoring { peer, offer } => self.on_restoring(&peer, &offer),
+            RoomEvent::PartialCopy { peer, id, bytes } => self.on_partial_copy(&peer, id, bytes),
             RoomEvent::SignalingLost {
                 reason,
                 reconnecting: true,
@@ -431,6 +437,7 @@ impl App {
         d.set_toggle(&d.toggle_mic, false, "Mute");
         d.set_toggle(&d.toggle_camera, false, "Camera off");
         d.end_open_transfers();
+        resend::forget_all();
         d.refresh_file_targets(&[]);
         self.screen_share_ended();
         if let Ok(tiles) = d.videos.query_selector_all("[data-testid=remote-tile]") {

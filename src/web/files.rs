@@ -26,7 +26,7 @@ use web_sys::{Blob, File, RtcDataChannel, RtcDataChannelState};
 /// Incoming bytes are handed to the file's sink every this many bytes (a segment),
 /// so they leave the JS heap: for storage, or for the browser's blob storage (which
 /// can spill to disk). See [`super::store::spawn_sink`].
-const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
+pub(crate) const SEGMENT_BYTES: u64 = 8 * 1024 * 1024;
 
 /// Stored bytes are fed back to the hasher after a reload this many at a time.
 const RESTORE_SLICE_BYTES: u64 = 1024 * 1024;
@@ -145,6 +145,8 @@ struct State {
     /// The chunk frame being handled: (transfer id, offset, payload length, the
     /// received buffer), so its write can reference the payload instead of copying.
     last_frame: Option<(TransferId, u64, usize, js_sys::ArrayBuffer)>,
+    /// Offers of which storage holds the start already (see [`PeerFiles::hold`]).
+    held: VecMap<TransferId, StoredTransfer>,
 }
 
 /// File transfers with one remote peer: owns its [`TransferManager`] and carries out
@@ -169,6 +171,7 @@ impl PeerFiles {
                 channel: None,
                 max_message_size: 0,
                 last_frame: None,
+                held: VecMap::new(),
             }),
             events,
         })
@@ -301,18 +304,37 @@ impl PeerFiles {
     /// are fed back to the hasher in slices (never the whole file in memory); then
     /// the sender is asked to continue from there.
     pub(crate) fn restore(self: &Rc<Self>, stored: StoredTransfer) -> Result<(), Error> {
-        let id = stored.offer.id;
+        let offer = stored.offer.clone();
+        self.state
+            .borrow_mut()
+            .manager
+            .restore_incoming(offer.clone())?;
+        self.take_up(offer, stored);
+        Ok(())
+    }
+
+    /// Receiving side: storage holds the start of offered file `id` already, left by
+    /// an earlier offer of it whose sender went away (its page reloaded): accepting
+    /// the offer continues from those bytes, once the sender has checked them.
+    /// Returns whether the offer is still undecided (else `stored` is dropped).
+    pub(crate) fn hold(&self, id: TransferId, stored: StoredTransfer) -> bool {
+        let mut state = self.state.borrow_mut();
+        let undecided =
+            state.manager.phase(TransferKey::incoming(id)) == Some(TransferPhase::AwaitingDecision);
+        if undecided {
+            state.held.insert(id, stored);
+        }
+        undecided
+    }
+
+    /// Starts the sink of incoming file `offer` on the bytes `stored` holds, and feeds
+    /// them back to the manager (which is restoring it).
+    fn take_up(self: &Rc<Self>, offer: FileOffer, stored: StoredTransfer) {
+        let id = offer.id;
         {
             let mut state = self.state.borrow_mut();
-            state.manager.restore_incoming(stored.offer.clone())?;
             let (kept, waiting) = self.segment_kept(id);
-            let sink = spawn_sink(
-                stored.offer.clone(),
-                true,
-                Some(stored.clone()),
-                self.warner(),
-                kept,
-            );
+            let sink = spawn_sink(offer, true, Some(stored.clone()), self.warner(), kept);
             state.incoming.insert(id, IncomingSink::new(sink, waiting));
         }
         let weak: Weak<Self> = Rc::downgrade(self);
@@ -363,7 +385,6 @@ impl PeerFiles {
             }
             this.drain();
         });
-        Ok(())
     }
 
     fn warner(&self) -> impl Fn(Error) + 'static {
@@ -425,29 +446,62 @@ impl PeerFiles {
         Ok(id)
     }
 
-    /// Accepts an offered file.
+    /// Accepts an offered file (continuing from the part storage holds, if any: see
+    /// [`hold`](Self::hold)).
     pub fn accept(self: &Rc<Self>, id: TransferId) -> Result<(), Error> {
-        {
+        let held = {
             let mut state = self.state.borrow_mut();
-            state.manager.accept(id, now_ms())?;
             let offer = state
                 .manager
                 .offer(TransferKey::incoming(id))
                 .cloned()
                 .ok_or_else(|| Error::InvalidInput("no such offer".into()))?;
-            // A file of one segment or less has nothing to resume from: memory only.
-            let store = offer.size > SEGMENT_BYTES;
-            let (kept, waiting) = self.segment_kept(id);
-            let sink = spawn_sink(offer, store, None, self.warner(), kept);
-            state.incoming.insert(id, IncomingSink::new(sink, waiting));
+            match state.held.remove(&id) {
+                Some(stored) => {
+                    state.manager.accept_held(id, now_ms())?;
+                    Some((offer, stored))
+                }
+                None => {
+                    state.manager.accept(id, now_ms())?;
+                    self.start_sink(&mut state, offer);
+                    None
+                }
+            }
+        };
+        if let Some((offer, stored)) = held {
+            self.take_up(offer, stored);
         }
         self.drain();
         Ok(())
     }
 
+    /// Starts an empty sink for incoming file `offer`.
+    fn start_sink(self: &Rc<Self>, state: &mut State, offer: FileOffer) {
+        let id = offer.id;
+        // A file of one segment or less has nothing to resume from: memory only.
+        let store = offer.size > SEGMENT_BYTES;
+        let (kept, waiting) = self.segment_kept(id);
+        let sink = spawn_sink(offer, store, None, self.warner(), kept);
+        if let Some(mut old) = state.incoming.insert(id, IncomingSink::new(sink, waiting)) {
+            old.discard();
+        }
+    }
+
+    /// The bytes held for incoming file `id` were another file's: they go, and the
+    /// file is written again from 0.
+    fn restart_write(self: &Rc<Self>, id: TransferId) {
+        let mut state = self.state.borrow_mut();
+        if let Some(offer) = state.manager.offer(TransferKey::incoming(id)).cloned() {
+            self.start_sink(&mut state, offer);
+        }
+    }
+
     /// Declines an offered file.
     pub fn reject(self: &Rc<Self>, id: TransferId) -> Result<(), Error> {
-        self.state.borrow_mut().manager.reject(id)?;
+        let mut state = self.state.borrow_mut();
+        state.manager.reject(id)?;
+        state.held.remove(&id);
+        drop(state);
         self.drain();
         Ok(())
     }
@@ -503,6 +557,7 @@ impl PeerFiles {
                 }
                 Output::SendChunkRequest { id, offset, len } => self.read(id, offset, len),
                 Output::WriteChunk { id, offset, bytes } => self.write(id, offset, &bytes),
+                Output::RestartWrite { id } => self.restart_write(id),
                 Output::Event(event) => self.on_event(event),
             }
         }
@@ -671,6 +726,8 @@ impl PeerFiles {
                         if let Some(mut sink) = state.incoming.remove(&key.id) {
                             sink.discard();
                         }
+                        // A held copy not taken up stays in storage for a later offer.
+                        state.held.remove(&key.id);
                     }
                     Direction::Outgoing => {
                         state.outgoing.remove(&key.id);

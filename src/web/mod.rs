@@ -18,6 +18,7 @@ pub mod store;
 
 pub use error::{Error, JsError};
 pub use files::PeerFiles;
+pub(crate) use files::SEGMENT_BYTES;
 pub use peer::{
     generate_certificate, ConnectionState, PeerConfig, PeerConnection, PeerEvent, TrackSource,
 };

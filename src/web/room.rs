@@ -6,7 +6,8 @@ use super::peer::{ConnectionState, PeerConfig, PeerConnection, PeerEvent, TrackS
 use super::signaling::{
     ClientMessage, ServerMessage, SignalData, Signaling, SignalingEvent, SignalingSender,
 };
-use super::store::{load_stored, StoredTransfer};
+use super::store::{find_held, holds_start_of, load_stored, StoredTransfer};
+use super::SEGMENT_BYTES;
 use super::{now_ms, Error};
 use crate::core::chat::{ChatComposer, ChatMessage, MediaState, PeerMessage};
 use crate::core::negotiation::is_polite;
@@ -95,6 +96,16 @@ pub enum RoomEvent {
     /// again with `peer`, its sender: the stored bytes are checked, then the rest
     /// arrives (`Transfer` events follow, starting with `Resumed`).
     TransferRestoring { peer: PeerId, offer: FileOffer },
+    /// Storage holds the first `bytes` of incoming offer `id` from `peer` already,
+    /// left by an earlier offer of the same file (name, folder path, size, type)
+    /// whose sender went away, e.g. because its page reloaded. Accepting continues
+    /// from there once the sender has checked those bytes against its file (if they
+    /// differ, the whole file comes).
+    PartialCopy {
+        peer: PeerId,
+        id: TransferId,
+        bytes: u64,
+    },
     /// An incoming file arrived complete and its SHA-256 matched.
     FileReceived {
         peer: PeerId,
@@ -401,6 +412,7 @@ impl RoomShared {
             Ok(msg) => msg,
             Err(e) => return files.bad_peer(e.to_string()),
         };
+        let mut new_offer = None;
         match &msg {
             ControlMessage::Reattach { id, proof } => {
                 self.reattach(from, *id, proof);
@@ -423,11 +435,50 @@ impl RoomShared {
                         }),
                         Err(e) => self.emit(RoomEvent::Warning(e)),
                     }
+                } else if files.offer(TransferKey::incoming(offer.id)).is_none() {
+                    new_offer = Some(offer.clone());
                 }
             }
             _ => {}
         }
         files.control(msg);
+        if let Some(offer) = new_offer {
+            self.look_for_partial_copy(from, &files, offer);
+        }
+    }
+
+    /// Receiving side: whether storage holds the start of the newly offered file
+    /// already (a partial file of this page load whose sender reloaded, or of an
+    /// earlier load that nobody took up); if so, accepting it continues from there.
+    fn look_for_partial_copy(self: &Rc<Self>, from: &str, files: &Rc<PeerFiles>, offer: FileOffer) {
+        let found = {
+            let mut restorable = self.restorable.borrow_mut();
+            let found = restorable.iter().position(|s| holds_start_of(s, &offer));
+            found.map(|i| restorable.remove(i))
+        };
+        let weak = Rc::downgrade(self);
+        let files = Rc::downgrade(files);
+        let from = from.to_owned();
+        spawn_local(async move {
+            let found = match found {
+                Some(stored) => Some(stored),
+                // Only files over one segment are stored.
+                None if offer.size > SEGMENT_BYTES => find_held(&offer).await.ok().flatten(),
+                None => None,
+            };
+            let (Some(room), Some(files), Some(stored)) = (weak.upgrade(), files.upgrade(), found)
+            else {
+                return;
+            };
+            let bytes = stored.len();
+            if files.hold(offer.id, stored) {
+                room.emit(RoomEvent::PartialCopy {
+                    peer: from,
+                    id: offer.id,
+                    bytes,
+                });
+            }
+        });
     }
 
     fn handle_server_message(self: &Rc<Self>, msg: ServerMessage) {

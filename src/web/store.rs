@@ -46,15 +46,34 @@ const LOCK_PREFIX: &str = "peerlink-incoming/";
 /// A partial file whose newest byte is older than this (a day) is deleted.
 pub const MAX_AGE_MS: f64 = 24.0 * 3600.0 * 1000.0;
 
-/// A held Web Lock: released when dropped, unless [`kept`](Self::keep) for the
-/// page's lifetime. Without the Web Locks API it holds nothing.
+/// A held Web Lock: released when dropped. Without the Web Locks API it holds
+/// nothing.
 #[derive(Debug, Default)]
 struct LockGuard(std::cell::RefCell<Option<js_sys::Function>>);
 
-impl LockGuard {
-    /// Holds the lock until the page goes (its promise is never resolved).
-    fn keep(&self) {
-        self.0.borrow_mut().take();
+thread_local! {
+    /// The folders of this page's received files, each with the Blob that reads
+    /// them (and so its lock held): until [`release_received`], or the next load.
+    static KEPT: std::cell::RefCell<Vec<(Blob, TransferDir)>> = const {
+        std::cell::RefCell::new(Vec::new())
+    };
+}
+
+/// Frees the storage behind `file`, a received file's Blob (`RoomEvent::FileReceived`):
+/// a file over one segment lives in the origin private file system, read by that
+/// Blob, until the next page load — or until this. The Blob cannot be read after
+/// it. `false` if `file` is not such a Blob (e.g. a smaller file, kept in memory).
+pub async fn release_received(file: &Blob) -> Result<bool, Error> {
+    let found = KEPT.with(|kept| {
+        let mut kept = kept.borrow_mut();
+        let i = kept
+            .iter()
+            .position(|(blob, _)| js_sys::Object::is(blob, file))?;
+        Some(kept.remove(i).1)
+    });
+    match found {
+        Some(dir) => dir.remove().await.map(|()| true),
+        None => Ok(false),
     }
 }
 
@@ -131,7 +150,7 @@ struct TransferDir {
     name: String,
     dir: FileSystemDirectoryHandle,
     /// This tab's claim on the folder (shared by clones).
-    lock: std::rc::Rc<LockGuard>,
+    _lock: std::rc::Rc<LockGuard>,
 }
 
 pub(super) async fn opfs_root() -> Result<FileSystemDirectoryHandle, Error> {
@@ -148,7 +167,7 @@ pub(super) async fn opfs_root() -> Result<FileSystemDirectoryHandle, Error> {
     subdir(&root, ROOT).await
 }
 
-pub(super) async fn subdir(
+pub(crate) async fn subdir(
     parent: &FileSystemDirectoryHandle,
     name: &str,
 ) -> Result<FileSystemDirectoryHandle, Error> {
@@ -174,7 +193,9 @@ pub(super) async fn remove_subdir(
 
 /// Writes `data` (a string or bytes) as the whole content of file `name` in `dir`
 /// and returns its handle. The content becomes visible only at `close()`.
-async fn write_file(
+/// Writes `data` (a string, a buffer or a Blob) to file `name` of `dir`, created or
+/// replaced; a failed write leaves the file as it was.
+pub(crate) async fn write_file(
     dir: &FileSystemDirectoryHandle,
     name: &str,
     data: &JsValue,
@@ -188,9 +209,10 @@ async fn write_file(
     let writable: FileSystemWritableFileStream = JsFuture::from(handle.create_writable())
         .await?
         .unchecked_into();
-    let written = match data.as_string() {
-        Some(text) => writable.write_with_str(&text),
-        None => writable.write_with_buffer_source(data.unchecked_ref()),
+    let written = match (data.as_string(), data.dyn_ref::<Blob>()) {
+        (Some(text), _) => writable.write_with_str(&text),
+        (None, Some(blob)) => writable.write_with_blob(blob),
+        (None, None) => writable.write_with_buffer_source(data.unchecked_ref()),
     };
     match written {
         Ok(promise) => {
@@ -258,18 +280,26 @@ impl TransferDir {
         let dir = subdir(&parent, token).await?;
         // Stored as the offer message itself: the wire format's (de)serializer is
         // already in the binary, a separate one for `FileOffer` would add to it.
-        let record = ControlMessage::Offer(offer.clone()).to_json();
-        write_file(&dir, OFFER_FILE, &JsValue::from_str(&record)).await?;
-        Ok(Self {
+        let dir = Self {
             parent,
             name: token.to_owned(),
             dir,
-            lock: std::rc::Rc::new(lock),
-        })
+            _lock: std::rc::Rc::new(lock),
+        };
+        dir.write_offer(offer).await?;
+        Ok(dir)
     }
 
     async fn remove(&self) -> Result<(), Error> {
         remove_subdir(&self.parent, &self.name).await
+    }
+
+    /// Records `offer` as the one these bytes belong to (a held copy taken up by a
+    /// new offer of the same file).
+    async fn write_offer(&self, offer: &FileOffer) -> Result<(), Error> {
+        let record = ControlMessage::Offer(offer.clone()).to_json();
+        write_file(&self.dir, OFFER_FILE, &JsValue::from_str(&record)).await?;
+        Ok(())
     }
 
     async fn forget_offer(&self) -> Result<(), Error> {
@@ -294,7 +324,8 @@ pub(crate) enum StoreJob {
 /// With `store` (and a resume token in the offer) each segment goes to a file in
 /// the origin private file system, which is then the only copy: the received file
 /// is a Blob of those files, and a reload can resume from them. The folder is
-/// created first (unless `existing`, after a reload: its segments come first).
+/// created first (unless `existing`, after a reload or for a held copy: its
+/// segments come first, and `offer` replaces the one stored with them).
 /// Otherwise — or as soon as storage fails, reported once through `warn` — segments
 /// become in-memory Blobs (which the browser may spill to disk): storage problems
 /// never lose bytes, they only make the transfer unresumable after a reload.
@@ -318,6 +349,12 @@ pub(crate) fn spawn_sink(
                     segments.push(file);
                 }
                 index = stored.segments.len() as u32;
+                if stored.offer != offer {
+                    // A held copy taken up by a new offer: a reload resumes that one.
+                    if let Err(e) = stored.dir.write_offer(&offer).await {
+                        warn(e);
+                    }
+                }
                 Some(stored.dir)
             }
             (None, Some(token)) if store => match TransferDir::create(&offer, token).await {
@@ -369,31 +406,44 @@ pub(crate) fn spawn_sink(
                     kept();
                 }
                 StoreJob::Finish(reply) => {
-                    let verified = reply.is_some();
-                    if let Some((mime_type, reply)) = reply {
-                        let file = match lost.take() {
-                            Some(e) => Err(e),
-                            None => {
-                                let options = BlobPropertyBag::new();
-                                options.set_type(&mime_type);
-                                Blob::new_with_blob_sequence_and_options(&segments, &options)
-                                    .map_err(Error::from)
-                            }
-                        };
-                        let _ = reply.send(file);
-                    }
+                    let (file, reply) = match reply {
+                        Some((mime_type, reply)) => {
+                            let file = match lost.take() {
+                                Some(e) => Err(e),
+                                None => {
+                                    let options = BlobPropertyBag::new();
+                                    options.set_type(&mime_type);
+                                    Blob::new_with_blob_sequence_and_options(&segments, &options)
+                                        .map_err(Error::from)
+                                }
+                            };
+                            (Some(file), Some(reply))
+                        }
+                        None => (None, None),
+                    };
                     if let Some(dir) = &dir {
-                        let result = if verified && stored > 0 {
+                        let saved = file.as_ref().and_then(|f| f.as_ref().ok());
+                        let result = match saved.filter(|_| stored > 0) {
                             // The saved Blob reads the segments: no other tab may
-                            // delete them while this page lives; the next load does.
-                            dir.lock.keep();
-                            dir.forget_offer().await
-                        } else {
-                            dir.remove().await
+                            // delete them while this page lives (or until it
+                            // releases them); the next load does. Registered
+                            // before the file is handed out, so it can be released
+                            // as soon as it is.
+                            Some(blob) => {
+                                let forgotten = dir.forget_offer().await;
+                                KEPT.with(|kept| {
+                                    kept.borrow_mut().push((blob.clone(), dir.clone()))
+                                });
+                                forgotten
+                            }
+                            None => dir.remove().await,
                         };
                         if let Err(e) = result {
                             warn(e);
                         }
+                    }
+                    if let (Some(file), Some(reply)) = (file, reply) {
+                        let _ = reply.send(file);
                     }
                     return;
                 }
@@ -403,6 +453,26 @@ pub(crate) fn spawn_sink(
         // partial copy for a reload.
     });
     tx
+}
+
+/// Whether `stored` holds the start of the file `offer` offers: same name, folder
+/// path, size and type, and some bytes (a file's sender that reloaded offers it again
+/// under a new id and token).
+pub(crate) fn holds_start_of(stored: &StoredTransfer, offer: &FileOffer) -> bool {
+    let (had, new) = (&stored.offer, offer);
+    had.name == new.name
+        && had.relative_path == new.relative_path
+        && had.size == new.size
+        && had.mime_type == new.mime_type
+        && !stored.is_empty()
+        && stored.len() <= new.size
+}
+
+/// A partial file in storage, not in use by any tab, that holds the start of the
+/// file `offer` offers (see [`holds_start_of`]).
+pub(crate) async fn find_held(offer: &FileOffer) -> Result<Option<StoredTransfer>, Error> {
+    let found = load_stored().await?;
+    Ok(found.into_iter().find(|s| holds_start_of(s, offer)))
 }
 
 async fn next_value(iterator: &js_sys::AsyncIterator) -> Result<Option<JsValue>, Error> {
@@ -436,7 +506,7 @@ pub async fn load_stored() -> Result<Vec<StoredTransfer>, Error> {
             parent: Clone::clone(&parent),
             name,
             dir: handle.unchecked_into(),
-            lock: std::rc::Rc::new(lock),
+            _lock: std::rc::Rc::new(lock),
         };
         match read_transfer(dir.clone()).await {
             Ok(Some((stored, newest))) if js_sys::Date::now() - newest < MAX_AGE_MS => {
@@ -482,8 +552,9 @@ async fn read_transfer(dir: TransferDir) -> Result<Option<(StoredTransfer, f64)>
             segments.push((index, file));
         }
     }
-    // The folder is named after the token: an offer for another token is not ours.
-    let Some(offer) = offer.filter(|o| o.resume_token.as_deref() == Some(dir.name.as_str())) else {
+    // The folder is named after the token of the offer that created it; a held copy
+    // taken up by a later offer of the same file records that offer's token.
+    let Some(offer) = offer.filter(|o| o.resume_token.is_some()) else {
         return Ok(None);
     };
     segments.sort_unstable_by_key(|(index, _)| *index);
@@ -653,6 +724,33 @@ mod tests {
         assert!(JsFuture::from(dir.get_file_handle(OFFER_FILE))
             .await
             .is_err());
+    }
+
+    #[wasm_bindgen_test]
+    async fn releasing_a_received_file_deletes_its_folder() {
+        let token = "44".repeat(16);
+        let sink = spawn_sink(offer(5, &token), true, None, |e| panic!("{e}"), || {});
+        sink.unbounded_send(StoreJob::Segment(parts(b"abc")))
+            .unwrap();
+        let (reply, file) = oneshot::channel();
+        sink.unbounded_send(StoreJob::Finish(Some((String::new(), reply))))
+            .unwrap();
+        let blob = file.await.unwrap().unwrap();
+        assert_eq!(text(&blob).await, "abc");
+        let other = Blob::new().unwrap();
+        assert!(
+            !release_received(&other).await.unwrap(),
+            "not a received file"
+        );
+        assert!(release_received(&blob).await.unwrap());
+        let root = opfs_root().await.unwrap();
+        assert!(
+            JsFuture::from(root.get_directory_handle(&token))
+                .await
+                .is_err(),
+            "its folder is gone"
+        );
+        assert!(!release_received(&blob).await.unwrap(), "released once");
     }
 
     #[wasm_bindgen_test]

@@ -156,6 +156,13 @@ impl TransferManager {
             ControlMessage::Resume { id, offset, window } => {
                 self.on_resume(id, offset, window, now_ms)
             }
+            ControlMessage::AcceptFrom {
+                id,
+                offset,
+                window,
+                prefix_sha256,
+            } => self.on_accept_from(id, offset, window, &prefix_sha256, now_ms),
+            ControlMessage::Restart { id } => self.on_restart(id, now_ms),
             // Concerns two links (the old and the new one): the glue's business.
             ControlMessage::Reattach { .. } => {}
         }
@@ -380,10 +387,33 @@ impl TransferManager {
         }
         let chunk = self.chunk_payload_len();
         let cursor = self.round_robin_cursor;
+        // At most `max_sending` transfers take turns: those that have started keep
+        // their place until they are done, free places go to the oldest waiting.
+        let sending = |t: &Outgoing| t.phase == TransferPhase::Transferring;
+        let started = self
+            .outgoing
+            .values()
+            .filter(|t| sending(t) && t.started())
+            .count();
+        let free = self.config.max_sending.saturating_sub(started);
+        let last_new = match free {
+            0 => None,
+            n => Some(
+                self.outgoing
+                    .iter()
+                    .filter(|(_, t)| sending(t) && !t.started())
+                    .map(|(&id, _)| id)
+                    .nth(n - 1)
+                    .unwrap_or(TransferId::MAX),
+            ),
+        };
+        let may_send =
+            |id: TransferId, t: &Outgoing| t.started() || last_new.is_some_and(|last| id <= last);
         let (id, len) = self
             .outgoing
             .range((Bound::Excluded(cursor), Bound::Unbounded))
             .chain(self.outgoing.range(..=cursor))
+            .filter(|&(&id, t)| may_send(id, t))
             .find_map(|(&id, t)| t.next_read_len(chunk).map(|len| (id, len)))?;
         // Strict round-robin: if the transfer whose turn it is does not fit, nobody
         // goes. When nothing is in flight, one frame may exceed a tiny high-water mark

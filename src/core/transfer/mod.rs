@@ -73,6 +73,9 @@
 //!   with [`TransferManager::chunk_written`], at most `receive_window` bytes (8 MiB
 //!   by default), a bound it enforces on the sender. This also bounds the glue's
 //!   write queue.
+//! - at most [`TransferConfig::max_sending`] transfers (4) send at once, however many
+//!   were accepted, so a folder of many files costs the glue a few read blocks on
+//!   one side and a few partial segments on the other, not one per file.
 //!
 //! Apart from that, each transfer has fixed-size state (a SHA-256 state, counters,
 //! ≤ 17 progress samples) plus its sanitized offer (name ≤ 255 bytes, path ≤ 4 KiB,

@@ -13,8 +13,8 @@ use super::types::{
     TransferPhase,
 };
 use super::wire::{
-    clean_reason, decode_chunk, sha256_from_hex, ControlMessage, FileOffer, Role, TransferId,
-    Verdict, WireError, MAX_FILE_SIZE,
+    clean_reason, decode_chunk, sha256_from_hex, sha256_to_hex, ControlMessage, FileOffer, Role,
+    TransferId, Verdict, WireError, MAX_FILE_SIZE,
 };
 
 /// State of one incoming transfer. Fixed size apart from the offer's strings.
@@ -37,6 +37,10 @@ pub(super) struct Incoming {
     resync_pending: bool,
     /// `Resume` was sent since the connection came up; once is enough.
     resumed_on_this_connection: bool,
+    /// Started from a copy held from an earlier offer ([`TransferManager::accept_held`]):
+    /// being restored (`Some(None)`), then its length and SHA-256 (lower-case hex),
+    /// offered with `AcceptFrom` until the first chunk shows the sender took it.
+    held: Option<Option<(u64, String)>>,
     interrupted: bool,
     /// Finished while disconnected: the remote must be told on reconnection.
     tell_remote: bool,
@@ -56,6 +60,7 @@ impl Incoming {
             expected: None,
             resync_pending: false,
             resumed_on_this_connection: false,
+            held: None,
             interrupted: false,
             tell_remote: false,
             reason: None,
@@ -189,6 +194,8 @@ impl TransferManager {
         let offset = transfer.received;
         transfer.received = end;
         transfer.resync_pending = false;
+        // The sender has checked the held copy: from now on this is a plain resume.
+        transfer.held = None;
         if transfer.received == transfer.offer.size {
             transfer.phase = TransferPhase::Verifying;
         }
@@ -226,6 +233,59 @@ impl TransferManager {
         let window = self.config.receive_window;
         self.send(ControlMessage::Accept { id, window });
         Ok(())
+    }
+
+    /// Accepts an offered file of which a copy of the start is already held (kept
+    /// from an earlier offer of the same name and size whose sender went away, e.g.
+    /// because its page reloaded). Feed the held bytes back as after a reload
+    /// ([`feed_stored_bytes`](Self::feed_stored_bytes), then
+    /// [`finish_restore`](Self::finish_restore)); the sender is then asked to check
+    /// them against its file (`AcceptFrom`) and sends only the rest — or everything,
+    /// after [`Output::RestartWrite`], if they are another file's bytes.
+    pub fn accept_held(&mut self, id: TransferId, now_ms: f64) -> Result<(), TransferError> {
+        let key = TransferKey::incoming(id);
+        let transfer = self
+            .incoming
+            .get_mut(&id)
+            .ok_or(TransferError::UnknownTransfer(key))?;
+        if transfer.phase != TransferPhase::AwaitingDecision || transfer.offer.size == 0 {
+            return Err(TransferError::InvalidState {
+                key,
+                action: "be accepted from a held copy",
+                phase: transfer.phase,
+            });
+        }
+        transfer.phase = TransferPhase::Restoring;
+        transfer.held = Some(None);
+        transfer.interrupted = true;
+        transfer.meter.record(now_ms, 0);
+        Ok(())
+    }
+
+    /// The sender found that the held copy is not its file's start: everything
+    /// written is dropped and the file comes again from 0.
+    pub(super) fn on_restart(&mut self, id: TransferId, now_ms: f64) {
+        let config = self.config.clone();
+        let Some(transfer) = self.incoming.get_mut(&id) else {
+            return;
+        };
+        if !transfer.receiving() || !matches!(transfer.held, Some(Some(_))) {
+            return; // only an answer to our `AcceptFrom`, before any chunk
+        }
+        transfer.hasher = Sha256::new();
+        transfer.received = 0;
+        transfer.durable = 0;
+        transfer.last_ack = 0;
+        transfer.expected = None;
+        transfer.held = None;
+        transfer.phase = TransferPhase::Transferring;
+        transfer.meter = ProgressMeter::new(config.progress_window_ms);
+        transfer.meter.record(now_ms, 0);
+        self.outputs.push_back(Output::RestartWrite { id });
+        self.emit(TransferEvent::Resumed {
+            key: TransferKey::incoming(id),
+            offset: 0,
+        });
     }
 
     /// Declines an offered file.
@@ -372,6 +432,10 @@ impl TransferManager {
             });
         }
         transfer.durable = transfer.received;
+        if transfer.held.is_some() {
+            let digest: [u8; 32] = transfer.hasher.clone().finalize().into();
+            transfer.held = Some(Some((transfer.received, sha256_to_hex(&digest))));
+        }
         transfer.phase = if transfer.received == transfer.offer.size {
             TransferPhase::Verifying
         } else {
@@ -478,6 +542,23 @@ impl TransferManager {
         transfer.resync_pending = false;
         transfer.last_ack = durable;
         let resumed = std::mem::take(&mut transfer.interrupted);
+        // A held copy the sender has not taken yet is offered again, not resumed.
+        if let Some(Some((held, prefix_sha256))) = &transfer.held {
+            let msg = ControlMessage::AcceptFrom {
+                id,
+                offset: *held,
+                window,
+                prefix_sha256: prefix_sha256.clone(),
+            };
+            self.send(msg);
+            if resumed {
+                self.emit(TransferEvent::Resumed {
+                    key: TransferKey::incoming(id),
+                    offset,
+                });
+            }
+            return;
+        }
         self.send(ControlMessage::Resume { id, offset, window });
         if durable > 0 {
             self.send(ControlMessage::Ack {

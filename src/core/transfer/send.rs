@@ -12,8 +12,8 @@ use super::types::{
     TransferPhase, MIN_RECEIVE_WINDOW,
 };
 use super::wire::{
-    clean_reason, encode_chunk, sha256_to_hex, ControlMessage, FileOffer, Role, TransferId,
-    Verdict, MAX_FILE_SIZE,
+    clean_reason, encode_chunk, sha256_from_hex, sha256_to_hex, ControlMessage, FileOffer, Role,
+    TransferId, Verdict, MAX_FILE_SIZE,
 };
 
 /// A file to offer, as the glue knows it from a
@@ -54,6 +54,10 @@ pub(super) struct Outgoing {
     /// Bytes fed to `hasher` (always a prefix of the file). Re-sent bytes after a
     /// resume are not hashed again.
     hashed: u64,
+    /// The receiver said (`AcceptFrom`) it holds bytes `0..end` with this SHA-256:
+    /// until `hashed` reaches `end`, reads only feed the hasher, then the claim is
+    /// checked.
+    held: Option<(u64, [u8; 32])>,
     digest: Option<[u8; 32]>,
     end_sent: bool,
     end_ever_sent: bool,
@@ -79,6 +83,7 @@ impl Outgoing {
             pending_read: None,
             hasher,
             hashed: 0,
+            held: None,
             digest,
             end_sent: false,
             end_ever_sent: false,
@@ -89,6 +94,19 @@ impl Outgoing {
         }
     }
 
+    /// Whether anything was read for this transfer since it was accepted (it holds
+    /// a place among the transfers sending, see `TransferConfig::max_sending`).
+    pub(super) fn started(&self) -> bool {
+        self.hashed > 0 || self.max_sent > 0 || self.pending_read.is_some()
+    }
+
+    /// The end of the receiver's held copy while it is still being checked.
+    fn checking_held(&self) -> Option<u64> {
+        self.held
+            .map(|(end, _)| end)
+            .filter(|&end| self.hashed < end)
+    }
+
     /// How much to read next, if this transfer may send now.
     pub(super) fn next_read_len(&self, chunk: u64) -> Option<u64> {
         if self.phase != TransferPhase::Transferring
@@ -96,6 +114,10 @@ impl Outgoing {
             || self.pending_read.is_some()
         {
             return None;
+        }
+        // Bytes read only to be hashed take no room in the receiver's window.
+        if let Some(end) = self.checking_held() {
+            return Some(chunk.min(end - self.hashed));
         }
         let unacked = self.next_offset.saturating_sub(self.acked);
         let room = self.window.saturating_sub(unacked);
@@ -105,8 +127,13 @@ impl Outgoing {
         (len > 0).then_some(len)
     }
 
-    /// Records a read request of `len` bytes at the next offset; returns the offset.
+    /// Records a read request of `len` bytes at the next offset (or, while the
+    /// receiver's held copy is checked, the next byte to hash); returns the offset.
     pub(super) fn start_read(&mut self, len: u64) -> u64 {
+        if self.checking_held().is_some() {
+            self.pending_read = Some((self.hashed, len));
+            return self.hashed;
+        }
         let offset = self.next_offset;
         self.pending_read = Some((offset, len));
         self.next_offset = offset.saturating_add(len);
@@ -250,6 +277,33 @@ impl TransferManager {
                 transfer.digest = Some(transfer.hasher.clone().finalize().into());
             }
         }
+        if let Some((held_end, held_digest)) = transfer.held {
+            if end <= held_end {
+                // Read to check the receiver's copy, not to be sent.
+                if end == held_end {
+                    transfer.held = None;
+                    let digest: [u8; 32] = transfer.hasher.clone().finalize().into();
+                    let key = TransferKey::outgoing(id);
+                    if digest == held_digest {
+                        transfer.acked = transfer.acked.max(held_end);
+                        self.emit(TransferEvent::Resumed {
+                            key,
+                            offset: held_end,
+                        });
+                    } else {
+                        // Another file's bytes: all of this one goes (the hasher
+                        // is past them, so they are not hashed twice).
+                        transfer.next_offset = 0;
+                        transfer.max_sent = 0;
+                        transfer.acked = 0;
+                        self.send(ControlMessage::Restart { id });
+                        self.emit(TransferEvent::Resumed { key, offset: 0 });
+                    }
+                    self.maybe_send_end(id);
+                }
+                return Ok(());
+            }
+        }
         transfer.max_sent = transfer.max_sent.max(end);
         let frame = encode_chunk(id, offset, bytes);
         self.outputs
@@ -305,6 +359,64 @@ impl TransferManager {
             key: TransferKey::outgoing(id),
         });
         self.maybe_send_end(id);
+    }
+
+    /// The receiver accepts and says it already holds the first `offset` bytes, with
+    /// SHA-256 `prefix_sha256`: hash ours (reads that are not sent), then send from
+    /// `offset` if they match, or `Restart` and everything if not.
+    pub(super) fn on_accept_from(
+        &mut self,
+        id: TransferId,
+        offset: u64,
+        window: u64,
+        prefix_sha256: &str,
+        now_ms: f64,
+    ) {
+        let Some(transfer) = self.outgoing.get_mut(&id) else {
+            return;
+        };
+        match transfer.phase {
+            TransferPhase::AwaitingDecision => {}
+            // Said again (the connection came back before a chunk arrived): where
+            // the receiver stands.
+            TransferPhase::Transferring | TransferPhase::Verifying => {
+                self.on_resume(id, offset, window, now_ms);
+                return;
+            }
+            _ => return,
+        }
+        if offset == 0 {
+            self.on_accept(id, window, now_ms);
+            return;
+        }
+        let digest = sha256_from_hex(prefix_sha256);
+        let problem = if window < MIN_RECEIVE_WINDOW {
+            Some(format!("receive window of {window} bytes is too small"))
+        } else if offset > transfer.offer.size {
+            Some(format!(
+                "holds {offset} bytes of a {}-byte file",
+                transfer.offer.size
+            ))
+        } else if digest.is_none() {
+            Some("malformed SHA-256 in accept_from".to_owned())
+        } else {
+            None
+        };
+        let (None, Some(digest)) = (problem.clone(), digest) else {
+            let reason = problem.unwrap_or_default();
+            self.fail_outgoing(id, FailureReason::Protocol(reason));
+            return;
+        };
+        transfer.phase = TransferPhase::Transferring;
+        transfer.window = window;
+        transfer.held = Some((offset, digest));
+        transfer.next_offset = offset;
+        // The receiver's acks may count the bytes it holds.
+        transfer.max_sent = offset;
+        transfer.meter.record(now_ms, 0);
+        self.emit(TransferEvent::Accepted {
+            key: TransferKey::outgoing(id),
+        });
     }
 
     pub(super) fn on_reject(&mut self, id: TransferId) {

@@ -37,6 +37,8 @@ struct Peer {
     requests: Vec<(TransferId, u64, u64)>,
     /// Every control message sent.
     sent: Vec<ControlMessage>,
+    /// Incoming transfers whose writes were restarted from 0.
+    restarts: Vec<TransferId>,
     auto_read: bool,
     auto_write: bool,
     auto_accept: bool,
@@ -53,6 +55,7 @@ impl Peer {
             writes: VecDeque::new(),
             requests: Vec::new(),
             sent: Vec::new(),
+            restarts: Vec::new(),
             auto_read: true,
             auto_write: true,
             auto_accept: true,
@@ -83,6 +86,11 @@ impl Peer {
                         assert_eq!(offset, file.len() as u64, "writes are contiguous");
                         file.extend_from_slice(&bytes);
                         self.writes.push_back((id, offset, bytes.len() as u64));
+                    }
+                    Output::RestartWrite { id } => {
+                        self.stored.insert(id, Vec::new());
+                        self.writes.retain(|&(w, _, _)| w != id);
+                        self.restarts.push(id);
                     }
                     Output::Event(event) => {
                         if let TransferEvent::Offered { key, .. } = &event {
@@ -728,6 +736,149 @@ fn receiver_reload_resumes_from_the_stored_bytes() {
     assert!(resent.iter().all(|&(_, o, _)| o >= offset));
 }
 
+/// The sender's page reloads mid-transfer: `held` bytes of `file` stay with the
+/// receiver, and both ends start over on a new link (new managers, new ids). The
+/// reloaded sender offers `file` again; the receiver accepts it from what it holds.
+fn offer_again_to_a_receiver_holding(file: &[u8], held: &[u8]) -> (Link, TransferId) {
+    let mut link = Link::slow_sender();
+    link.b.auto_accept = false;
+    let id = link.a.offer("f", file.to_vec(), 0.0);
+    link.run_until(|l| {
+        l.b.has_event(|e| matches!(e, TransferEvent::Offered { .. }))
+    });
+    link.b.mgr.accept_held(id, link.now).unwrap();
+    // Re-hashed in pieces, as the glue reads them back from storage.
+    for piece in held.chunks(7000) {
+        link.b.mgr.feed_stored_bytes(id, piece).unwrap();
+    }
+    let offset = link.b.mgr.finish_restore(id, link.now).unwrap();
+    assert_eq!(offset, held.len() as u64);
+    link.b.stored.insert(id, held.to_vec());
+    (link, id)
+}
+
+#[test]
+fn a_held_copy_of_the_start_is_not_sent_again() {
+    let file = data(100_000, 21);
+    let (mut link, id) = offer_again_to_a_receiver_holding(&file, &file[..40_000]);
+    link.run();
+    assert_eq!(link.b.stored[&id], file);
+    assert_eq!(link.a.completed(out(id)), Some(true));
+    assert_eq!(link.b.completed(inc(id)), Some(true));
+    // The sender read the first 40 000 bytes only to hash them: none went out.
+    assert!(link.chunks_to_b.iter().all(|&(_, o, _)| o >= 40_000));
+    assert_eq!(link.chunks_to_b[0].1, 40_000);
+    assert!(link.a.requests.iter().any(|&(_, o, _)| o == 0));
+    assert!(link.a.has_event(|e| *e
+        == TransferEvent::Resumed {
+            key: out(id),
+            offset: 40_000
+        }));
+    assert!(link.b.has_event(|e| *e
+        == TransferEvent::Resumed {
+            key: inc(id),
+            offset: 40_000
+        }));
+    assert!(link.b.restarts.is_empty());
+}
+
+#[test]
+fn a_held_copy_of_another_file_is_replaced_from_zero() {
+    let file = data(100_000, 22);
+    let other = data(100_000, 23);
+    let (mut link, id) = offer_again_to_a_receiver_holding(&file, &other[..40_000]);
+    link.run();
+    assert_eq!(link.b.restarts, vec![id]);
+    assert_eq!(link.b.stored[&id], file);
+    assert_eq!(link.b.completed(inc(id)), Some(true));
+    assert_eq!(link.a.completed(out(id)), Some(true));
+    assert_eq!(link.chunks_to_b[0].1, 0);
+    assert!(link.b.has_event(|e| *e
+        == TransferEvent::Resumed {
+            key: inc(id),
+            offset: 0
+        }));
+}
+
+#[test]
+fn a_held_copy_of_the_whole_file_is_only_verified() {
+    let file = data(30_000, 24);
+    let (mut link, id) = offer_again_to_a_receiver_holding(&file, &file);
+    link.run();
+    assert!(link.chunks_to_b.is_empty());
+    assert_eq!(link.b.stored[&id], file);
+    assert_eq!(link.b.completed(inc(id)), Some(true));
+    assert_eq!(link.a.completed(out(id)), Some(true));
+}
+
+#[test]
+fn a_held_copy_survives_a_drop_before_the_sender_checked_it() {
+    let file = data(100_000, 25);
+    let (mut link, id) = offer_again_to_a_receiver_holding(&file, &file[..40_000]);
+    // `AcceptFrom` is lost with the connection; it is said again when it is back.
+    link.disconnect();
+    link.reconnect();
+    link.run();
+    assert_eq!(link.b.stored[&id], file);
+    assert_eq!(link.b.completed(inc(id)), Some(true));
+    assert!(link.chunks_to_b.iter().all(|&(_, o, _)| o >= 40_000));
+    // A drop while the sender is still hashing: it carries on where it was.
+    let (mut link, id) = offer_again_to_a_receiver_holding(&file, &file[..90_000]);
+    link.a.auto_read = false;
+    link.run_until(|l| !l.a.reads.is_empty());
+    for _ in 0..2 {
+        let (id, offset, len) = link.a.reads.pop_front().unwrap();
+        let bytes = &link.a.files[&id][offset as usize..(offset + len) as usize];
+        link.a.mgr.provide_chunk(id, offset, bytes).unwrap();
+        link.drain();
+    }
+    assert!(!link.a.reads.is_empty(), "still hashing the held part");
+    link.a.reads.clear();
+    link.a.auto_read = true;
+    link.disconnect();
+    link.reconnect();
+    link.run();
+    assert_eq!(link.b.stored[&id], file);
+    assert_eq!(link.a.completed(out(id)), Some(true));
+    assert!(link.chunks_to_b.iter().all(|&(_, o, _)| o >= 90_000));
+}
+
+#[test]
+fn accept_from_is_validated() {
+    let bad = [
+        (200, "ab".repeat(32), "holds 200 bytes of a 100-byte file"),
+        (50, "xyz".to_owned(), "malformed SHA-256"),
+    ];
+    for (offset, prefix_sha256, why) in bad {
+        let mut a = TransferManager::default();
+        a.on_connection_restored();
+        let file = OutgoingFile {
+            name: "f".into(),
+            size: 100,
+            ..OutgoingFile::default()
+        };
+        let id = a.offer_file(file, 0.0).unwrap();
+        let msg = ControlMessage::AcceptFrom {
+            id,
+            offset,
+            window: 1 << 20,
+            prefix_sha256,
+        };
+        a.handle_control(msg, 0.0);
+        assert_eq!(a.phase(out(id)), Some(TransferPhase::Failed), "{why}");
+        let reason = std::iter::from_fn(|| a.poll_output()).find_map(|o| match o {
+            Output::Event(TransferEvent::Failed { reason, .. }) => Some(reason.to_string()),
+            _ => None,
+        });
+        assert!(reason.is_some_and(|r| r.contains(why)), "{why}");
+    }
+    // `Restart` is only an answer to `AcceptFrom`: elsewhere it changes nothing.
+    let mut b = receiver_with(100);
+    b.handle_control(ControlMessage::Restart { id: 1 }, 0.0);
+    assert_eq!(b.poll_output(), None);
+    assert_eq!(b.phase(inc(1)), Some(TransferPhase::Transferring));
+}
+
 #[test]
 fn restored_transfer_resumes_when_the_reoffer_comes_during_rehashing() {
     let mut link = Link::default_pair(4 * KIB as u64);
@@ -1106,6 +1257,53 @@ fn reads_in_progress_count_against_the_budget() {
     assert_eq!(link.a.reads[0].0, id);
     assert_eq!(link.a.reads[1].0, id2);
     assert_eq!(link.a.mgr.send_budget(), 10 * KIB as u64 - 2 * 2035);
+}
+
+#[test]
+fn at_most_four_transfers_send_at_once_in_turn() {
+    let mut link = Link::slow_sender();
+    link.b.auto_accept = false;
+    let files: Vec<Vec<u8>> = (0..7)
+        .map(|i| data(30_000 + i * 1000, 40 + i as u32))
+        .collect();
+    let ids: Vec<TransferId> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| link.a.offer(&format!("f{i}"), f.clone(), 0.0))
+        .collect();
+    link.run();
+    // Accepted all at once (newest first): four send, the rest wait their turn.
+    for &id in ids.iter().rev() {
+        link.b.mgr.accept(id, link.now).unwrap();
+        link.b.stored.insert(id, Vec::new());
+    }
+    link.run();
+    for (id, file) in ids.iter().zip(&files) {
+        assert_eq!(&link.b.stored[id], file);
+        assert_eq!(link.b.completed(inc(*id)), Some(true));
+    }
+    // Transfers being read from at each read request: started and not yet done.
+    let reads: Vec<TransferId> = link.a.requests.iter().map(|r| r.0).collect();
+    let span = |id: TransferId| {
+        let first = reads.iter().position(|&r| r == id).unwrap();
+        let last = reads.iter().rposition(|&r| r == id).unwrap();
+        (first, last)
+    };
+    let most = (0..reads.len())
+        .map(|i| {
+            ids.iter()
+                .filter(|&&id| (span(id).0..=span(id).1).contains(&i))
+                .count()
+        })
+        .max()
+        .unwrap();
+    assert_eq!(most, 4, "{reads:?}");
+    // The fifth to start starts only when one of the first four has sent
+    // everything (free places go to the oldest offer accepted by then).
+    let mut by_start = ids.clone();
+    by_start.sort_by_key(|&id| span(id).0);
+    let first_done = by_start[..4].iter().map(|&id| span(id).1).min().unwrap();
+    assert!(span(by_start[4]).0 > first_done, "{reads:?}");
 }
 
 #[test]

@@ -206,6 +206,9 @@ pub enum Output {
         offset: u64,
         bytes: Vec<u8>,
     },
+    /// Drop everything written for incoming file `id` (the copy held from an
+    /// earlier offer was of another file): its `WriteChunk`s start again at 0.
+    RestartWrite { id: TransferId },
     /// Tell the UI.
     Event(TransferEvent),
 }
@@ -255,9 +258,16 @@ pub struct TransferConfig {
     pub progress_window_ms: f64,
     /// At most one progress event per transfer per this many ms (250).
     pub progress_interval_ms: f64,
-    /// Most transfers kept per direction (256). Finished ones are forgotten first;
+    /// Most transfers kept per direction (1024: a folder of that many files can be
+    /// offered at once). Finished ones are forgotten first;
     /// offers beyond that are rejected.
     pub max_transfers: usize,
+    /// Sending: at most this many accepted transfers read and send at once (4); one
+    /// that has started keeps its place until it has sent everything, and a free
+    /// place goes to the oldest offer accepted by then. Each one sending holds a
+    /// read block here and up to a segment and its window at the receiver, so this
+    /// bounds memory on both ends when a folder of many files is accepted at once.
+    pub max_sending: usize,
 }
 
 impl Default for TransferConfig {
@@ -269,7 +279,8 @@ impl Default for TransferConfig {
             ack_interval: 1024 * 1024,
             progress_window_ms: 3000.0,
             progress_interval_ms: 250.0,
-            max_transfers: 256,
+            max_transfers: 1024,
+            max_sending: 4,
         }
     }
 }
@@ -285,6 +296,7 @@ impl TransferConfig {
         self.receive_window = self.receive_window.max(MIN_RECEIVE_WINDOW);
         self.ack_interval = self.ack_interval.clamp(1, self.receive_window / 2);
         self.max_transfers = self.max_transfers.clamp(1, 1 << 20);
+        self.max_sending = self.max_sending.max(1);
         self
     }
 }

@@ -80,9 +80,10 @@ pub enum Role {
 
 /// A control message (a text frame), JSON tagged by `"type"`.
 ///
-/// `id` always names the transfer in the *sender's* id space. `Offer` and `End` go
-/// from sender to receiver; `Accept`, `Reject`, `Ack`, `Verdict` and `Resume` from
-/// receiver to sender; `Cancel` either way, saying `by` whom.
+/// `id` always names the transfer in the *sender's* id space. `Offer`, `End` and
+/// `Restart` go from sender to receiver; `Accept`, `AcceptFrom`, `Reject`, `Ack`,
+/// `Verdict` and `Resume` from receiver to sender; `Cancel` either way, saying `by`
+/// whom.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 #[non_exhaustive]
@@ -119,6 +120,20 @@ pub enum ControlMessage {
     /// `resume_token` without revealing it (see [`reattach_proof`](super::reattach_proof)).
     /// The glue handles it, not the manager: it moves the transfers of the old link.
     Reattach { id: TransferId, proof: String },
+    /// The receiver accepts, and already holds the first `offset` bytes of a file of
+    /// this name and size, kept from an earlier offer whose sender went away (its
+    /// page reloaded, say); `prefix_sha256` is their SHA-256 (lower-case hex). The
+    /// sender hashes its own first `offset` bytes: if they match it sends from
+    /// `offset`, otherwise it sends `Restart` and the whole file.
+    AcceptFrom {
+        id: TransferId,
+        offset: u64,
+        window: u64,
+        prefix_sha256: String,
+    },
+    /// The bytes the receiver held (`AcceptFrom`) are not this file's start: drop
+    /// them; the file comes again from offset 0.
+    Restart { id: TransferId },
 }
 
 /// A malformed frame.
@@ -153,7 +168,9 @@ impl ControlMessage {
             | Self::Verdict { id, .. }
             | Self::Cancel { id, .. }
             | Self::Resume { id, .. }
-            | Self::Reattach { id, .. } => *id,
+            | Self::Reattach { id, .. }
+            | Self::AcceptFrom { id, .. }
+            | Self::Restart { id } => *id,
         }
     }
 
@@ -376,6 +393,10 @@ mod tests {
             verdict.to_json(),
             r#"{"type":"verdict","id":1,"result":"hash_mismatch"}"#
         );
+        assert_eq!(
+            ControlMessage::Restart { id: 4 }.to_json(),
+            r#"{"type":"restart","id":4}"#
+        );
         for msg in [
             offer,
             cancel,
@@ -392,6 +413,13 @@ mod tests {
                 offset: 2,
                 window: 3,
             },
+            ControlMessage::AcceptFrom {
+                id: 1,
+                offset: 2,
+                window: 3,
+                prefix_sha256: "cd".repeat(32),
+            },
+            ControlMessage::Restart { id: 4 },
         ] {
             assert_eq!(ControlMessage::parse(&msg.to_json()), Ok(msg.clone()));
         }

@@ -171,4 +171,56 @@ describe('file transfer between two Firefox ESR peers', () => {
       assert.deepEqual(await hashDownload(bo, incoming), { name: 'resume.bin', size, sha256: expected });
     });
   });
+
+  test('the sender reloads mid-transfer and offers the file again: it continues from what the receiver kept', { timeout: TEST_TIMEOUT_MS }, async () => {
+    const size = 128 * MiB;
+    const source = path.join(dir, 'again.bin');
+    const expected = generateFile(source, size, 31);
+    await withPeers(env.browser, env.server, ['Ada', 'Bo'], async ([ada, bo]) => {
+      await joinPair(ada, bo, 'ff-sender-reload', 'chat');
+      await offerAndAccept(ada, bo, source);
+      await poll(() => storedBytes(bo), (bytes) => bytes >= 16 * MiB, {
+        timeout: TRANSFER_TIMEOUT_MS,
+        message: 'Bo to store 16 MiB of again.bin',
+      });
+      await ada.load(env.server.url('/'));
+      const first = row('again.bin', 'incoming');
+      await poll(() => rowState(bo, first), (r) => r?.state === 'failed', {
+        message: "Bo's row of again.bin to say that Ada left",
+      });
+      const held = await storedBytes(bo);
+      assert.ok(held >= 16 * MiB && held < size, `kept after the sender left: ${held}`);
+
+      await ada.join('ff-sender-reload', 'chat');
+      await ada.expectConnectedTo([bo]);
+      const input = await ada.page.$(tid('file-input'));
+      await input.uploadFile(source);
+      await input.dispose();
+      // The new offer's row (the old one stays, failed) says how much is already there.
+      const offer = `${row('again.bin', 'incoming')}[data-state="offered"]`;
+      const partial = Number(await poll(() => bo.attribute(offer, 'data-partial-bytes'), (b) => !!b, {
+        timeout: 20_000,
+        message: "Bo's new offer row to show the partial copy",
+      }));
+      assert.ok(partial >= held && partial < size, `partial copy ${partial}, kept ${held}`);
+      const key = await bo.attribute(offer, 'data-key');
+      await bo.page.locator(`${offer} ${tid('transfer-accept')}`).click();
+
+      const taken = tid('transfer', { 'data-key': key });
+      await poll(() => rowState(bo, taken), (r) => r?.state === 'verified', {
+        timeout: TRANSFER_TIMEOUT_MS,
+        message: "Bo's row of the new offer to reach verified",
+      });
+      const outgoing = row('again.bin', 'outgoing');
+      await poll(() => rowState(ada, outgoing), (r) => r?.state === 'verified', {
+        message: "Ada's row of again.bin to reach verified",
+      });
+      assert.equal(Number(await bo.attribute(taken, 'data-resumed-from')), partial);
+      assert.equal(Number(await ada.attribute(outgoing, 'data-resumed-from')), partial);
+      await poll(() => bo.attribute(`${taken} ${tid('transfer-download')}`, 'href'), (href) => !!href, {
+        message: "Bo's Save link of again.bin",
+      });
+      assert.deepEqual(await hashDownload(bo, taken), { name: 'again.bin', size, sha256: expected });
+    });
+  });
 });

@@ -61,4 +61,70 @@ test.describe('file sharing across a reload', () => {
     await expect.poll(() => storedIncoming(bo)).toEqual({ bytes: 0, offers: 0, folders: 0 });
     await expect(transferRow(bo, 'resume.bin', 'incoming')).toHaveCount(0);
   });
+
+  /**
+   * The sender's page reloads mid-transfer (its `File` is gone with it), the sender
+   * rejoins and picks a file of the same name and size again. The receiver still holds
+   * the first segments: with the file that was being sent, only the rest comes; with
+   * a different file, the held bytes are dropped and all of it comes.
+   */
+  for (const sameFile of [true, false]) {
+    test(`the sender reloads mid-transfer and offers ${sameFile ? 'the same file' : 'another file of that name and size'} again`, async ({ openPeers, room }, testInfo) => {
+      test.setTimeout(240_000);
+      const dir = testInfo.outputPath('sender-reload');
+      const source = path.join(dir, 'first', 'again.bin');
+      const firstHash = generateFile(source, SIZE, 31);
+      const [ada, bo] = await filePair(openPeers, room);
+
+      await ada.page.getByTestId('file-input').setInputFiles(source);
+      const first = transferRow(bo, 'again.bin', 'incoming');
+      await expect(first).toHaveAttribute('data-state', 'offered', { timeout: 20_000 });
+      await first.getByTestId('transfer-accept').click();
+      await expect.poll(() => storedIncoming(bo).then((s) => s.bytes), { timeout: 60_000, intervals: [50] }).toBeGreaterThanOrEqual(16 * MiB);
+      await ada.page.reload();
+      // The receiver's row says the sender left and what becomes of the bytes.
+      await expect(first).toHaveAttribute('data-state', 'failed', { timeout: 20_000 });
+      await expect(first.getByTestId('transfer-result')).toContainText('Ada left before the file was complete');
+      // (A segment write under way may still land: what is held can only grow.)
+      const held = await storedIncoming(bo).then((s) => s.bytes);
+      expect(held).toBeGreaterThanOrEqual(16 * MiB);
+      expect(held).toBeLessThan(SIZE);
+
+      await expect(ada.status).not.toHaveText(/^\s*Loading/);
+      await joinWith(ada, room, 'chat');
+      await ada.expectConnectedTo([bo]);
+      // The reloaded sender's page remembers what it was sending, and what to do.
+      const interrupted = transferRow(ada, 'again.bin', 'outgoing');
+      await expect(interrupted).toHaveAttribute('data-state', 'failed');
+      await expect(interrupted.getByTestId('transfer-result')).toContainText('send it to Bo again to continue');
+      const second = sameFile ? source : path.join(dir, 'second', 'again.bin');
+      const expected = sameFile ? firstHash : generateFile(second, SIZE, 32);
+      await ada.page.getByTestId('file-input').setInputFiles(second);
+      // Sent again: the new row takes the old one's place.
+      await expect(transferRow(ada, 'again.bin', 'outgoing')).toHaveCount(1);
+      await expect(transferRow(ada, 'again.bin', 'outgoing')).not.toHaveAttribute('data-state', 'failed');
+
+      const offer = bo.page.locator('[data-testid="transfer"][data-direction="incoming"][data-path="again.bin"][data-state="offered"]');
+      await expect(offer).toHaveCount(1, { timeout: 20_000 });
+      // The receiver finds what it holds and says so before it is accepted.
+      await expect(offer).toHaveAttribute('data-partial-bytes', /^\d+$/, { timeout: 20_000 });
+      const partial = Number(await offer.getAttribute('data-partial-bytes'));
+      expect(partial).toBeGreaterThanOrEqual(held);
+      expect(partial).toBeLessThan(SIZE);
+      await expect(offer.getByTestId('transfer-result')).toContainText('already here');
+      const key = await offer.getAttribute('data-key');
+      await offer.getByTestId('transfer-accept').click();
+
+      const row = bo.page.locator(`[data-testid="transfer"][data-key="${key}"]`);
+      await expect(row).toHaveAttribute('data-state', 'verified', { timeout: 180_000 });
+      const outgoing = transferRow(ada, 'again.bin', 'outgoing');
+      await expect(outgoing).toHaveAttribute('data-state', 'verified');
+      // Same file: the sender checked the held bytes and sent only the rest. Another
+      // file: the sender said so and everything came again.
+      const from = sameFile ? partial : 0;
+      expect(Number(await row.getAttribute('data-resumed-from'))).toBe(from);
+      expect(Number(await outgoing.getAttribute('data-resumed-from'))).toBe(from);
+      expect(await sha256File(await saveDownload(bo, row, dir))).toBe(expected);
+    });
+  }
 });

@@ -1,5 +1,5 @@
 // Uses only what `import ... from 'peerlink'` offers, like any consumer would.
-import init, { Room } from 'peerlink';
+import init, { Room, releaseFile } from 'peerlink';
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 const status = (state, text) => {
@@ -80,7 +80,13 @@ async function main() {
     const link = document.createElement('a');
     Object.assign(link, { href: URL.createObjectURL(blob), download: offer.name, textContent: offer.name });
     Object.assign(link.dataset, { testid: 'received-file', size: String(blob.size) });
-    li.append(link);
+    const release = document.createElement('button');
+    Object.assign(release, { type: 'button', textContent: 'Release' });
+    release.dataset.testid = 'release-file';
+    release.addEventListener('click', async () => {
+      release.dataset.released = String(await releaseFile(blob));
+    });
+    li.append(link, release);
   });
   $('file-input').addEventListener('change', () => {
     for (const file of $('file-input').files) {

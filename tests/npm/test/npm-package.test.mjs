@@ -209,7 +209,8 @@ test('a file offered through the page arrives byte-exact after the peer accepts'
   const bob = await openPage(room, 'Bob', 'none');
   await ann.locator(`[data-testid="peers"] li[data-peer="${bob.peerId}"][data-state="connected"]`).waitFor();
 
-  const bytes = randomBytes(3 * 1024 * 1024 + 17);
+  // Over one 8 MiB segment: the receiver keeps it in OPFS, which releaseFile frees.
+  const bytes = randomBytes(9 * 1024 * 1024 + 17);
   const sha256 = createHash('sha256').update(bytes).digest('hex');
   await ann.getByTestId('file-input').setInputFiles({ name: 'notes.bin', mimeType: 'application/octet-stream', buffer: bytes });
 
@@ -230,7 +231,27 @@ test('a file offered through the page arrives byte-exact after the peer accepts'
   // The sender learns the receiver's verdict.
   await ann.locator('[data-testid="transfers"] li[data-direction="outgoing"][data-state="completed"][data-verified="true"]').waitFor();
 
-  assert.deepEqual([...ann.problems, ...bob.problems], []);
+  // Released: the stored copy goes, and so does what the Blob read.
+  const stored = () => bob.evaluate(async () => {
+    let n = 0;
+    try {
+      const dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('peerlink-incoming');
+      for await (const entry of dir.values()) if (entry.kind === 'directory') n += 1;
+    } catch {
+      // no folder: nothing stored
+    }
+    return n;
+  });
+  assert.equal(await stored(), 1);
+  await bob.getByTestId('release-file').click();
+  await bob.locator('[data-testid="release-file"][data-released="true"]').waitFor();
+  assert.equal(await stored(), 0);
+  const href = await link.getAttribute('href');
+  assert.equal(await link.evaluate(async (a) => fetch(a.href).then(() => 'read', (e) => e.name)), 'TypeError');
+
+  // (The console reports that failed read of the released file, as it should.)
+  const unexpected = bob.problems.filter((p) => !p.endsWith(`net::ERR_FILE_NOT_FOUND (${href})`));
+  assert.deepEqual([...ann.problems, ...unexpected], []);
 });
 
 test('failures are JS Errors with meaningful names', { timeout: 60_000 }, async () => {

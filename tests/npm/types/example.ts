@@ -4,6 +4,7 @@
 import init, {
   Room,
   enumerateDevices,
+  releaseFile,
   type ChatMessage,
   type DeviceInfo,
   type FileSendResult,
@@ -97,6 +98,7 @@ export async function example(file: File): Promise<void> {
   room.on('file-received', ({ offer, blob }) => {
     const url = URL.createObjectURL(blob satisfies Blob);
     show(`${offer.name} (${offer.mimeType}, ${offer.size} bytes): ${url}`);
+    void releaseFile(blob).then((released: boolean) => show(`released: ${released}`));
   });
   room.on('warning', ({ error }) => show(`${error.name}: ${error.message}`));
   const onChat = (event: RoomEventMap['chat']): void => show(event.message.text);
