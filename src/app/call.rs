@@ -344,7 +344,29 @@ impl App {
         d.start_voice.set_disabled(!video);
         d.set_toggle(&d.toggle_mic, false, "Mute");
         d.set_toggle(&d.toggle_camera, false, "Camera off");
+        self.refresh_local_badges();
         self.refresh_devices();
+    }
+
+    /// The self-view carries the same "muted" / "camera off" badges the others
+    /// see on our tile: a black self-view alone does not say why it is black,
+    /// and nothing in it said the microphone was off.
+    fn refresh_local_badges(&self) {
+        let d = &self.dom;
+        d.local_badges.set_inner_html("");
+        let Some(room) = self.current_room() else {
+            return;
+        };
+        let Some(stream) = room.local_stream() else {
+            return;
+        };
+        let state = room.media_state();
+        if stream.get_audio_tracks().length() > 0 && !state.mic {
+            d.badge(&d.local_badges, "local-badge-muted", "muted");
+        }
+        if stream.get_video_tracks().length() > 0 && !state.camera {
+            d.badge(&d.local_badges, "local-badge-camera-off", "camera off");
+        }
     }
 
     pub(super) fn toggle_mic(&self) {
@@ -358,6 +380,7 @@ impl App {
                 !on,
                 if on { "Mute" } else { "Unmute" },
             );
+            self.refresh_local_badges();
         }
     }
 
@@ -369,6 +392,7 @@ impl App {
         if room.set_camera_enabled(on) {
             let label = if on { "Camera off" } else { "Camera on" };
             self.dom.set_toggle(&self.dom.toggle_camera, !on, label);
+            self.refresh_local_badges();
         }
     }
 

@@ -237,3 +237,17 @@ test('the connection stats say in words how each peer is reached', async ({ open
   await expect(stats).toContainText(/RTT \d+ ms/);
   await expect(stats).toHaveAttribute('title', /Round-trip time/);
 });
+
+test('the self-view shows when one is muted or has the camera off', async ({ openPeers, room }) => {
+  const [ada] = await openPeers('Ada');
+  await joinWith(ada, room, 'video');
+  const self = ada.page.getByTestId('local-tile');
+  await expect(self.getByTestId('local-badge-muted')).toHaveCount(0);
+  await ada.page.getByTestId('toggle-mic').click();
+  await expect(self.getByTestId('local-badge-muted')).toBeVisible();
+  await ada.page.locator('body').press('v');
+  await expect(self.getByTestId('local-badge-camera-off')).toBeVisible();
+  await ada.page.locator('body').press('m');
+  await expect(self.getByTestId('local-badge-muted')).toHaveCount(0);
+  await expect(self.getByTestId('local-badge-camera-off')).toBeVisible();
+});
