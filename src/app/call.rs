@@ -174,6 +174,7 @@ impl Dom {
             None => match self.span("stats", "") {
                 Some(el) => {
                     let _ = el.set_attribute("data-testid", "peer-stats");
+                    Self::describe_stats(&el);
                     let _ = li.append_child(&el);
                     el
                 }
@@ -181,6 +182,15 @@ impl Dom {
             },
         };
         el.set_text_content(Some(text));
+    }
+
+    /// Explains the terse stats line on hover (and to screen readers).
+    fn describe_stats(el: &Element) {
+        let _ = el.set_attribute(
+            "title",
+            "Round-trip time to this peer · data received from them · data sent to them · \
+             how the connection goes (direct, or relayed through a TURN server)",
+        );
     }
 
     fn apply_speaker(&self, video: &HtmlMediaElement) {
@@ -215,18 +225,24 @@ impl Dom {
     }
 
     pub fn set_toggle(&self, button: &web_sys::HtmlButtonElement, pressed: bool, label: &str) {
-        let _ = button.set_attribute("aria-pressed", if pressed { "true" } else { "false" });
+        // Not aria-pressed: the label already changes with the state ("Unmute"), and
+        // a screen reader would read a changing label plus "pressed" as a riddle.
+        let _ = button.set_attribute("data-pressed", if pressed { "true" } else { "false" });
         button.set_text_content(Some(label));
     }
 
-    pub fn fill_devices(&self, devices: &[media::DeviceInfo]) {
-        for (select, kind) in [
-            (&self.camera_select, "videoinput"),
-            (&self.mic_select, "audioinput"),
-            (&self.speaker_select, "audiooutput"),
+    /// Lists the devices in the pickers. A picker works only for what we capture
+    /// (`camera`, `mic`): otherwise, or with nothing to list, it is disabled.
+    pub fn fill_devices(&self, devices: &[media::DeviceInfo], camera: bool, mic: bool) {
+        for (select, kind, usable) in [
+            (&self.camera_select, "videoinput", camera),
+            (&self.mic_select, "audioinput", mic),
+            (&self.speaker_select, "audiooutput", true),
         ] {
             let current = select.value();
             select.set_inner_html("");
+            let found = devices.iter().filter(|d| d.kind == kind).count();
+            select.set_disabled(!usable || found == 0);
             for (i, d) in devices.iter().filter(|d| d.kind == kind).enumerate() {
                 if let Some(opt) = self.element("option") {
                     let _ = opt.set_attribute("value", &d.device_id);
@@ -243,6 +259,16 @@ impl Dom {
                 select.set_value(&current);
             }
         }
+    }
+}
+
+/// The ICE candidate type of a connection, in words a user can act on.
+fn link_kind(candidate_type: &str) -> &'static str {
+    match candidate_type {
+        "host" => "direct (local network)",
+        "srflx" | "prflx" => "direct (through NAT)",
+        "relay" => "relayed (TURN)",
+        _ => "–",
     }
 }
 
@@ -313,9 +339,34 @@ impl App {
             .toggle_with_force("voice-only", !video);
         d.toggle_mic.set_disabled(false);
         d.toggle_camera.set_disabled(!video);
+        // Pressing the mode already in use would only capture it all over again.
+        d.start_video.set_disabled(video);
+        d.start_voice.set_disabled(!video);
         d.set_toggle(&d.toggle_mic, false, "Mute");
         d.set_toggle(&d.toggle_camera, false, "Camera off");
+        self.refresh_local_badges();
         self.refresh_devices();
+    }
+
+    /// The self-view carries the same "muted" / "camera off" badges the others
+    /// see on our tile: a black self-view alone does not say why it is black,
+    /// and nothing in it said the microphone was off.
+    fn refresh_local_badges(&self) {
+        let d = &self.dom;
+        d.local_badges.set_inner_html("");
+        let Some(room) = self.current_room() else {
+            return;
+        };
+        let Some(stream) = room.local_stream() else {
+            return;
+        };
+        let state = room.media_state();
+        if stream.get_audio_tracks().length() > 0 && !state.mic {
+            d.badge(&d.local_badges, "local-badge-muted", "muted");
+        }
+        if stream.get_video_tracks().length() > 0 && !state.camera {
+            d.badge(&d.local_badges, "local-badge-camera-off", "camera off");
+        }
     }
 
     pub(super) fn toggle_mic(&self) {
@@ -329,6 +380,7 @@ impl App {
                 !on,
                 if on { "Mute" } else { "Unmute" },
             );
+            self.refresh_local_badges();
         }
     }
 
@@ -340,6 +392,7 @@ impl App {
         if room.set_camera_enabled(on) {
             let label = if on { "Camera off" } else { "Camera on" };
             self.dom.set_toggle(&self.dom.toggle_camera, !on, label);
+            self.refresh_local_badges();
         }
     }
 
@@ -397,7 +450,14 @@ impl App {
         let app = self.clone();
         spawn_local(async move {
             if let Ok(devices) = media::enumerate_devices().await {
-                app.dom.fill_devices(&devices);
+                let local = app.current_room().and_then(|r| r.local_stream());
+                let (camera, mic) = local.map_or((false, false), |s| {
+                    (
+                        s.get_video_tracks().length() > 0,
+                        s.get_audio_tracks().length() > 0,
+                    )
+                });
+                app.dom.fill_devices(&devices, camera, mic);
             }
         });
     }
@@ -474,7 +534,7 @@ impl App {
                         .rtt_ms
                         .map(|r| format!("RTT {r:.0} ms"))
                         .unwrap_or_else(|| "RTT –".into());
-                    let path = stats.local_candidate_type.unwrap_or_else(|| "–".into());
+                    let path = stats.local_candidate_type.as_deref().map_or("–", link_kind);
                     let text = format!(
                         "{rtt} · ↓ {:.1} MB · ↑ {:.1} MB · {path}",
                         stats.bytes_received / 1e6,

@@ -28,6 +28,7 @@ pub(super) struct Dom {
     pub videos: HtmlElement,
     pub local_tile: HtmlElement,
     pub local_video: HtmlVideoElement,
+    pub local_badges: HtmlElement,
     pub local_screen_tile: HtmlElement,
     pub local_screen: HtmlVideoElement,
     pub media_error: HtmlElement,
@@ -81,6 +82,7 @@ impl Dom {
             videos: by_id(&doc, "videos")?,
             local_tile: by_id(&doc, "local-tile")?,
             local_video: by_id(&doc, "local-video")?,
+            local_badges: by_id(&doc, "local-badges")?,
             local_screen_tile: by_id(&doc, "local-screen-tile")?,
             local_screen: by_id(&doc, "local-screen")?,
             media_error: by_id(&doc, "media-error")?,
@@ -186,24 +188,77 @@ impl Dom {
         for part in parts.into_iter().flatten() {
             if part.class_name() == "chat-text" {
                 let _ = part.set_attribute("data-testid", "chat-text");
+                part.set_text_content(None);
+                self.append_linked(&part, text);
             }
             let _ = li.append_child(&part);
         }
         self.append_to_chat(&li);
     }
 
+    /// Appends `text` to `parent` as text, with each web address (http or https)
+    /// as a link that opens in a new tab. Built from text nodes and attributes,
+    /// never parsed as HTML; other schemes (`javascript:`…) stay plain text.
+    fn append_linked(&self, parent: &Element, text: &str) {
+        let mut plain = String::new();
+        let flush = |plain: &mut String| {
+            if !plain.is_empty() {
+                let _ = parent.append_with_str_1(plain);
+                plain.clear();
+            }
+        };
+        for piece in text.split_inclusive(char::is_whitespace) {
+            let word = piece.trim_end();
+            // Punctuation after an address belongs to the sentence.
+            let address = word.trim_end_matches(['.', ',', ')', '!', '?', ';', ':', '"', '\'']);
+            let link = web_address(address).and_then(|href| {
+                let a = self.element("a")?;
+                let _ = a.set_attribute("href", &href);
+                let _ = a.set_attribute("target", "_blank");
+                let _ = a.set_attribute("rel", "noopener noreferrer nofollow");
+                a.set_text_content(Some(address));
+                Some(a)
+            });
+            match link {
+                Some(a) => {
+                    flush(&mut plain);
+                    let _ = parent.append_child(&a);
+                    plain.push_str(&piece[address.len()..]);
+                }
+                None => plain.push_str(piece),
+            }
+        }
+        flush(&mut plain);
+    }
+
     pub fn add_system_line(&self, text: &str) {
-        let Some(li) = self.element("li") else { return };
+        self.add_system_line_element(text);
+    }
+
+    /// Adds a line of the page's own to the chat and returns it.
+    pub fn add_system_line_element(&self, text: &str) -> Option<Element> {
+        let li = self.element("li")?;
         li.set_class_name("system");
         let _ = li.set_attribute("data-testid", "chat-system");
         li.set_text_content(Some(text));
         self.append_to_chat(&li);
+        Some(li)
     }
 
     fn append_to_chat(&self, li: &Element) {
         let _ = self.chat_log.append_child(li);
         self.chat_log.set_scroll_top(self.chat_log.scroll_height());
     }
+}
+
+/// `word` as a link target if it is a whole http(s) address.
+fn web_address(word: &str) -> Option<String> {
+    if !(word.starts_with("https://") || word.starts_with("http://")) {
+        return None;
+    }
+    let url = Url::new(word).ok()?;
+    let web = matches!(url.protocol().as_str(), "http:" | "https:");
+    (web && !url.host().is_empty()).then(|| url.href())
 }
 
 /// The child of `parent` whose attribute `name` is `value`.

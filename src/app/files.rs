@@ -288,6 +288,49 @@ impl Dom {
         }
     }
 
+    /// Says in the chat that `name` offers a file: the Files panel may be out of
+    /// sight (below the call, or far up on a phone). A burst of offers (a folder)
+    /// makes one line that counts them.
+    pub fn announce_offer(&self, peer: &str, name: &str, offer: &FileOffer) {
+        let last = self
+            .chat_log
+            .last_element_child()
+            .filter(|li| li.get_attribute("data-offers-from").as_deref() == Some(peer));
+        let (li, count, bytes) = match last {
+            Some(li) => {
+                let count = li
+                    .get_attribute("data-count")
+                    .and_then(|c| c.parse::<u32>().ok())
+                    .unwrap_or(1)
+                    + 1;
+                let bytes = attr_f64(&li, "data-bytes").unwrap_or(0.0) + offer.size as f64;
+                (li, count, bytes)
+            }
+            None => {
+                let Some(li) = self.add_system_line_element(name) else {
+                    return;
+                };
+                let _ = li.set_attribute("data-offers-from", peer);
+                (li, 1, offer.size as f64)
+            }
+        };
+        let _ = li.set_attribute("data-count", &count.to_string());
+        let _ = li.set_attribute("data-bytes", &bytes.to_string());
+        let text = if count > 1 {
+            format!(
+                "{name} offers {count} files ({}): accept them under Files.",
+                human_bytes(bytes)
+            )
+        } else {
+            let shown = offer.relative_path.as_deref().unwrap_or(&offer.name);
+            format!(
+                "{name} offers {shown} ({}): accept it under Files.",
+                human_bytes(bytes)
+            )
+        };
+        li.set_text_content(Some(&text));
+    }
+
     /// We left the room: every transfer still open ends with it (the room drops
     /// them). Finished rows stay, so a received file can still be saved.
     pub fn end_open_transfers(&self) {
@@ -316,7 +359,11 @@ impl Dom {
                 let _ = self.file_target.append_child(&opt);
             }
         }
-        self.file_target.set_value(&current);
+        // A chosen peer who left: show "everyone" (where the next file will go)
+        // rather than a blank choice.
+        let still_here = peers.iter().any(|(id, _)| *id == current);
+        self.file_target
+            .set_value(if still_here { &current } else { "" });
     }
 }
 
@@ -416,7 +463,11 @@ impl App {
         match event {
             TransferEvent::Offered { key, offer } => {
                 let name = self.peer_name(peer);
+                let new = d.transfer_row(&row_key(peer, key)).is_none();
                 d.add_transfer_row(peer, &name, key, &offer, "offered");
+                if new {
+                    d.announce_offer(peer, &name, &offer);
+                }
             }
             TransferEvent::Accepted { key } => {
                 if let Some(li) = row(key) {

@@ -122,23 +122,43 @@ impl App {
         EventListener::new(&d.accept_all, "click", move |_| app.accept_all()).forget();
         let app = self.clone();
         EventListener::new(&d.save_all, "click", move |_| app.save_all()).forget();
+        // Drops are taken on the whole page, not just the drop zone: a file that
+        // misses the zone would otherwise be opened by the browser in place of the
+        // page (ending the call), or silently do nothing. The zone lights up while
+        // something is dragged over the page.
         for kind in ["dragenter", "dragover"] {
             let zone = Clone::clone(&d.drop_zone);
-            EventListener::new_with_options(&d.drop_zone, kind, prevent, move |e| {
-                e.prevent_default();
-                let _ = zone.class_list().add_1("over");
+            EventListener::new_with_options(&d.doc, kind, prevent, move |e| {
+                if carries_files(e) {
+                    e.prevent_default();
+                    let _ = zone.class_list().add_1("over");
+                }
             })
             .forget();
         }
         let zone = Clone::clone(&d.drop_zone);
-        EventListener::new(&d.drop_zone, "dragleave", move |_| {
-            let _ = zone.class_list().remove_1("over");
+        EventListener::new(&d.doc, "dragleave", move |e| {
+            // Moving between elements also fires dragleave; only leaving the window
+            // has no element to go to.
+            let left_window = e
+                .dyn_ref::<web_sys::DragEvent>()
+                .is_some_and(|d| d.related_target().is_none());
+            if left_window {
+                let _ = zone.class_list().remove_1("over");
+            }
         })
         .forget();
         let app = self.clone();
-        EventListener::new_with_options(&d.drop_zone, "drop", prevent, move |e| {
+        EventListener::new_with_options(&d.doc, "drop", prevent, move |e| {
+            // Text dragged into the chat box is the browser's business.
+            if !carries_files(e) {
+                return;
+            }
             e.prevent_default();
             let _ = app.dom.drop_zone.class_list().remove_1("over");
+            if app.room.borrow().is_none() {
+                return;
+            }
             // Items are readable only during the event: take them now, walk later.
             let Some(items) = e
                 .dyn_ref::<web_sys::DragEvent>()
@@ -279,6 +299,8 @@ impl App {
             }
         });
         self.poll_stats(session);
+        // The speaker picker is useful without capturing anything.
+        self.refresh_devices();
     }
 
     fn on_event(self: &Rc<Self>, event: RoomEvent) {
@@ -408,6 +430,10 @@ impl App {
         d.show_media_error(None);
         d.toggle_mic.set_disabled(true);
         d.toggle_camera.set_disabled(true);
+        d.camera_select.set_disabled(true);
+        d.mic_select.set_disabled(true);
+        d.start_video.set_disabled(false);
+        d.start_voice.set_disabled(false);
         d.set_toggle(&d.toggle_mic, false, "Mute");
         d.set_toggle(&d.toggle_camera, false, "Camera off");
         d.end_open_transfers();
@@ -460,6 +486,14 @@ fn debug_peers() -> js_sys::Map {
     let _ = js_sys::Reflect::set(&holder, &JsValue::from_str("peers"), &map);
     let _ = js_sys::Reflect::set(&window, &key, &holder);
     map
+}
+
+/// Whether a drag event carries files (rather than text or a link).
+fn carries_files(event: &web_sys::Event) -> bool {
+    event
+        .dyn_ref::<web_sys::DragEvent>()
+        .and_then(|d| d.data_transfer())
+        .is_some_and(|t| t.types().includes(&JsValue::from_str("Files"), 0))
 }
 
 fn join_error_text(e: &Error) -> String {

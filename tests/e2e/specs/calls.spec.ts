@@ -169,14 +169,85 @@ test('switching between video and voice keeps a muted microphone muted', async (
 
   await ada.page.getByTestId('start-voice').click();
   await expect(camera).toBeDisabled({ timeout: CONNECT_TIMEOUT_MS });
-  await expect(mic).toHaveAttribute('aria-pressed', 'true');
+  await expect(mic).toHaveAttribute('data-pressed', 'true');
   await expect(mic).toHaveText('Unmute');
   await expect.poll(localAudioEnabled).toBe(false);
   await expect(adaOnBo).toHaveAttribute('data-mic', 'off', { timeout: CONNECT_TIMEOUT_MS });
 
   await ada.page.getByTestId('start-video').click();
   await expect(camera).toBeEnabled({ timeout: CONNECT_TIMEOUT_MS });
-  await expect(mic).toHaveAttribute('aria-pressed', 'true');
+  await expect(mic).toHaveAttribute('data-pressed', 'true');
   await expect.poll(localAudioEnabled).toBe(false);
   await expect(adaOnBo).toHaveAttribute('data-mic', 'off', { timeout: CONNECT_TIMEOUT_MS });
+});
+
+test('the call buttons read as what they do, with their keyboard shortcut', async ({ openPeers, room }) => {
+  const [ada] = await openPeers('Ada');
+  await joinWith(ada, room, 'video');
+  const mic = ada.page.getByTestId('toggle-mic');
+  await expect(mic).toHaveAttribute('aria-keyshortcuts', 'M');
+  await mic.click();
+  await expect(mic).toHaveText('Unmute');
+  // "Unmute", not "Unmute, pressed" (a changing label and a pressed state contradict).
+  expect(await mic.ariaSnapshot()).toBe('- button "Unmute"');
+  await ada.page.locator('body').press('m');
+  await expect(mic).toHaveText('Mute');
+  expect(await mic.ariaSnapshot()).toBe('- button "Mute"');
+});
+
+test('the device pickers work only for what is being captured', async ({ openPeers, room }) => {
+  const [ada] = await openPeers('Ada');
+  await joinWith(ada, room, 'chat');
+  const cameraSelect = ada.page.getByTestId('camera-select');
+  const micSelect = ada.page.getByTestId('mic-select');
+  const startVideo = ada.page.getByTestId('start-video');
+  const startVoice = ada.page.getByTestId('start-voice');
+  await expect(cameraSelect).toBeDisabled();
+  await expect(micSelect).toBeDisabled();
+  await expect(startVideo).toBeEnabled();
+  await expect(startVoice).toBeEnabled();
+
+  await startVoice.click();
+  await expect(micSelect).toBeEnabled({ timeout: CONNECT_TIMEOUT_MS });
+  await expect(cameraSelect).toBeDisabled();
+  // The mode in use cannot be started again; the other one can.
+  await expect(startVoice).toBeDisabled();
+  await expect(startVideo).toBeEnabled();
+
+  await startVideo.click();
+  await expect(cameraSelect).toBeEnabled({ timeout: CONNECT_TIMEOUT_MS });
+  await expect(micSelect).toBeEnabled();
+  await expect(startVideo).toBeDisabled();
+  await expect(startVoice).toBeEnabled();
+
+  await ada.page.getByTestId('leave-button').click();
+  await joinWith(ada, room, 'chat');
+  await expect(startVideo).toBeEnabled();
+  await expect(startVoice).toBeEnabled();
+});
+
+test('the connection stats say in words how each peer is reached', async ({ openPeers, room }) => {
+  const [ada, bo] = await openPeers('Ada', 'Bo');
+  await joinWith(ada, room, 'chat');
+  await joinWith(bo, room, 'chat');
+  await ada.expectConnectedTo([bo]);
+  const stats = ada.participant('Bo').getByTestId('peer-stats');
+  // In the test namespace both pages share one network: a host candidate pair.
+  await expect(stats).toContainText('direct (local network)', { timeout: CONNECT_TIMEOUT_MS });
+  await expect(stats).toContainText(/RTT \d+ ms/);
+  await expect(stats).toHaveAttribute('title', /Round-trip time/);
+});
+
+test('the self-view shows when one is muted or has the camera off', async ({ openPeers, room }) => {
+  const [ada] = await openPeers('Ada');
+  await joinWith(ada, room, 'video');
+  const self = ada.page.getByTestId('local-tile');
+  await expect(self.getByTestId('local-badge-muted')).toHaveCount(0);
+  await ada.page.getByTestId('toggle-mic').click();
+  await expect(self.getByTestId('local-badge-muted')).toBeVisible();
+  await ada.page.locator('body').press('v');
+  await expect(self.getByTestId('local-badge-camera-off')).toBeVisible();
+  await ada.page.locator('body').press('m');
+  await expect(self.getByTestId('local-badge-muted')).toHaveCount(0);
+  await expect(self.getByTestId('local-badge-camera-off')).toBeVisible();
 });

@@ -84,3 +84,21 @@ test('a message reads as "name: text at time", in a chat region', async ({ room,
   const chat = bo.page.getByRole('region', { name: 'Chat' });
   await expect(chat.getByTestId('chat-message')).toHaveText([/^Ada: hello there at \d\d:\d\d$/]);
 });
+
+test('web addresses in a message are links, and nothing else is', async ({ room, openPeers }) => {
+  const [ada, bo] = await openPeers('Ada', 'Bo');
+  await ada.join(room);
+  await bo.join(room);
+  await bo.expectConnectedTo([ada]);
+  const text = 'see https://example.org/a?b=1, not javascript:alert(1) nor <a href="https://evil.test">x</a> ok';
+  await ada.sendChat(text);
+  for (const peer of [ada, bo]) {
+    await peer.expectMessagesFrom('Ada', [text]);
+    const links = peer.messagesFrom('Ada').getByTestId('chat-text').getByRole('link');
+    await expect(links).toHaveCount(1);
+    await expect(links).toHaveText('https://example.org/a?b=1');
+    await expect(links).toHaveAttribute('href', 'https://example.org/a?b=1');
+    await expect(links).toHaveAttribute('target', '_blank');
+    await expect(links).toHaveAttribute('rel', /noopener/);
+  }
+});

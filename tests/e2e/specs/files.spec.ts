@@ -284,3 +284,54 @@ test('transfer controls are named after their file, for screen readers', async (
   await expect(transfers.getByRole('link', { name: 'Save one.bin' })).toBeVisible({ timeout: 20_000 });
   await expect(transferRow(bo, 'two.bin', 'incoming')).toHaveAttribute('data-state', 'offered');
 });
+
+test('a file dropped beside the drop zone is sent too, and the page stays', async ({ openPeers, room }, testInfo) => {
+  const file = path.join(testInfo.outputPath('beside'), 'missed.bin');
+  generateFile(file, 3000, 30);
+  const [ada, bo] = await filePair(openPeers, room);
+  const url = ada.page.url();
+
+  // Dropped on the chat, not on the drop zone: it used to do nothing here (and a
+  // desktop browser's default is to open the file in place of the page).
+  await dropPaths(ada, ada.chatLog, [file]);
+  await expect(transferRow(bo, 'missed.bin', 'incoming')).toHaveAttribute('data-state', 'offered', { timeout: 20_000 });
+  expect(ada.page.url()).toBe(url);
+  await expect(ada.status).toHaveAttribute('data-state', 'joined');
+});
+
+test('"Send to" shows everyone again when the chosen peer leaves', async ({ openPeers, room }) => {
+  const [ada, bo] = await filePair(openPeers, room);
+  const [cy] = await openPeers('Cy');
+  await joinWith(cy, room, 'chat');
+  await ada.expectConnectedTo([bo, cy]);
+  const target = ada.page.getByTestId('file-target');
+  await target.selectOption({ label: 'Cy' });
+  await expect(target.locator('option:checked')).toHaveText('Cy');
+
+  await cy.page.getByTestId('leave-button').click();
+  await expect(ada.participant('Cy')).toHaveCount(0, { timeout: 20_000 });
+  // Not a blank choice that silently means "everyone".
+  await expect(target.locator('option:checked')).toHaveText('everyone');
+  await expect(target.locator('option')).toHaveText(['everyone', 'Bo']);
+});
+
+test('an offer is announced in the chat; offers in a row share one line', async ({ openPeers, room }, testInfo) => {
+  const dir = testInfo.outputPath('told');
+  generateFile(path.join(dir, 'single.bin'), 2000, 40);
+  for (const [i, rel] of ['set/a.bin', 'set/b.bin', 'set/c/d.bin'].entries()) generateFile(path.join(dir, rel), 1000, 41 + i);
+  const [ada, bo] = await filePair(openPeers, room);
+  const lines = bo.chatLog.getByTestId('chat-system');
+
+  await ada.page.getByTestId('file-input').setInputFiles(path.join(dir, 'single.bin'));
+  await expect(lines.last()).toHaveText('Ada offers single.bin (2.0 KB): accept it under Files.', { timeout: 20_000 });
+  await ada.page.getByTestId('folder-input').setInputFiles(path.join(dir, 'set'));
+  await expect(lines.last()).toHaveText('Ada offers 4 files (5.0 KB): accept them under Files.', { timeout: 20_000 });
+  await expect(lines).toHaveCount(2); // "Ada is here", then the offers
+
+  // After something else in the chat, the next offer starts a line of its own.
+  await ada.sendChat('one more');
+  await bo.expectMessagesFrom('Ada', ['one more']);
+  await ada.page.getByTestId('file-input').setInputFiles(path.join(dir, 'set', 'a.bin'));
+  await expect(lines.last()).toHaveText('Ada offers a.bin (1.0 KB): accept it under Files.', { timeout: 20_000 });
+  await expect(lines).toHaveCount(3);
+});

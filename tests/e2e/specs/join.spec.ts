@@ -60,3 +60,22 @@ test('only the join form shows before joining, only the room after, and the form
   await expect(roomPanel).toBeHidden();
   await expect(peer.page).toHaveTitle('peerlink');
 });
+
+test('a long name never makes the page scroll sideways', async ({ room, openPeers }) => {
+  const long = 'W'.repeat(64);
+  const [ada, other] = await openPeers('Ada', long);
+  await ada.page.getByTestId('mode-video').check();
+  await ada.join(room);
+  await other.page.getByTestId('mode-video').check();
+  await other.join(room);
+  await ada.expectConnectedTo([other]);
+  await ada.page.getByTestId('file-target').selectOption({ label: long });
+  await expect(ada.page.getByTestId('remote-tile')).toHaveCount(1, { timeout: 20_000 });
+  for (const width of [1280, 390]) {
+    for (const peer of [ada, other]) {
+      await peer.page.setViewportSize({ width, height: 844 });
+      const overflow = await peer.page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+      expect(overflow, `${peer.name.slice(0, 8)}… at ${width} px: page wider than the window by`).toBeLessThanOrEqual(0);
+    }
+  }
+});
