@@ -49,6 +49,20 @@ export function transferRow(peer: PeerPage, p: string, direction: 'incoming' | '
   );
 }
 
+/**
+ * SHA-256 (hex) of the bytes behind `row`'s Save link, read and hashed inside the page
+ * (the test's hash, not the app's). For many files: Chromium stops starting downloads
+ * that a page triggers in quick succession (after ten here), however they are clicked.
+ */
+export async function hashInPage(row: Locator): Promise<string> {
+  const link = row.getByTestId('transfer-download');
+  await expect(link).toBeVisible();
+  return link.evaluate(async (a: HTMLAnchorElement) => {
+    const digest = await crypto.subtle.digest('SHA-256', await (await fetch(a.href)).arrayBuffer());
+    return [...new Uint8Array(digest)].map((b) => b.toString(16).padStart(2, '0')).join('');
+  });
+}
+
 /** Saves the verified download of `row` to disk (Playwright download) and returns its path. */
 export async function saveDownload(peer: PeerPage, row: Locator, dir: string): Promise<string> {
   const link = row.getByTestId('transfer-download');
