@@ -147,7 +147,9 @@ impl Dom {
         let buttons: &[(&str, &str)] = match state {
             // Done: the row can go (and with it a received file's stored copy).
             _ if is_final(state) => &[("remove", "Remove")],
-            _ if peer_gone => &[],
+            // Ours to a peer that left wait for it and can be cancelled; its to us
+            // are over.
+            _ if peer_gone && incoming => &[],
             "offered" if incoming => &[("accept", "Accept"), ("reject", "Reject")],
             "waiting" | "offered" | "transferring" | "interrupted" | "resuming" => {
                 &[("cancel", "Cancel")]
@@ -255,8 +257,8 @@ impl Dom {
     /// room drops them (what was saved of a large file is kept, and a new offer of
     /// the same file continues from it).
     /// Outgoing ones are kept by the room for a while, in case the receiver's page
-    /// reloaded and comes back ([`crate::web::RoomEvent::TransfersMoved`]); neither
-    /// can be acted on meanwhile, so their buttons go.
+    /// reloaded and comes back ([`crate::web::RoomEvent::TransfersMoved`]); they can
+    /// still be cancelled meanwhile.
     pub fn peer_left(&self, peer: &str, name: &str) {
         for li in self.rows(&format!("[data-peer-id={}]", css_string(peer))) {
             let state = li.get_attribute("data-state").unwrap_or_default();

@@ -677,6 +677,16 @@ impl RoomShared {
             .ok_or_else(|| Error::InvalidInput(format!("no peer {peer} in the room")))
     }
 
+    /// [`files_of`](Self::files_of), or the transfers kept for a peer that left
+    /// (parked in case its page comes back): they can still be looked at and
+    /// cancelled.
+    fn transfers_of(&self, peer: &str) -> Result<Rc<PeerFiles>, Error> {
+        self.files_of(peer).or_else(|e| {
+            let parked = self.parked.borrow();
+            parked.iter().find(|f| f.peer() == peer).cloned().ok_or(e)
+        })
+    }
+
     fn handle_peer_event(self: &Rc<Self>, from: &str, event: PeerEvent) {
         match event {
             PeerEvent::Signal(payload) => {
@@ -1075,7 +1085,8 @@ impl Room {
 
     /// Starts capturing camera and/or microphone and sends them to every peer.
     /// Returns the local stream (for a self-view). Calling it again replaces the
-    /// capture (e.g. from voice-only to video) without a second stream.
+    /// capture (e.g. from voice-only to video) without a second stream; a muted
+    /// microphone or a camera turned off stays so.
     pub async fn start_media(&self, request: &MediaRequest) -> Result<MediaStream, Error> {
         let captured = media::get_user_media(request).await?;
         self.use_camera(&captured, request).await
@@ -1102,6 +1113,23 @@ impl Room {
             .get(0)
             .dyn_into::<MediaStreamTrack>()
             .ok();
+        // Replacing a muted microphone (or a camera turned off) must not unmute it,
+        // not even for the moment before the caller could mute it again.
+        let was_enabled = |source| {
+            self.shared
+                .tracks
+                .borrow()
+                .get(&source)
+                .map(|(t, _): &(MediaStreamTrack, MediaStream)| t.enabled())
+        };
+        let mic_on = was_enabled(TrackSource::Microphone).unwrap_or(true);
+        let camera_on = was_enabled(TrackSource::Camera).unwrap_or(true);
+        if let Some(t) = &audio {
+            t.set_enabled(mic_on);
+        }
+        if let Some(t) = &video {
+            t.set_enabled(camera_on);
+        }
         self.put_camera_track(&stream, TrackSource::Microphone, audio)
             .await;
         self.put_camera_track(&stream, TrackSource::Camera, video)
@@ -1110,8 +1138,8 @@ impl Room {
             let mut media = self.shared.media.borrow_mut();
             media.camera = Some(Clone::clone(&stream));
             media.state.camera_stream = Some(stream.id());
-            media.state.mic = request.audio.is_some();
-            media.state.camera = request.video.is_some();
+            media.state.mic = request.audio.is_some() && mic_on;
+            media.state.camera = request.video.is_some() && camera_on;
         }
         self.shared.announce_media();
         Ok(stream)
@@ -1341,19 +1369,20 @@ impl Room {
         self.shared.files_of(peer)?.reject(id)
     }
 
-    /// Cancels a transfer in either direction.
+    /// Cancels a transfer in either direction (also one kept for a peer that left,
+    /// waiting in case its page comes back).
     pub fn cancel_transfer(&self, peer: &str, key: TransferKey) -> Result<(), Error> {
-        self.shared.files_of(peer)?.cancel(key)
+        self.shared.transfers_of(peer)?.cancel(key)
     }
 
     /// Bytes done, speed and time left of a transfer.
     pub fn transfer_progress(&self, peer: &str, key: TransferKey) -> Option<Progress> {
-        self.shared.files_of(peer).ok()?.progress(key)
+        self.shared.transfers_of(peer).ok()?.progress(key)
     }
 
     /// The (sanitized) offer of a transfer.
     pub fn transfer_offer(&self, peer: &str, key: TransferKey) -> Option<FileOffer> {
-        self.shared.files_of(peer).ok()?.offer(key)
+        self.shared.transfers_of(peer).ok()?.offer(key)
     }
 
     /// Live statistics of the connection to one peer.

@@ -247,6 +247,25 @@ test.describe('transfer rows', () => {
   });
 });
 
+test('a transfer waiting for a receiver that left can be cancelled', async ({ openPeers, room }, testInfo) => {
+  const file = path.join(testInfo.outputPath('gone'), 'gone.bin');
+  generateFile(file, 128 * MiB, 81);
+  const [ada, bo] = await filePair(openPeers, room);
+  await ada.page.getByTestId('file-input').setInputFiles(file);
+  const incoming = transferRow(bo, 'gone.bin', 'incoming');
+  await expect(incoming).toHaveAttribute('data-state', 'offered', { timeout: 20_000 });
+  await incoming.getByTestId('transfer-accept').click();
+  const outgoing = transferRow(ada, 'gone.bin', 'outgoing');
+  await expect(outgoing.getByTestId('transfer-rate')).toContainText(' left', { timeout: 20_000 });
+  await bo.page.close();
+
+  // Kept in case Bo's page comes back, and Ada can give up on it.
+  await expect(outgoing.getByTestId('transfer-result')).toHaveText('Bo left — waiting in case their page comes back', { timeout: 20_000 });
+  await outgoing.getByRole('button', { name: 'Cancel gone.bin' }).click();
+  await expect(outgoing).toHaveAttribute('data-state', 'cancelled');
+  await expect(ada.page.getByTestId('chat-log')).not.toContainText('Could not cancel');
+});
+
 test('files can be picked and sent with the keyboard alone', async ({ openPeers, room }, testInfo) => {
   const file = path.join(testInfo.outputPath('keys'), 'typed.bin');
   generateFile(file, 2000, 10);

@@ -254,6 +254,22 @@ test('a file offered through the page arrives byte-exact after the peer accepts'
   assert.deepEqual([...ann.problems, ...unexpected], []);
 });
 
+test('a muted microphone stays muted when the capture is replaced (voice only, then video)', { timeout: 60_000 }, async () => {
+  const page = await openPage(uniqueRoom('mute'), 'Mo', 'none');
+  const state = await page.evaluate(async () => {
+    const room = window.room;
+    await room.startMedia({ audio: true });
+    room.setMicEnabled(false);
+    const stream = await room.startMedia({ audio: true, video: true });
+    const [audio] = stream.getAudioTracks();
+    const [video] = stream.getVideoTracks();
+    const { mic, camera } = room.mediaState();
+    return { audioEnabled: audio.enabled, videoEnabled: video.enabled, mic, camera };
+  });
+  assert.deepEqual(state, { audioEnabled: false, videoEnabled: true, mic: false, camera: true });
+  assert.deepEqual(page.problems, []);
+});
+
 test('failures are JS Errors with meaningful names', { timeout: 60_000 }, async () => {
   const page = await openPage(uniqueRoom('errors'), 'Eve', 'none');
   const results = await page.evaluate(async () => {
