@@ -305,9 +305,8 @@ impl App {
         let Some(room) = self.current_room() else {
             return;
         };
-        // Switching between video and voice captures anew, with the microphone on:
-        // someone who had muted must stay muted.
-        let was_muted = room.local_stream().is_some() && !room.media_state().mic;
+        // Switching between video and voice captures anew; the room keeps a muted
+        // microphone muted (the buttons show its state, see `show_local_media`).
         let app = self.clone();
         spawn_local(async move {
             let request = if video {
@@ -316,12 +315,7 @@ impl App {
                 MediaRequest::voice_call()
             };
             match room.start_media(&request).await {
-                Ok(stream) => {
-                    app.show_local_media(&stream, video);
-                    if was_muted {
-                        app.toggle_mic();
-                    }
-                }
+                Ok(stream) => app.show_local_media(&stream, video),
                 Err(e) => app.dom.show_media_error(Some(&media_error_text(&e))),
             }
         });
@@ -342,8 +336,22 @@ impl App {
         // Pressing the mode already in use would only capture it all over again.
         d.start_video.set_disabled(video);
         d.start_voice.set_disabled(!video);
-        d.set_toggle(&d.toggle_mic, false, "Mute");
-        d.set_toggle(&d.toggle_camera, false, "Camera off");
+        // As the room has them: a new capture keeps a muted mic muted.
+        let (mic, camera) = self
+            .current_room()
+            .map(|r| {
+                let state = r.media_state();
+                (state.mic, state.camera)
+            })
+            .unwrap_or((true, video));
+        d.set_toggle(&d.toggle_mic, !mic, if mic { "Mute" } else { "Unmute" });
+        let camera_off = video && !camera;
+        let label = if camera_off {
+            "Camera on"
+        } else {
+            "Camera off"
+        };
+        d.set_toggle(&d.toggle_camera, camera_off, label);
         self.refresh_local_badges();
         self.refresh_devices();
     }
