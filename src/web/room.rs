@@ -185,8 +185,8 @@ struct RoomShared {
     /// Unfinished outgoing transfers of peers that left, kept for a while in case
     /// the peer reloads and reattaches.
     parked: RefCell<Vec<Rc<PeerFiles>>>,
-    /// Partial incoming files of an earlier page load, not yet taken up again by
-    /// their sender.
+    /// Partial incoming files of an earlier page load (or found in storage for a
+    /// new offer since), not yet taken up again; each locked by this tab.
     restorable: RefCell<Vec<StoredTransfer>>,
     /// New offers waiting to be matched against the partial files in storage
     /// (see [`RoomShared::look_for_partial_copy`]); `None` while no scan runs.
@@ -461,23 +461,18 @@ impl RoomShared {
     /// already (a partial file of this page load whose sender reloaded, or of an
     /// earlier load that nobody took up); if so, accepting it continues from there.
     fn look_for_partial_copy(self: &Rc<Self>, from: &str, files: &Rc<PeerFiles>, offer: FileOffer) {
-        let found = {
-            let mut restorable = self.restorable.borrow_mut();
-            let found = restorable.iter().position(|s| holds_start_of(s, &offer));
-            found.map(|i| restorable.remove(i))
-        };
-        if let Some(stored) = found {
-            self.hold_partial_copy(from.to_owned(), files, offer.id, stored);
-            return;
-        }
-        // Only files over one segment are stored.
-        if offer.size <= SEGMENT_BYTES {
-            return;
-        }
+        let size = offer.size;
         let wanted = PartialCopyWanted {
             from: from.to_owned(),
             files: Rc::downgrade(files),
             offer,
+        };
+        // Only files over one segment are stored.
+        let Some(wanted) = self
+            .take_known_copy(wanted)
+            .filter(|_| size > SEGMENT_BYTES)
+        else {
+            return;
         };
         // One scan at a time, each for every offer that came meanwhile (a folder sent
         // again is many offers at once): concurrent scans would lock the folders
@@ -493,7 +488,7 @@ impl RoomShared {
         spawn_local(async move {
             loop {
                 let Some(room) = weak.upgrade() else { return };
-                let wanted = {
+                let wanted: Vec<PartialCopyWanted> = {
                     let mut scan = room.partial_scan.borrow_mut();
                     match scan.as_mut().map(std::mem::take) {
                         Some(queue) if !queue.is_empty() => queue,
@@ -503,23 +498,48 @@ impl RoomShared {
                         }
                     }
                 };
-                drop(room);
-                // Each copy found is locked by this tab until it is held or dropped.
-                let mut stored = load_stored().await.unwrap_or_default();
-                let Some(room) = weak.upgrade() else { return };
-                for w in wanted {
-                    let (Some(files), Some(i)) = (
-                        w.files.upgrade(),
-                        stored.iter().position(|s| holds_start_of(s, &w.offer)),
-                    ) else {
-                        continue;
-                    };
-                    let copy = stored.swap_remove(i);
-                    room.hold_partial_copy(w.from, &files, w.offer.id, copy);
+                // A copy an earlier scan found may be one of them.
+                let wanted: Vec<_> = wanted
+                    .into_iter()
+                    .filter_map(|w| room.take_known_copy(w))
+                    .collect();
+                if wanted.is_empty() {
+                    continue;
                 }
-                // Copies nobody asked for: their locks go with them.
+                drop(room);
+                // Each copy found is locked by this tab until it is dropped.
+                let found = load_stored().await.unwrap_or_default();
+                let Some(room) = weak.upgrade() else { return };
+                // Copies nobody asks for yet are kept (locked) with the others of
+                // earlier loads: dropping them would release their locks only
+                // asynchronously, and the next scan would find them still locked.
+                room.restorable.borrow_mut().extend(found);
+                for w in wanted {
+                    room.take_known_copy(w);
+                }
             }
         });
+    }
+
+    /// Gives `w` a partial copy this page knows (found at load or by an earlier
+    /// scan) if one holds the start of its file; `w` back if none does.
+    fn take_known_copy(&self, w: PartialCopyWanted) -> Option<PartialCopyWanted> {
+        let found = {
+            let mut restorable = self.restorable.borrow_mut();
+            let i = restorable.iter().position(|s| holds_start_of(s, &w.offer));
+            i.map(|i| restorable.remove(i))
+        };
+        match (found, w.files.upgrade()) {
+            (Some(stored), Some(files)) => {
+                self.hold_partial_copy(w.from, &files, w.offer.id, stored);
+                None
+            }
+            (Some(stored), None) => {
+                self.restorable.borrow_mut().push(stored);
+                None
+            }
+            (None, _) => Some(w),
+        }
     }
 
     /// Gives `files` the partial copy `stored` of its offer `id`, and says so.
