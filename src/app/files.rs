@@ -268,10 +268,7 @@ impl Dom {
             let _ = li.set_attribute("data-peer-gone", "");
             if li.get_attribute("data-direction").as_deref() == Some("incoming") {
                 // Only files over one segment are kept in storage while they arrive.
-                let size: u64 = li
-                    .get_attribute("data-size")
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0);
+                let size = row_file(&li).map_or(0, |(_, size)| size);
                 let text = if state == "offered" {
                     format!("{name} left; the offer is gone")
                 } else if size > crate::web::SEGMENT_BYTES {
@@ -452,14 +449,9 @@ impl App {
         {
             // Over: nothing to send again after a reload.
             let li = row(*key).filter(|_| key.direction == Direction::Outgoing);
-            if let Some(li) = li {
-                if let (Some(path), Some(size)) = (
-                    li.get_attribute("data-path"),
-                    li.get_attribute("data-size").and_then(|s| s.parse().ok()),
-                ) {
-                    let to = self.peer_name(peer);
-                    resend::forget(&Sending { path, size, to });
-                }
+            if let Some((path, size)) = li.as_ref().and_then(row_file) {
+                let to = self.peer_name(peer);
+                resend::forget(&Sending { path, size, to });
             }
         }
         match event {
@@ -670,10 +662,7 @@ impl App {
     /// next page load.
     fn remove_row(&self, li: &Element) {
         if li.get_attribute("data-peer-id").as_deref() == Some(resend::RELOADED) {
-            if let (Some(path), Some(size)) = (
-                li.get_attribute("data-path"),
-                li.get_attribute("data-size").and_then(|s| s.parse().ok()),
-            ) {
+            if let Some((path, size)) = row_file(li) {
                 resend::forget_file(&path, size);
             }
         }
@@ -709,6 +698,14 @@ fn is_final(state: &str) -> bool {
 
 fn attr_f64(el: &Element, name: &str) -> Option<f64> {
     el.get_attribute(name)?.parse().ok()
+}
+
+/// The file of a transfer row: its path (`data-path`) and size in bytes.
+pub(super) fn row_file(li: &Element) -> Option<(String, u64)> {
+    Some((
+        li.get_attribute("data-path")?,
+        li.get_attribute("data-size")?.parse().ok()?,
+    ))
 }
 
 /// `webkitRelativePath` of a file picked from a folder (empty otherwise).

@@ -129,9 +129,7 @@ impl Dom {
     pub(super) fn drop_reload_interrupted(&self, path: &str, size: u64) {
         let selector = format!("[data-peer-id={RELOADED}]");
         for li in self.rows(&selector) {
-            let same = li.get_attribute("data-path").as_deref() == Some(path)
-                && li.get_attribute("data-size") == Some(size.to_string());
-            if same {
+            if super::files::row_file(&li).is_some_and(|(p, s)| p == path && s == size) {
                 li.remove();
             }
         }
