@@ -67,7 +67,9 @@
 //! file (the receiver drops what it held: [`Output::RestartWrite`]).
 //!
 //! **Several files.** At most [`TransferConfig::max_sending`] accepted transfers
-//! read and send at once; the others wait their turn. Nothing is queued while disconnected: every message needed is derived
+//! read and send at once; the others wait their turn. The receiver does not rely on
+//! that: a transfer whose first chunk over a connection arrives while
+//! [`TransferConfig::max_receiving`] (8) others are partly sent fails. Nothing is queued while disconnected: every message needed is derived
 //! from the state on reconnection (including a cancel made while offline).
 //!
 //! **Validation.** Offers are sanitized ([`sanitize_file_name`],
@@ -89,7 +91,9 @@
 //!   write queue.
 //! - at most [`TransferConfig::max_sending`] transfers (4) send at once, however many
 //!   were accepted, so a folder of many files costs the glue a few read blocks on
-//!   one side and a few partial segments on the other, not one per file.
+//!   one side and a few partial segments on the other, not one per file; the
+//!   receiver enforces its own bound ([`TransferConfig::max_receiving`], 8) on a
+//!   sender that does not keep to that.
 //!
 //! Apart from that, each transfer has fixed-size state (a SHA-256 state, counters,
 //! ≤ 17 progress samples) plus its sanitized offer (name ≤ 255 bytes, path ≤ 4 KiB,

@@ -37,6 +37,9 @@ pub(super) struct Incoming {
     resync_pending: bool,
     /// `Resume` was sent since the connection came up; once is enough.
     resumed_on_this_connection: bool,
+    /// New bytes came over this connection: the sender counts it among the
+    /// transfers it is sending (see `TransferConfig::max_receiving`).
+    fed_on_this_connection: bool,
     /// Started from a copy held from an earlier offer ([`TransferManager::accept_held`]):
     /// being restored (`Some(None)`), then its length and SHA-256 (lower-case hex),
     /// offered with `AcceptFrom` until the first chunk shows the sender took it.
@@ -60,6 +63,7 @@ impl Incoming {
             expected: None,
             resync_pending: false,
             resumed_on_this_connection: false,
+            fed_on_this_connection: false,
             held: None,
             interrupted: false,
             tell_remote: false,
@@ -72,6 +76,7 @@ impl Incoming {
     pub(super) fn pause(&mut self) -> bool {
         self.resync_pending = false;
         self.resumed_on_this_connection = false;
+        self.fed_on_this_connection = false;
         let active = matches!(
             self.phase,
             TransferPhase::Transferring | TransferPhase::Verifying
@@ -122,6 +127,13 @@ impl Incoming {
             self.phase,
             TransferPhase::Transferring | TransferPhase::Verifying
         )
+    }
+
+    /// Part of the file came over this connection and part is still to come.
+    fn being_sent(&self) -> bool {
+        self.fed_on_this_connection
+            && self.phase == TransferPhase::Transferring
+            && self.received < self.offer.size
     }
 }
 
@@ -186,6 +198,22 @@ impl TransferManager {
             self.fail_incoming(id, FailureReason::Protocol(reason));
             return Ok(());
         }
+        if !transfer.fed_on_this_connection {
+            // Each transfer being sent holds up to a segment and a window here: a
+            // sender that starts more than it may at once fails the newcomer.
+            let most = self.config.max_receiving;
+            if self.incoming.values().filter(|t| t.being_sent()).count() >= most {
+                let reason = format!(
+                    "the sender sent more than {most} files at once (it must finish one first)"
+                );
+                self.fail_incoming(id, FailureReason::Protocol(reason));
+                return Ok(());
+            }
+        }
+        let Some(transfer) = self.incoming.get_mut(&id) else {
+            return Ok(());
+        };
+        transfer.fed_on_this_connection = true;
         let seen = usize::try_from(transfer.received - chunk.offset).unwrap_or(usize::MAX);
         let Some(fresh) = chunk.payload.get(seen..) else {
             return Ok(());

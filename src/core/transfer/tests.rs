@@ -1326,6 +1326,117 @@ fn at_most_four_transfers_send_at_once_in_turn() {
 }
 
 #[test]
+fn a_sender_starting_more_files_than_the_receiver_allows_fails_the_extra_ones() {
+    // A sender that ignores the limit (here: sends 12 at once) against a receiver
+    // that allows 8 partly sent: the 9th to start fails with a protocol error, the
+    // others arrive intact, and later files start as earlier ones finish.
+    let sender = TransferConfig {
+        high_water_mark: 16 * KIB as u64,
+        max_sending: 12,
+        ..TransferConfig::default()
+    };
+    let mut link = Link::new(sender, TransferConfig::default(), 4 * KIB as u64);
+    link.b.auto_accept = false;
+    let files: Vec<Vec<u8>> = (0..14)
+        .map(|i| data(40_000 + i * 1000, 70 + i as u32))
+        .collect();
+    let ids: Vec<TransferId> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| link.a.offer(&format!("f{i}"), f.clone(), 0.0))
+        .collect();
+    link.run();
+    for &id in &ids {
+        link.b.mgr.accept(id, link.now).unwrap();
+        link.b.stored.insert(id, Vec::new());
+    }
+    link.run();
+    let failed: Vec<TransferId> = ids
+        .iter()
+        .copied()
+        .filter(|&id| link.b.mgr.phase(inc(id)) == Some(TransferPhase::Failed))
+        .collect();
+    // The sender starts 12; the 9th to send a chunk and later starters fail
+    // until one of the first 8 has everything.
+    assert!(!failed.is_empty(), "nothing failed");
+    for &id in &failed {
+        assert!(
+            link.b.has_event(
+                |e| matches!(e, TransferEvent::Failed { key, reason: FailureReason::Protocol(r) }
+                if *key == inc(id) && r.contains("more than 8 files at once"))
+            ),
+            "{id}: {:?}",
+            link.b.events
+        );
+        assert_eq!(
+            link.a.mgr.phase(out(id)),
+            Some(TransferPhase::Cancelled),
+            "the sender is told"
+        );
+    }
+    let mut verified = 0;
+    for (id, file) in ids.iter().zip(&files) {
+        if !failed.contains(id) {
+            assert_eq!(&link.b.stored[id], file);
+            assert_eq!(link.b.completed(inc(*id)), Some(true));
+            verified += 1;
+        }
+    }
+    assert!(verified >= 8, "only {verified} verified, failed {failed:?}");
+    // Never more than 8 partly received at once.
+    let mut partly = BTreeMap::<TransferId, usize>::new();
+    let mut most = 0;
+    for &(id, offset, len) in &link.chunks_to_b {
+        if failed.contains(&id) {
+            continue;
+        }
+        let size = files[ids.iter().position(|&i| i == id).unwrap()].len();
+        if offset as usize + len < size {
+            partly.insert(id, offset as usize + len);
+        } else {
+            partly.remove(&id);
+        }
+        most = most.max(partly.len());
+    }
+    assert_eq!(most, 8);
+}
+
+#[test]
+fn a_compliant_sender_never_trips_the_receiving_limit_across_drops() {
+    // The default sender (4 at once) and a receiver allowing only 4: through
+    // drops and resumes, nothing fails.
+    let receiver = TransferConfig {
+        max_receiving: 4,
+        ..TransferConfig::default()
+    };
+    let sender = TransferConfig {
+        high_water_mark: 16 * KIB as u64,
+        ..TransferConfig::default()
+    };
+    let mut link = Link::new(sender, receiver, 4 * KIB as u64);
+    let files: Vec<Vec<u8>> = (0..9)
+        .map(|i| data(60_000 + i * 1000, 90 + i as u32))
+        .collect();
+    let ids: Vec<TransferId> = files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| link.a.offer(&format!("f{i}"), f.clone(), 0.0))
+        .collect();
+    for round in 0..6 {
+        for _ in 0..40 + round * 17 {
+            link.step();
+        }
+        link.disconnect();
+        link.reconnect();
+    }
+    link.run();
+    for (id, file) in ids.iter().zip(&files) {
+        assert_eq!(&link.b.stored[id], file);
+        assert_eq!(link.b.completed(inc(*id)), Some(true));
+    }
+}
+
+#[test]
 fn concurrent_transfers_share_the_channel_round_robin() {
     let mut link = Link::slow_sender();
     link.b.auto_accept = false;

@@ -268,6 +268,12 @@ pub struct TransferConfig {
     /// read block here and up to a segment and its window at the receiver, so this
     /// bounds memory on both ends when a folder of many files is accepted at once.
     pub max_sending: usize,
+    /// Receiving: a sender may have at most this many transfers partly sent over
+    /// one connection (8, twice what ours sends, so a sender with a higher
+    /// `max_sending` still gets through). A chunk that starts one more fails that
+    /// transfer with a protocol error: a sender ignoring the limit cannot make the
+    /// receiver hold a segment and a window for every file of a large folder.
+    pub max_receiving: usize,
 }
 
 impl Default for TransferConfig {
@@ -281,6 +287,7 @@ impl Default for TransferConfig {
             progress_interval_ms: 250.0,
             max_transfers: 1024,
             max_sending: 4,
+            max_receiving: 8,
         }
     }
 }
@@ -297,6 +304,7 @@ impl TransferConfig {
         self.ack_interval = self.ack_interval.clamp(1, self.receive_window / 2);
         self.max_transfers = self.max_transfers.clamp(1, 1 << 20);
         self.max_sending = self.max_sending.max(1);
+        self.max_receiving = self.max_receiving.max(1);
         self
     }
 }
