@@ -241,6 +241,12 @@ export interface RoomEventMap {
   'chat': { type: 'chat'; message: ChatMessage };
   /** A peer started sending a stream; `screen` tells a screen share from the camera. */
   'remote-stream': { type: 'remote-stream'; peer: string; stream: MediaStream; screen: boolean };
+  /**
+   * A stream from 'remote-stream' gained or lost a track and still has some: e.g.
+   * a peer that called with voice only turned its camera on. `stream` is the same
+   * object, with its tracks now.
+   */
+  'remote-stream-changed': { type: 'remote-stream-changed'; peer: string; stream: MediaStream; screen: boolean };
   /** A peer's stream has no tracks left (e.g. its screen share stopped). */
   'remote-stream-removed': { type: 'remote-stream-removed'; peer: string; streamId: string };
   /** A peer muted, turned the camera off, or started/stopped a screen share. */
@@ -706,6 +712,12 @@ enum EventOut<'a> {
         stream: &'a MediaStream,
         screen: bool,
     },
+    RemoteStreamChanged {
+        peer: &'a str,
+        #[serde(serialize_with = "pass_through")]
+        stream: &'a MediaStream,
+        screen: bool,
+    },
     RemoteStreamRemoved {
         peer: &'a str,
         stream_id: &'a str,
@@ -762,6 +774,7 @@ enum EventType {
     PeerChannelOpen,
     Chat,
     RemoteStream,
+    RemoteStreamChanged,
     RemoteStreamRemoved,
     PeerMedia,
     SignalingLost,
@@ -776,13 +789,14 @@ enum EventType {
 }
 
 impl EventType {
-    const ALL: [EventType; 17] = [
+    const ALL: [EventType; 18] = [
         Self::PeerJoined,
         Self::PeerLeft,
         Self::PeerState,
         Self::PeerChannelOpen,
         Self::Chat,
         Self::RemoteStream,
+        Self::RemoteStreamChanged,
         Self::RemoteStreamRemoved,
         Self::PeerMedia,
         Self::SignalingLost,
@@ -804,6 +818,7 @@ impl EventType {
             Self::PeerChannelOpen => "peer-channel-open",
             Self::Chat => "chat",
             Self::RemoteStream => "remote-stream",
+            Self::RemoteStreamChanged => "remote-stream-changed",
             Self::RemoteStreamRemoved => "remote-stream-removed",
             Self::PeerMedia => "peer-media",
             Self::SignalingLost => "signaling-lost",
@@ -901,7 +916,8 @@ impl Inner {
                     message: msg.into(),
                 },
             ),
-            RoomEvent::RemoteStream { peer, stream } => {
+            RoomEvent::RemoteStream { peer, stream }
+            | RoomEvent::RemoteStreamChanged { peer, stream } => {
                 peer_media = self
                     .room
                     .borrow()
@@ -909,14 +925,21 @@ impl Inner {
                     .and_then(|room| room.peer_media(peer))
                     .and_then(|state| state.screen_stream);
                 let screen = peer_media.as_deref() == Some(stream.id().as_str());
-                (
-                    EventType::RemoteStream,
-                    EventOut::RemoteStream {
+                if matches!(event, RoomEvent::RemoteStream { .. }) {
+                    let out = EventOut::RemoteStream {
                         peer,
                         stream,
                         screen,
-                    },
-                )
+                    };
+                    (EventType::RemoteStream, out)
+                } else {
+                    let out = EventOut::RemoteStreamChanged {
+                        peer,
+                        stream,
+                        screen,
+                    };
+                    (EventType::RemoteStreamChanged, out)
+                }
             }
             RoomEvent::RemoteStreamRemoved { peer, stream_id } => (
                 EventType::RemoteStreamRemoved,

@@ -5,7 +5,6 @@ use super::{dom::Dom, App};
 use crate::core::chat::MediaState;
 use crate::web::media::{self, MediaError, MediaRequest};
 use crate::web::{Error, Room};
-use gloo_events::EventListener;
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::spawn_local;
@@ -13,17 +12,6 @@ use web_sys::{Element, HtmlMediaElement, HtmlVideoElement, MediaStream};
 
 /// Audio level above which a peer counts as speaking.
 const SPEAKING_LEVEL: f64 = 0.02;
-
-/// Listens for tracks added to or removed from a remote stream on screen. The room
-/// announces a stream once, with its first track; a peer's video often arrives
-/// after its audio (and a voice-only peer may start its camera later, or stop it),
-/// so the stream's tile must be re-classified when its tracks change, or a camera
-/// stays hidden behind the "voice-only" look.
-pub(super) struct StreamWatch {
-    peer: String,
-    stream_id: String,
-    _listeners: [EventListener; 2],
-}
 
 impl Dom {
     fn tiles_of(&self, peer: &str) -> Vec<Element> {
@@ -470,41 +458,11 @@ impl App {
         });
     }
 
-    /// Re-classifies `peer`'s tiles whenever `stream` gains or loses a track.
-    pub(super) fn watch_stream(self: &Rc<Self>, peer: &str, stream: &MediaStream) {
-        let stream_id = stream.id();
-        let mut watches = self.stream_watches.borrow_mut();
-        if watches
-            .iter()
-            .any(|w| w.peer == peer && w.stream_id == stream_id)
-        {
-            return;
-        }
-        let listener = |kind: &'static str| {
-            let app = Rc::downgrade(self);
-            let peer = peer.to_owned();
-            EventListener::new(stream, kind, move |_| {
-                if let Some(app) = app.upgrade() {
-                    app.refresh_peer_tiles(&peer);
-                }
-            })
-        };
-        let listeners = [listener("addtrack"), listener("removetrack")];
-        watches.push(StreamWatch {
-            peer: peer.to_owned(),
-            stream_id,
-            _listeners: listeners,
-        });
-    }
-
-    /// Stops watching `peer`'s stream `stream_id`, or all of its streams.
-    pub(super) fn unwatch_streams(&self, peer: &str, stream_id: Option<&str>) {
-        self.stream_watches
-            .borrow_mut()
-            .retain(|w| w.peer != peer || stream_id.is_some_and(|id| id != w.stream_id));
-    }
-
-    fn refresh_peer_tiles(&self, peer: &str) {
+    /// Re-classifies `peer`'s tiles: a peer's video often arrives after its audio
+    /// (and a voice-only peer may start its camera later, or stop it), so a tile
+    /// must follow its stream's tracks, or a camera stays hidden behind the
+    /// "voice-only" look.
+    pub(super) fn refresh_peer_tiles(&self, peer: &str) {
         let state = self
             .current_room()
             .and_then(|r| r.peer_media(peer))

@@ -29,7 +29,6 @@ pub fn start() -> Result<(), JsValue> {
         dom,
         room: RefCell::new(None),
         session: Cell::new(0),
-        stream_watches: RefCell::new(Vec::new()),
         present_at_join: RefCell::new(Vec::new()),
     });
     app.init();
@@ -41,8 +40,6 @@ struct App {
     room: RefCell<Option<Room>>,
     /// Bumped on every join/leave so loops of an old session stop.
     session: Cell<u32>,
-    /// Track listeners of the remote streams on screen (see `call::StreamWatch`).
-    stream_watches: RefCell<Vec<call::StreamWatch>>,
     /// Peers that were in the room when we joined and are not announced yet: the
     /// room reports them as joining too, but they were there first.
     present_at_join: RefCell<Vec<String>>,
@@ -328,7 +325,6 @@ impl App {
             }
             RoomEvent::PeerLeft(id) => {
                 debug_peers().delete(&JsValue::from_str(&id));
-                self.unwatch_streams(&id, None);
                 d.remove_peer_tiles(&id);
                 let removed = d.remove_participant(&id);
                 self.refresh_file_targets();
@@ -347,10 +343,9 @@ impl App {
                 let name = self.peer_name(&peer);
                 d.add_remote_stream(&peer, &name, &stream, screen);
                 d.apply_peer_media(&peer, &name, &state);
-                self.watch_stream(&peer, &stream);
             }
+            RoomEvent::RemoteStreamChanged { peer, .. } => self.refresh_peer_tiles(&peer),
             RoomEvent::RemoteStreamRemoved { peer, stream_id } => {
-                self.unwatch_streams(&peer, Some(&stream_id));
                 d.remove_remote_stream(&peer, &stream_id)
             }
             RoomEvent::PeerMedia { peer, state } => {
@@ -421,7 +416,6 @@ impl App {
             room.leave();
         }
         debug_peers().clear();
-        self.stream_watches.borrow_mut().clear();
         self.session.set(self.session.get() + 1);
         let d = &self.dom;
         d.local_video.set_src_object(None);

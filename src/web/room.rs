@@ -78,6 +78,9 @@ pub enum RoomEvent {
     /// A peer started sending a stream (camera+mic, or a screen share). Tell them
     /// apart with [`RoomEvent::PeerMedia`]'s `camera_stream` / `screen_stream` ids.
     RemoteStream { peer: PeerId, stream: MediaStream },
+    /// A stream from [`RoomEvent::RemoteStream`] gained or lost a track and still
+    /// has some: e.g. a peer that called with voice only turned its camera on.
+    RemoteStreamChanged { peer: PeerId, stream: MediaStream },
     /// A peer's stream has no tracks left (e.g. the screen share stopped).
     RemoteStreamRemoved { peer: PeerId, stream_id: String },
     /// A peer's media state changed (mute, camera off, screen share on/off).
@@ -136,8 +139,9 @@ pub struct PeerSnapshot {
 struct RemotePeer {
     info: PeerInfo,
     connection: PeerConnection,
-    /// Streams received from this peer, by id, each watched for track removal.
-    streams: VecMap<String, (MediaStream, EventListener)>,
+    /// Streams received from this peer, by id: the stream, the ids of the tracks
+    /// last told of, and its `removetrack` listener.
+    streams: VecMap<String, (MediaStream, Vec<String>, EventListener)>,
     media: MediaState,
     /// The server said this peer left, but our direct link to it was still up; it
     /// is removed when that link goes down.
@@ -636,25 +640,61 @@ impl RoomShared {
             return;
         };
         if peer.streams.contains_key(&id) {
+            // One `track` event per track: a later one adds to a stream announced
+            // already (all of a description's tracks join their streams before
+            // the first event, so the first announcement may hold them all).
+            drop(peers);
+            self.remote_stream_changed(from, &stream);
             return;
         }
         let weak = Rc::downgrade(self);
         let (peer_id, stream_id) = (from.to_owned(), id.clone());
         let listener = EventListener::new(&stream, "removetrack", move |event| {
-            let empty = event
+            let Some(stream) = event
                 .target()
                 .and_then(|t| t.dyn_into::<MediaStream>().ok())
-                .is_some_and(|s| s.get_tracks().length() == 0);
-            if let (true, Some(room)) = (empty, weak.upgrade()) {
+            else {
+                return;
+            };
+            let Some(room) = weak.upgrade() else { return };
+            if stream.get_tracks().length() == 0 {
                 room.remote_stream_gone(&peer_id, &stream_id);
+            } else {
+                room.remote_stream_changed(&peer_id, &stream);
             }
         });
-        peer.streams.insert(id, (Clone::clone(&stream), listener));
+        let tracks = track_ids(&stream);
+        peer.streams
+            .insert(id, (Clone::clone(&stream), tracks, listener));
         drop(peers);
         self.emit(RoomEvent::RemoteStream {
             peer: from.to_owned(),
             stream,
         });
+    }
+
+    /// Tells of a known stream's tracks if they differ from what was last told.
+    fn remote_stream_changed(&self, from: &str, stream: &MediaStream) {
+        let tracks = track_ids(stream);
+        let changed = {
+            let mut peers = self.peers.borrow_mut();
+            let Some((_, told, _)) = peers
+                .get_mut(from)
+                .and_then(|p| p.streams.get_mut(&stream.id()))
+            else {
+                return;
+            };
+            *told != tracks && {
+                *told = tracks;
+                true
+            }
+        };
+        if changed {
+            self.emit(RoomEvent::RemoteStreamChanged {
+                peer: from.to_owned(),
+                stream: Clone::clone(stream),
+            });
+        }
     }
 
     fn remote_stream_gone(&self, from: &str, stream_id: &str) {
@@ -1444,4 +1484,16 @@ fn stop_tracks(stream: &MediaStream) {
             track.stop();
         }
     }
+}
+
+/// The ids of a stream's tracks, sorted.
+fn track_ids(stream: &MediaStream) -> Vec<String> {
+    let mut ids: Vec<String> = stream
+        .get_tracks()
+        .iter()
+        .filter_map(|t| t.dyn_into::<MediaStreamTrack>().ok())
+        .map(|t| t.id())
+        .collect();
+    ids.sort_unstable();
+    ids
 }

@@ -41,11 +41,20 @@ async function main() {
     if (li) li.dataset.state = state;
   });
   room.on('chat', ({ message }) => line('chat-log', `${message.name}: ${message.text}`));
+  const kinds = (stream) => stream.getTracks().map((t) => t.kind).sort().join(',');
   room.on('remote-stream', ({ peer, stream, screen }) => {
     const video = document.createElement('video');
     Object.assign(video, { autoplay: true, playsInline: true, muted: true, srcObject: stream });
-    Object.assign(video.dataset, { peer, stream: stream.id, kind: screen ? 'screen' : 'camera' });
+    Object.assign(video.dataset, { peer, stream: stream.id, kind: screen ? 'screen' : 'camera', tracks: kinds(stream) });
     $('remote-videos').append(video);
+  });
+  // A voice-only caller turning its camera on (or off) changes the same stream.
+  room.on('remote-stream-changed', ({ stream }) => {
+    const video = document.querySelector(`video[data-stream="${stream.id}"]`);
+    if (video) {
+      video.dataset.tracks = kinds(stream);
+      video.dataset.changes = String(Number(video.dataset.changes ?? 0) + 1);
+    }
   });
   room.on('remote-stream-removed', ({ streamId }) => {
     document.querySelector(`video[data-stream="${streamId}"]`)?.remove();

@@ -270,6 +270,27 @@ test('a muted microphone stays muted when the capture is replaced (voice only, t
   assert.deepEqual(page.problems, []);
 });
 
+test('a voice-only caller turning its camera on and off changes its stream (remote-stream-changed)', { timeout: 90_000 }, async () => {
+  const room = uniqueRoom('changed');
+  const ann = await openPage(room, 'Ann', 'none');
+  const bob = await openPage(room, 'Bob', 'none');
+  await bob.locator(`[data-testid="peers"] li[data-peer="${ann.peerId}"][data-state="connected"]`).waitFor();
+  await ann.evaluate(() => window.room.startMedia({ audio: true }));
+  const video = bob.locator(`video[data-peer="${ann.peerId}"]`);
+  await bob.locator(`video[data-peer="${ann.peerId}"][data-tracks="audio"]`).waitFor();
+  const streamId = await video.getAttribute('data-stream');
+  // Camera on: the same stream gains a video track, and its frames arrive.
+  await ann.evaluate(() => window.room.startMedia({ audio: true, video: { width: 320, height: 240 } }));
+  await bob.locator(`video[data-stream="${streamId}"][data-tracks="audio,video"][data-changes]`).waitFor();
+  await bob.waitForFunction((id) => document.querySelector(`video[data-peer="${id}"]`).videoWidth > 0, ann.peerId);
+  // Camera off again (voice only): the video track goes, the stream stays.
+  await ann.evaluate(() => window.room.startMedia({ audio: true }));
+  await bob.locator(`video[data-stream="${streamId}"][data-tracks="audio"]`).waitFor();
+  assert.equal(await bob.locator(`video[data-peer="${ann.peerId}"]`).count(), 1);
+  assert.deepEqual(ann.problems, []);
+  assert.deepEqual(bob.problems, []);
+});
+
 test('failures are JS Errors with meaningful names', { timeout: 60_000 }, async () => {
   const page = await openPage(uniqueRoom('errors'), 'Eve', 'none');
   const results = await page.evaluate(async () => {

@@ -68,6 +68,9 @@ export async function example(file: File): Promise<void> {
     video.dataset.peer = peer;
     video.dataset.screen = String(screen satisfies boolean);
   });
+  room.on('remote-stream-changed', ({ stream, screen }) => {
+    show(`${stream.getVideoTracks().length} video tracks, screen: ${screen satisfies boolean}`);
+  });
   room.on('peer-media', ({ state }) => {
     const media: MediaState = state;
     show(`${media.mic} ${media.camera} ${media.screenStream ?? 'no screen'}`);
