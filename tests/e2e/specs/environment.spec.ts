@@ -42,7 +42,7 @@ async function describe(page: Page, role: 'offer' | 'answer', remote?: string): 
 }
 
 test('two browser contexts connect a plain RTCPeerConnection in the namespace', async ({ browser }) => {
-  test.setTimeout(20_000);
+  test.setTimeout(40_000);
   const contexts = await Promise.all([browser.newContext(), browser.newContext()]);
   try {
     const [a, b] = await Promise.all(contexts.map((c) => c.newPage()));
@@ -53,7 +53,23 @@ test('two browser contexts connect a plain RTCPeerConnection in the namespace', 
     const answer = await describe(b, 'answer', offer);
     await a.evaluate((sdp) => (window as unknown as { pc: RTCPeerConnection }).pc.setRemoteDescription({ type: 'answer', sdp }), answer);
 
-    const received = (page: Page) => page.evaluate(() => (window as unknown as { got: Promise<string> }).got);
+    // The message, or after 10 s what ICE was doing instead (a bare timeout
+    // told nothing when this failed once in CI).
+    const received = (page: Page) =>
+      page.evaluate(async () => {
+        const w = window as unknown as { pc: RTCPeerConnection; got: Promise<string> };
+        const late = new Promise<string>((resolve) =>
+          setTimeout(async () => {
+            const lines: string[] = [];
+            (await w.pc.getStats()).forEach((s) => {
+              if (s.type === 'candidate-pair') lines.push(`pair ${s.state} nominated=${s.nominated} requests=${s.requestsSent}/${s.requestsReceived} responses=${s.responsesSent}/${s.responsesReceived}`);
+              if (s.type === 'local-candidate' || s.type === 'remote-candidate') lines.push(`${s.type} ${s.candidateType} ${s.address}:${s.port}`);
+            });
+            resolve(`no message after 10 s: connection ${w.pc.connectionState}, ice ${w.pc.iceConnectionState}, sctp ${w.pc.sctp?.state}; ${lines.join('; ')}`);
+          }, 10_000),
+        );
+        return Promise.race([w.got, late]);
+      });
     expect(await received(a)).toBe('hello from answer');
     expect(await received(b)).toBe('hello from offer');
     for (const page of [a, b]) {
