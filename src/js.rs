@@ -154,6 +154,23 @@ export interface FileOffer {
   mimeType: string;
 }
 
+/**
+ * A partial download of an earlier page load (`storedDownloads()`): it continues
+ * when its sender offers it again in a room this page joins.
+ */
+export interface StoredDownload {
+  /** For `discardStoredDownload`. */
+  key: string;
+  name: string;
+  relativePath?: string;
+  size: number;
+  mimeType: string;
+  /** Bytes stored: where it continues. */
+  bytes: number;
+  /** When its last bytes were written (ms since the epoch); deleted a day later. */
+  writtenMs: number;
+}
+
 /** How far a transfer is. */
 export interface TransferProgress {
   bytesDone: number;
@@ -1466,6 +1483,55 @@ fn to_promise(future: impl Future<Output = Result<JsValue, JsValue>> + 'static) 
 pub fn release_file(file: web_sys::Blob) -> Promise {
     to_promise(async move {
         crate::web::store::release_received(&file)
+            .await
+            .map(JsValue::from_bool)
+            .map_err(|e| to_js_error(&e))
+    })
+}
+
+/// The partial downloads of earlier page loads, e.g. to say before joining what
+/// will continue: each continues when its sender offers it again in a room this
+/// page joins (a day at most). Those a joined room is continuing are not listed.
+#[wasm_bindgen(js_name = storedDownloads, unchecked_return_type = "Promise<StoredDownload[]>")]
+pub fn stored_downloads() -> Promise {
+    #[derive(Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Out<'a> {
+        key: &'a str,
+        name: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        relative_path: Option<&'a str>,
+        size: f64,
+        mime_type: &'a str,
+        bytes: f64,
+        written_ms: f64,
+    }
+    to_promise(async move {
+        let list = crate::web::store::stored_downloads()
+            .await
+            .map_err(|e| to_js_error(&e))?;
+        let out: Vec<Out> = list
+            .iter()
+            .map(|d| Out {
+                key: &d.key,
+                name: &d.name,
+                relative_path: d.relative_path.as_deref(),
+                size: d.size as f64,
+                mime_type: &d.mime_type,
+                bytes: d.bytes as f64,
+                written_ms: d.written_ms,
+            })
+            .collect();
+        to_js(&out)
+    })
+}
+
+/// Deletes a partial download listed by `storedDownloads()`; resolves to `false`
+/// if it is not there (gone, or a joined room is continuing it).
+#[wasm_bindgen(js_name = discardStoredDownload, unchecked_return_type = "Promise<boolean>")]
+pub fn discard_stored_download(key: String) -> Promise {
+    to_promise(async move {
+        crate::web::store::discard_stored_download(&key)
             .await
             .map(JsValue::from_bool)
             .map_err(|e| to_js_error(&e))

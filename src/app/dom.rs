@@ -16,6 +16,9 @@ pub(super) struct Dom {
     pub name_input: HtmlInputElement,
     pub password_input: HtmlInputElement,
     pub join_button: HtmlButtonElement,
+    /// Partial downloads of an earlier load, under the join form (`stored.rs`).
+    pub stored: HtmlElement,
+    pub stored_list: HtmlElement,
     pub room_panel: HtmlElement,
     pub share_link: HtmlAnchorElement,
     pub my_name: HtmlElement,
@@ -66,6 +69,8 @@ impl Dom {
             status: by_id(&doc, "status")?,
             join_panel: by_id(&doc, "join-panel")?,
             join_form: by_id(&doc, "join-form")?,
+            stored: by_id(&doc, "stored-downloads")?,
+            stored_list: by_id(&doc, "stored-list")?,
             room_input: by_id(&doc, "room-input")?,
             name_input: by_id(&doc, "name-input")?,
             password_input: by_id(&doc, "password-input")?,

@@ -21,7 +21,7 @@ fn row_key(peer: &str, key: TransferKey) -> String {
     format!("{peer}/{dir}/{}", key.id)
 }
 
-fn human_bytes(bytes: f64) -> String {
+pub(super) fn human_bytes(bytes: f64) -> String {
     const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
     let mut value = bytes;
     let mut unit = 0;

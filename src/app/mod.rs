@@ -8,6 +8,7 @@ mod dom;
 mod files;
 mod resend;
 mod save;
+mod stored;
 
 use crate::web::media::MediaRequest;
 use crate::web::{Error, JoinOptions, Room, RoomEvent, RoomEvents};
@@ -56,6 +57,7 @@ impl App {
         }
         d.set_status("idle", "Not connected. Pick a room and a name to join.");
         d.show_reload_interrupted();
+        d.show_stored_downloads();
 
         let prevent = EventListenerOptions::enable_prevent_default();
         // These listeners belong to the page itself and must live as long as it does,
@@ -117,6 +119,8 @@ impl App {
         EventListener::new(&d.transfers, "click", move |e| app.transfer_click(e)).forget();
         let app = self.clone();
         EventListener::new(&d.accept_all, "click", move |_| app.accept_all()).forget();
+        let app = self.clone();
+        EventListener::new(&d.stored_list, "click", move |e| app.dom.stored_click(e)).forget();
         let app = self.clone();
         EventListener::new(&d.save_all, "click", move |_| app.save_all()).forget();
         // Drops are taken on the whole page, not just the drop zone: a file that
@@ -268,6 +272,7 @@ impl App {
             ),
         );
         d.my_name.set_text_content(Some(room.name()));
+        d.hide_stored_downloads();
         // Tells tabs apart when several rooms are open.
         d.doc.set_title(&format!("{} — peerlink", room.room_name()));
         if let Some(link) = dom::share_url(room.room_name()) {
@@ -432,6 +437,7 @@ impl App {
         d.set_toggle(&d.toggle_camera, false, "Camera off");
         d.end_open_transfers();
         resend::forget_all();
+        d.show_stored_downloads();
         d.refresh_file_targets(&[]);
         self.screen_share_ended();
         if let Ok(tiles) = d.videos.query_selector_all("[data-testid=remote-tile]") {

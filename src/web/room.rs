@@ -1469,6 +1469,8 @@ impl Room {
         self.shared.signaling.borrow().close();
         let peers = std::mem::take(&mut *self.shared.peers.borrow_mut());
         drop(peers);
+        // Partial files no offer took up: for the next join (or `stored_downloads`).
+        super::store::keep_unused(std::mem::take(&mut *self.shared.restorable.borrow_mut()));
         let media = std::mem::take(&mut *self.shared.media.borrow_mut());
         for stream in [media.camera, media.screen].into_iter().flatten() {
             stop_tracks(&stream);

@@ -49,7 +49,13 @@ pub const MAX_AGE_MS: f64 = 24.0 * 3600.0 * 1000.0;
 /// A held Web Lock: released when dropped. Without the Web Locks API it holds
 /// nothing.
 #[derive(Debug, Default)]
-struct LockGuard(std::cell::RefCell<Option<js_sys::Function>>);
+struct LockGuard {
+    name: String,
+    /// Resolves the promise that holds the lock.
+    release: std::cell::RefCell<Option<js_sys::Function>>,
+    /// The request's promise: settles once the lock is released.
+    released: Option<js_sys::Promise>,
+}
 
 thread_local! {
     /// The folders of this page's received files, each with the Blob that reads
@@ -57,6 +63,135 @@ thread_local! {
     static KEPT: std::cell::RefCell<Vec<(Blob, TransferDir)>> = const {
         std::cell::RefCell::new(Vec::new())
     };
+    /// Partial files this page found and locked that no room uses (listed with
+    /// [`stored_downloads`], or left by a room that left): the next
+    /// [`load_stored`] starts with them. Dropping them would release their locks
+    /// only asynchronously, and a scan right after could find them still locked
+    /// and miss them.
+    static UNUSED: std::cell::RefCell<Vec<StoredTransfer>> = const {
+        std::cell::RefCell::new(Vec::new())
+    };
+    /// One [`load_stored`] at a time: a second one would find the folders the
+    /// first has locked meanwhile and skip them (a join while the page lists
+    /// its stored downloads).
+    static SCAN: ScanTurn = const {
+        ScanTurn {
+            running: std::cell::Cell::new(false),
+            waiting: std::cell::RefCell::new(std::collections::VecDeque::new()),
+        }
+    };
+    /// Locks this page let go of, each with the promise that settles once it is
+    /// free: releasing takes effect only after the current task, so asking for
+    /// the same lock again at once would find it still held by ourselves.
+    static RELEASING: std::cell::RefCell<Vec<(String, js_sys::Promise)>> = const {
+        std::cell::RefCell::new(Vec::new())
+    };
+}
+
+/// One scan at a time (see `SCAN`): whether one runs, and the ones waiting, each
+/// woken in turn when the one before it ends.
+struct ScanTurn {
+    running: std::cell::Cell<bool>,
+    waiting: std::cell::RefCell<std::collections::VecDeque<oneshot::Sender<()>>>,
+}
+
+/// The running scan's turn: the next one waiting starts when it is dropped.
+struct ScanGuard;
+
+impl ScanTurn {
+    async fn wait() -> ScanGuard {
+        let wait = SCAN.with(|turn| {
+            if !turn.running.replace(true) {
+                return None;
+            }
+            let (tx, rx) = oneshot::channel();
+            turn.waiting.borrow_mut().push_back(tx);
+            Some(rx)
+        });
+        if let Some(rx) = wait {
+            // Woken with the turn handed over (`running` stays set).
+            let _ = rx.await;
+        }
+        ScanGuard
+    }
+}
+
+impl Drop for ScanGuard {
+    fn drop(&mut self) {
+        SCAN.with(|turn| {
+            // Hand the turn to the first waiting scan that is still there.
+            while let Some(next) = turn.waiting.borrow_mut().pop_front() {
+                if next.send(()).is_ok() {
+                    return;
+                }
+            }
+            turn.running.set(false);
+        });
+    }
+}
+
+/// Keeps partial files found by [`load_stored`] that nothing uses for the next one.
+pub(crate) fn keep_unused(stored: impl IntoIterator<Item = StoredTransfer>) {
+    UNUSED.with(|unused| unused.borrow_mut().extend(stored));
+}
+
+/// A partial download of an earlier page load, as [`stored_downloads`] lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredDownload {
+    /// Names it for [`discard_stored_download`] (not its resume token).
+    pub key: String,
+    pub name: String,
+    pub relative_path: Option<String>,
+    pub size: u64,
+    pub mime_type: String,
+    /// Bytes stored: where it continues.
+    pub bytes: u64,
+    /// When its last bytes were written (ms since the epoch); it is deleted
+    /// [`MAX_AGE_MS`] after that.
+    pub written_ms: f64,
+}
+
+impl StoredTransfer {
+    fn download(&self) -> StoredDownload {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(self.dir.name.as_bytes());
+        let key = crate::core::transfer::sha256_to_hex(&digest.into())[..16].to_owned();
+        StoredDownload {
+            key,
+            name: self.offer.name.clone(),
+            relative_path: self.offer.relative_path.clone(),
+            size: self.offer.size,
+            mime_type: self.offer.mime_type.clone(),
+            bytes: self.len(),
+            written_ms: self.written_ms,
+        }
+    }
+}
+
+/// The partial downloads of earlier page loads that a room can continue: each one
+/// continues when its sender offers it again in a room this page joins (its
+/// sender's page still open, or sending the same file again). Without a room
+/// yet, so a page can say what is waiting before the user joins. Those a joined
+/// room is continuing are not listed.
+pub async fn stored_downloads() -> Result<Vec<StoredDownload>, Error> {
+    let found = load_stored().await?;
+    let list = found.iter().map(StoredTransfer::download).collect();
+    keep_unused(found);
+    Ok(list)
+}
+
+/// Deletes the partial download `key` from [`stored_downloads`]; `false` if it is
+/// not there (a joined room is continuing it, or it is gone).
+pub async fn discard_stored_download(key: &str) -> Result<bool, Error> {
+    let found = UNUSED.with(|unused| {
+        let mut unused = unused.borrow_mut();
+        let i = unused.iter().position(|s| s.download().key == key)?;
+        Some(unused.remove(i))
+    });
+    match found {
+        Some(stored) => stored.dir.remove().await.map(|()| true),
+        None => Ok(false),
+    }
 }
 
 /// Frees the storage behind `file`, a received file's Blob (`RoomEvent::FileReceived`):
@@ -79,8 +214,12 @@ pub async fn release_received(file: &Blob) -> Result<bool, Error> {
 
 impl Drop for LockGuard {
     fn drop(&mut self) {
-        if let Some(release) = self.0.borrow_mut().take() {
+        if let Some(release) = self.release.borrow_mut().take() {
             let _ = release.call0(&JsValue::UNDEFINED);
+            if let Some(released) = self.released.take() {
+                let name = std::mem::take(&mut self.name);
+                RELEASING.with(|r| r.borrow_mut().push((name, released)));
+            }
         }
     }
 }
@@ -88,6 +227,18 @@ impl Drop for LockGuard {
 /// `navigator.locks.request(name, {ifAvailable: true}, …)`: the lock if no other tab
 /// holds it, `None` if one does. Where the API is missing, an empty guard.
 async fn try_lock(name: &str) -> Result<Option<LockGuard>, Error> {
+    // Our own release of it first (see RELEASING).
+    let ours: Vec<js_sys::Promise> = RELEASING.with(|r| {
+        let mut r = r.borrow_mut();
+        let (mine, rest) = std::mem::take(&mut *r)
+            .into_iter()
+            .partition(|(n, _)| n == name);
+        *r = rest;
+        mine.into_iter().map(|(_, p)| p).collect()
+    });
+    for released in ours {
+        let _ = JsFuture::from(released).await;
+    }
     let Some(window) = web_sys::window() else {
         return Ok(Some(LockGuard::default()));
     };
@@ -113,9 +264,16 @@ async fn try_lock(name: &str) -> Result<Option<LockGuard>, Error> {
     });
     let options = js_sys::Object::new();
     Reflect::set(&options, &JsValue::from_str("ifAvailable"), &JsValue::TRUE)?;
-    let _ = request.call3(&locks, &JsValue::from_str(name), &options, &callback)?;
+    let released = request
+        .call3(&locks, &JsValue::from_str(name), &options, &callback)?
+        .dyn_into::<js_sys::Promise>()
+        .ok();
     match granted_rx.await {
-        Ok(Some(release)) => Ok(Some(LockGuard(std::cell::RefCell::new(Some(release))))),
+        Ok(Some(release)) => Ok(Some(LockGuard {
+            name: name.to_owned(),
+            release: std::cell::RefCell::new(Some(release)),
+            released,
+        })),
         Ok(None) => Ok(None),
         Err(_) => Err(Error::InvalidInput("the lock request was dropped".into())),
     }
@@ -129,6 +287,8 @@ pub struct StoredTransfer {
     /// The stored bytes, in order: segment files from 0, as long as they are
     /// contiguous.
     pub segments: Vec<File>,
+    /// When its newest file was written (ms since the epoch).
+    pub written_ms: f64,
     dir: TransferDir,
 }
 
@@ -479,7 +639,18 @@ async fn next_value(iterator: &js_sys::AsyncIterator) -> Result<Option<JsValue>,
 /// The partial incoming files of earlier page loads (deleting leftovers of finished
 /// ones). Empty where storage is unavailable.
 pub async fn load_stored() -> Result<Vec<StoredTransfer>, Error> {
+    let _one_at_a_time = ScanTurn::wait().await;
     let parent = opfs_root().await?;
+    let mut found = Vec::new();
+    // Those this page holds already (their folders are locked: the scan skips
+    // them), read again: a segment the page before a reload was writing may have
+    // been committed since they were listed.
+    let unused = UNUSED.with(|unused| std::mem::take(&mut *unused.borrow_mut()));
+    for stored in unused {
+        if let Some(stored) = take_up(stored.dir).await {
+            found.push(stored);
+        }
+    }
     let mut handles = Vec::new();
     let entries = parent.values();
     while let Some(value) = next_value(&entries).await? {
@@ -488,7 +659,6 @@ pub async fn load_stored() -> Result<Vec<StoredTransfer>, Error> {
             handles.push(handle);
         }
     }
-    let mut found = Vec::new();
     for handle in handles {
         let name = handle.name();
         // Another tab is receiving (or still reading) this one: leave it alone.
@@ -501,17 +671,23 @@ pub async fn load_stored() -> Result<Vec<StoredTransfer>, Error> {
             dir: handle.unchecked_into(),
             _lock: std::rc::Rc::new(lock),
         };
-        match read_transfer(dir.clone()).await {
-            Ok(Some((stored, newest))) if js_sys::Date::now() - newest < MAX_AGE_MS => {
-                found.push(stored)
-            }
-            // Finished, never got its offer written, or abandoned long ago.
-            Ok(_) | Err(_) => {
-                let _ = dir.remove().await;
-            }
+        if let Some(stored) = take_up(dir).await {
+            found.push(stored);
         }
     }
     Ok(found)
+}
+
+/// The partial file in `dir` (locked by this page), or `None` after deleting a
+/// folder that is finished, never got its offer written, or was abandoned long ago.
+async fn take_up(dir: TransferDir) -> Option<StoredTransfer> {
+    match read_transfer(dir.clone()).await {
+        Ok(Some((stored, newest))) if js_sys::Date::now() - newest < MAX_AGE_MS => Some(stored),
+        Ok(_) | Err(_) => {
+            let _ = dir.remove().await;
+            None
+        }
+    }
 }
 
 /// The transfer stored in `dir` and the time its newest file was written (ms since
@@ -561,6 +737,7 @@ async fn read_transfer(dir: TransferDir) -> Result<Option<(StoredTransfer, f64)>
         StoredTransfer {
             offer,
             segments,
+            written_ms: newest,
             dir,
         },
         newest,
@@ -672,6 +849,56 @@ mod tests {
             gloo_timers::future::TimeoutFuture::new(50).await;
         }
         panic!("the finished transfer's folder is still there");
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_lock_this_page_let_go_of_can_be_taken_again_at_once() {
+        for round in 0..20 {
+            let name = format!("{LOCK_PREFIX}test-relock-{round}");
+            let held = try_lock(&name).await.unwrap().expect("free at first");
+            drop(held);
+            assert!(try_lock(&name).await.unwrap().is_some(), "round {round}");
+        }
+    }
+
+    #[wasm_bindgen_test]
+    async fn stored_downloads_are_listed_handed_to_the_next_load_and_discarded() {
+        let token = "55".repeat(16);
+        let sink = spawn_sink(offer(5, &token), true, None, |e| panic!("{e}"), || {});
+        sink.unbounded_send(StoreJob::Segment(parts(b"abcd")))
+            .unwrap();
+        drop(sink);
+        let stored = load_until(&token).await.expect("the stored transfer");
+        // Let go and asked for again at once: our own release is waited for, so
+        // the folder is not mistaken for another tab's.
+        drop(stored);
+        let listed = stored_downloads().await.unwrap();
+        let mine: Vec<&StoredDownload> = listed.iter().filter(|d| d.name == "f5.bin").collect();
+        assert_eq!(mine.len(), 1, "{listed:?}");
+        let download = mine[0].clone();
+        assert_eq!((download.size, download.bytes), (100, 4));
+        assert_eq!(download.key.len(), 16);
+        assert!(
+            !download.key.contains(&token[..16]),
+            "the key is not the token"
+        );
+        let age = js_sys::Date::now() - download.written_ms;
+        assert!((0.0..60_000.0).contains(&age), "{age}");
+        // Listing kept it (locked) for the next load: a room joining now gets it.
+        let found = load_stored().await.unwrap();
+        assert!(found
+            .iter()
+            .any(|t| t.offer.resume_token.as_deref() == Some(token.as_str())));
+        keep_unused(found);
+        // Discarded: the folder goes, and it is not listed again.
+        assert!(discard_stored_download(&download.key).await.unwrap());
+        assert!(!discard_stored_download(&download.key).await.unwrap());
+        let root = opfs_root().await.unwrap();
+        assert!(JsFuture::from(root.get_directory_handle(&token))
+            .await
+            .is_err());
+        let listed = stored_downloads().await.unwrap();
+        assert!(listed.iter().all(|d| d.key != download.key), "{listed:?}");
     }
 
     #[wasm_bindgen_test]

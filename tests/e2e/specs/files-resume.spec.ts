@@ -31,10 +31,18 @@ test.describe('file sharing across a reload', () => {
     const before = await storedIncoming(bo).then((s) => s.bytes);
     expect(before).toBeGreaterThanOrEqual(16 * MiB);
     expect(before).toBeLessThan(SIZE);
+    // Before joining, the page says what is waiting (listing it locks the folder:
+    // the join below must get it from there, or nothing would be restored).
+    const waiting = bo.page.getByTestId('stored-download');
+    await expect(waiting).toHaveCount(1);
+    await expect(waiting).toContainText('resume.bin');
+    await expect(waiting).toContainText(`of ${(SIZE / 1e6).toFixed(1)} MB kept`);
+    expect(Number(await waiting.getAttribute('data-bytes'))).toBeGreaterThanOrEqual(16 * MiB);
 
     // Rejoin (a new peer id): the page finds its partial file and the sender's
     // transfer continues on the new link.
     await joinWith(bo, room, 'chat');
+    await expect(bo.page.getByTestId('stored-downloads')).toBeHidden();
     await bo.expectConnectedTo([ada]);
     const restored = transferRow(bo, 'resume.bin', 'incoming');
     await expect(restored).toHaveCount(1, { timeout: 20_000 });
@@ -61,6 +69,40 @@ test.describe('file sharing across a reload', () => {
     await joinWith(bo, room, 'chat');
     await expect.poll(() => storedIncoming(bo)).toEqual({ bytes: 0, offers: 0, folders: 0 });
     await expect(transferRow(bo, 'resume.bin', 'incoming')).toHaveCount(0);
+  });
+
+  test('a partial download listed before joining can be discarded: the offer then starts over', async ({ openPeers, room }, testInfo) => {
+    test.setTimeout(120_000);
+    const dir = testInfo.outputPath('discard');
+    const source = path.join(dir, 'drop-me.bin');
+    generateFile(source, 64 * MiB, 22);
+    const [ada, bo] = await filePair(openPeers, room);
+    await ada.page.getByTestId('file-input').setInputFiles(source);
+    const incoming = transferRow(bo, 'drop-me.bin', 'incoming');
+    await expect(incoming).toHaveAttribute('data-state', 'offered', { timeout: 20_000 });
+    await incoming.getByTestId('transfer-accept').click();
+    await expect.poll(() => storedIncoming(bo).then((s) => s.bytes), { timeout: 60_000, intervals: [50] }).toBeGreaterThanOrEqual(8 * MiB);
+    await bo.page.reload();
+    await expect(bo.status).toHaveAttribute('data-state', 'idle');
+
+    const waiting = bo.page.getByTestId('stored-download');
+    await expect(waiting).toHaveCount(1);
+    await waiting.getByRole('button', { name: 'Discard drop-me.bin' }).click();
+    await expect(waiting).toHaveCount(0);
+    await expect(bo.page.getByTestId('stored-downloads')).toBeHidden();
+    await expect.poll(() => storedIncoming(bo)).toEqual({ bytes: 0, offers: 0, folders: 0 });
+
+    // Joined again, the same file sent again comes whole: nothing was kept to
+    // continue from (kept, it would continue: the sender-reload tests below).
+    await joinWith(bo, room, 'chat');
+    await bo.expectConnectedTo([ada]);
+    await ada.page.getByTestId('file-input').setInputFiles(source);
+    const again = transferRow(bo, 'drop-me.bin', 'incoming');
+    await expect(again).toHaveAttribute('data-state', 'offered', { timeout: 20_000 });
+    await again.getByTestId('transfer-accept').click();
+    await expect(again).toHaveAttribute('data-state', 'verified', { timeout: 60_000 });
+    await expect(again).not.toHaveAttribute('data-resumed-from');
+    await expect(again).not.toHaveAttribute('data-partial-bytes');
   });
 
   /**

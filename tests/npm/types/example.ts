@@ -5,7 +5,10 @@ import init, {
   Room,
   enumerateDevices,
   releaseFile,
+  storedDownloads,
+  discardStoredDownload,
   type ChatMessage,
+  type StoredDownload,
   type DeviceInfo,
   type FileSendResult,
   type JoinOptions,
@@ -180,6 +183,15 @@ export async function example(file: File): Promise<void> {
   }
 
   room.leave();
+  // What a reload left to continue, before joining again.
+  const waiting: StoredDownload[] = await storedDownloads();
+  for (const d of waiting) {
+    show(`${d.relativePath ?? d.name}: ${d.bytes} of ${d.size} since ${new Date(d.writtenMs).toISOString()}`);
+    const gone: boolean = await discardStoredDownload(d.key);
+    show(String(gone));
+    // @ts-expect-error -- the key is a string
+    void discardStoredDownload(d.bytes);
+  }
   {
     // Explicit resource management: leaving at the end of the block.
     using scoped = await Room.join(options);
