@@ -54,7 +54,7 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 # --- Debian packages --------------------------------------------------------
 apt_packages=()
-((want_browsers)) && apt_packages+=(chromium chromium-driver iproute2 nftables)
+((want_browsers)) && apt_packages+=(chromium chromium-driver iproute2 nftables unzip)
 ((want_firefox)) && apt_packages+=(firefox-esr iproute2)
 if ((want_node || want_wasm_opt)) && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
   apt_packages+=(nodejs npm)

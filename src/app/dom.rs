@@ -51,6 +51,8 @@ pub(super) struct Dom {
     pub transfers: HtmlElement,
     /// Saves every received file into a folder the user picks (see `save.rs`).
     pub save_all: HtmlButtonElement,
+    /// Downloads every received file as one .zip (see `zip.rs`).
+    pub zip_all: HtmlButtonElement,
 }
 
 fn by_id<T: JsCast>(doc: &Document, id: &str) -> Result<T, JsValue> {
@@ -106,6 +108,7 @@ impl Dom {
             transfers: by_id(&doc, "transfers")?,
             accept_all: by_id(&doc, "accept-all")?,
             save_all: by_id(&doc, "save-all")?,
+            zip_all: by_id(&doc, "zip-all")?,
             doc,
         })
     }

@@ -9,6 +9,7 @@ mod files;
 mod resend;
 mod save;
 mod stored;
+mod zip;
 
 use crate::web::media::MediaRequest;
 use crate::web::{Error, JoinOptions, Room, RoomEvent, RoomEvents};
@@ -123,6 +124,8 @@ impl App {
         EventListener::new(&d.stored_list, "click", move |e| app.dom.stored_click(e)).forget();
         let app = self.clone();
         EventListener::new(&d.save_all, "click", move |_| app.save_all()).forget();
+        let app = self.clone();
+        EventListener::new(&d.zip_all, "click", move |_| app.zip_all()).forget();
         // Drops are taken on the whole page, not just the drop zone: a file that
         // misses the zone would otherwise be opened by the browser in place of the
         // page (ending the call), or silently do nothing. The zone lights up while

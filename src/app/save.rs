@@ -43,7 +43,7 @@ fn directory_picker() -> Option<Function> {
 
 impl Dom {
     /// Every received file with its path in the room's folder tree.
-    fn received_files(&self) -> Vec<(String, Blob)> {
+    pub(super) fn received_files(&self) -> Vec<(String, Blob)> {
         self.rows("[data-testid=transfer][data-direction=incoming][data-state=verified]")
             .into_iter()
             .filter_map(|li| {
@@ -66,6 +66,7 @@ impl Dom {
             n => format!("Save all {n} files to a folder…"),
         };
         self.save_all.set_text_content(Some(&label));
+        self.refresh_zip_all();
     }
 }
 

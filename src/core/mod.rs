@@ -9,3 +9,4 @@ pub mod json;
 pub mod negotiation;
 pub mod transfer;
 pub mod vec_map;
+pub mod zip;

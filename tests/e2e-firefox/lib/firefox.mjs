@@ -2,6 +2,9 @@
 // never downloads a browser: it starts /usr/bin/firefox-esr with a fresh temporary
 // profile (deleted again by browser.close()).
 import { after, before } from 'node:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import puppeteer from 'puppeteer-core';
 import { PeerlinkServer } from './server.mjs';
 
@@ -31,7 +34,11 @@ export const FIREFOX_PREFS = {
 /** Puppeteer's own bound for one protocol call (a page evaluate hashing 24 MiB included). */
 const PROTOCOL_TIMEOUT_MS = 60_000;
 
-export async function launchFirefox() {
+/**
+ * Firefox with `downloads` as its download folder (what a page saves goes there,
+ * without asking; the caller removes it).
+ */
+export async function launchFirefox(downloads) {
   if (process.env.PEERLINK_NETNS !== '1') {
     throw new Error('run the Firefox e2e suite inside scripts/netns.sh: `make test-e2e-firefox`, or `npm test` in tests/e2e-firefox');
   }
@@ -39,7 +46,13 @@ export async function launchFirefox() {
     browser: 'firefox',
     executablePath: FIREFOX_PATH,
     headless: true,
-    extraPrefsFirefox: FIREFOX_PREFS,
+    extraPrefsFirefox: {
+      ...FIREFOX_PREFS,
+      'browser.download.folderList': 2,
+      'browser.download.dir': downloads,
+      'browser.download.useDownloadDir': true,
+      'browser.download.always_ask_before_handling_new_types': false,
+    },
     protocolTimeout: PROTOCOL_TIMEOUT_MS,
     // Firefox's own output only when asked for (it is noisy).
     dumpio: process.env.PEERLINK_FIREFOX_DUMPIO === '1',
@@ -54,14 +67,16 @@ const SETUP_TIMEOUT_MS = 60_000;
  * them and stopped after. Returns `{ server, browser }`, filled in by then.
  */
 export function serverAndFirefox() {
-  const env = { server: undefined, browser: undefined };
+  const env = { server: undefined, browser: undefined, downloads: undefined };
   before(async () => {
+    env.downloads = mkdtempSync(path.join(os.tmpdir(), 'peerlink-ff-downloads-'));
     env.server = await PeerlinkServer.start();
-    env.browser = await launchFirefox();
+    env.browser = await launchFirefox(env.downloads);
   }, { timeout: SETUP_TIMEOUT_MS });
   after(async () => {
     await env.browser?.close();
     await env.server?.stop();
+    if (env.downloads) rmSync(env.downloads, { recursive: true, force: true });
   }, { timeout: SETUP_TIMEOUT_MS });
   return env;
 }

@@ -3,7 +3,9 @@
 // behind the receiver's download link hashed by the test and compared with the
 // SHA-256 of the source file that the test wrote.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -229,6 +231,53 @@ describe('file transfer between two Firefox ESR peers', () => {
         message: "Bo's Save link of again.bin",
       });
       assert.deepEqual(await hashDownload(bo, taken), { name: 'again.bin', size, sha256: expected });
+    });
+  });
+
+  test('"Download all (.zip)": one archive of the received files, read back by unzip', { timeout: TEST_TIMEOUT_MS }, async () => {
+    // Firefox has no folder picker: this is how a folder of files gets saved at once.
+    const files = { 'zip-big.bin': [9 * MiB + 3, 41], 'notes ☀.txt': [1_000, 42] };
+    const expected = {};
+    for (const [name, [size, seed]] of Object.entries(files)) {
+      expected[name] = generateFile(path.join(dir, name), size, seed);
+    }
+    await withPeers(env.browser, env.server, ['Ada', 'Bo'], async ([ada, bo]) => {
+      await joinPair(ada, bo, 'ff-zip', 'chat');
+      for (const name of Object.keys(files)) {
+        await offerAndAccept(ada, bo, path.join(dir, name));
+        await poll(() => rowState(bo, row(name, 'incoming')), (r) => r?.state === 'verified', {
+          timeout: TRANSFER_TIMEOUT_MS,
+          message: `Bo's row of ${name} to reach verified`,
+        });
+      }
+      const zipAll = tid('zip-all');
+      await poll(() => bo.page.$eval(zipAll, (b) => (b.hidden ? null : b.textContent)), (t) => t === 'Download all 2 files (.zip)', {
+        message: "Bo's 'Download all' button",
+      });
+      await bo.page.locator(zipAll).click();
+      const link = tid('zip-download');
+      await poll(() => bo.attribute(link, 'href'), (href) => !!href, { message: 'the .zip link' });
+      // The archive's bytes, as the click saved them (the same Blob URL), to the test.
+      const base64 = await bo.page.evaluate(async (sel) => {
+        const bytes = new Uint8Array(await (await fetch(document.querySelector(sel).href)).arrayBuffer());
+        let text = '';
+        for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+        return btoa(text);
+      }, link);
+      const archive = path.join(dir, 'from-firefox.zip');
+      writeFileSync(archive, Buffer.from(base64, 'base64'));
+      // The click saved it as a download too.
+      await poll(async () => readdirSync(env.downloads), (names) => names.includes('peerlink-files.zip'), {
+        message: 'peerlink-files.zip in the download folder',
+      });
+      // Info-ZIP's unzip reads it: CRCs check out, names and bytes are the sources'.
+      execFileSync('unzip', ['-tq', archive]);
+      const names = execFileSync('unzip', ['-Z1', archive], { encoding: 'utf8' }).trim().split('\n').sort();
+      assert.deepEqual(names, Object.keys(files).sort());
+      for (const [name, sha256] of Object.entries(expected)) {
+        const member = execFileSync('unzip', ['-p', archive, name], { maxBuffer: 64 * MiB });
+        assert.equal(createHash('sha256').update(member).digest('hex'), sha256, name);
+      }
     });
   });
 });

@@ -1,5 +1,7 @@
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { expect, test } from '../lib/fixtures';
 import {
   acceptAndHash, dropPaths, filePair, generateFile, hashInPage, saveDownload, sha256File, storedIncoming, transferRow,
@@ -81,6 +83,49 @@ test.describe('file sharing', () => {
       const row = transferRow(bo, rel, 'incoming');
       await expect(row).toHaveAttribute('data-state', 'verified', { timeout: 60_000 });
       expect(await hashInPage(row)).toBe(hash);
+    }
+  });
+
+  test('"Download all (.zip)" saves every received file in one archive under its folder path', async ({ openPeers, room }, testInfo) => {
+    test.setTimeout(120_000);
+    const dir = testInfo.outputPath('zip');
+    const files: Record<string, string> = {};
+    for (const [rel, size, seed] of [
+      ['trip/notes.txt', 300_000, 31],
+      // Over a segment: its Blob reads the receiver's OPFS copy.
+      ['trip/photos/raw.bin', 20 * MiB + 5, 32],
+      ['trip/photos/été ☀.bin', 4_321, 33],
+      ['trip/empty.bin', 0, 34],
+    ] as const) {
+      files[rel] = generateFile(path.join(dir, rel), size, seed);
+    }
+    const [ada, bo] = await filePair(openPeers, room);
+    const zipAll = bo.page.getByTestId('zip-all');
+    await expect(zipAll).toBeHidden();
+    await ada.page.getByTestId('folder-input').setInputFiles(path.join(dir, 'trip'));
+    await expect(bo.page.getByTestId('transfer-accept-all')).toHaveText('Accept all 4 files', { timeout: 20_000 });
+    await bo.page.getByTestId('transfer-accept-all').click();
+    for (const rel of Object.keys(files)) {
+      await expect(transferRow(bo, rel, 'incoming')).toHaveAttribute('data-state', 'verified', { timeout: 60_000 });
+    }
+    await expect(zipAll).toHaveText('Download all 4 files (.zip)');
+
+    const download = bo.page.waitForEvent('download');
+    await zipAll.click();
+    const archive = path.join(dir, 'saved.zip');
+    await (await download).saveAs(archive);
+    expect((await download).suggestedFilename()).toBe('peerlink-files.zip');
+    await expect(zipAll).toHaveText('Download all 4 files (.zip)');
+
+    // Info-ZIP's unzip, not our code, reads it: every CRC checks out, the names
+    // are the folder paths, and each member's bytes hash to the source's.
+    execFileSync('unzip', ['-tq', archive]);
+    const names = execFileSync('unzip', ['-Z1', archive], { encoding: 'utf8' }).trim().split('\n').sort();
+    expect(names).toEqual(Object.keys(files).sort());
+    for (const [rel, hash] of Object.entries(files)) {
+      // unzip reads a member name as a wildcard pattern: escape its brackets and stars.
+      const member = execFileSync('unzip', ['-p', archive, rel.replace(/[[\]*?]/g, '[$&]')], { maxBuffer: 64 * MiB });
+      expect(createHash('sha256').update(member).digest('hex'), rel).toBe(hash);
     }
   });
 
