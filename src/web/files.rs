@@ -317,6 +317,14 @@ impl PeerFiles {
     /// an earlier offer of it whose sender went away (its page reloaded): accepting
     /// the offer continues from those bytes, once the sender has checked them.
     /// Returns whether the offer is still undecided (else `stored` is dropped).
+    /// Whether incoming file `id` still waits for the user's answer, with no partial
+    /// copy found for it yet.
+    pub(crate) fn undecided(&self, id: TransferId) -> bool {
+        let state = self.state.borrow();
+        state.manager.phase(TransferKey::incoming(id)) == Some(TransferPhase::AwaitingDecision)
+            && !state.held.contains_key(&id)
+    }
+
     pub(crate) fn hold(&self, id: TransferId, stored: StoredTransfer) -> bool {
         let mut state = self.state.borrow_mut();
         let undecided =

@@ -19,7 +19,7 @@ use futures_channel::mpsc;
 use futures_util::StreamExt;
 use gloo_events::EventListener;
 use peerlink_protocol::{IceServer, PeerId, PeerInfo};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
@@ -195,6 +195,10 @@ struct RoomShared {
     /// New offers waiting to be matched against the partial files in storage
     /// (see [`RoomShared::look_for_partial_copy`]); `None` while no scan runs.
     partial_scan: RefCell<Option<Vec<PartialCopyWanted>>>,
+    /// Offers whose copy no scan found yet (see `wait_for_copies`), and whether a
+    /// task waits to look for them again.
+    copy_waiting: RefCell<Vec<PartialCopyWanted>>,
+    copy_watching: Cell<bool>,
 }
 
 /// A new offer over one segment: storage may hold its start already.
@@ -472,15 +476,18 @@ impl RoomShared {
             offer,
         };
         // Only files over one segment are stored.
-        let Some(wanted) = self
+        if let Some(wanted) = self
             .take_known_copy(wanted)
             .filter(|_| size > SEGMENT_BYTES)
-        else {
-            return;
-        };
-        // One scan at a time, each for every offer that came meanwhile (a folder sent
-        // again is many offers at once): concurrent scans would lock the folders
-        // from each other and miss copies.
+        {
+            self.queue_partial_scan(wanted);
+        }
+    }
+
+    /// Looks for `wanted`'s copy in storage. One scan at a time, each for every offer that came meanwhile (a folder sent
+    // again is many offers at once): concurrent scans would lock the folders
+    // from each other and miss copies.
+    fn queue_partial_scan(self: &Rc<Self>, wanted: PartialCopyWanted) {
         let mut scan = self.partial_scan.borrow_mut();
         if let Some(queue) = scan.as_mut() {
             queue.push(wanted);
@@ -511,6 +518,7 @@ impl RoomShared {
                     continue;
                 }
                 drop(room);
+                let generation = super::store::unused_generation();
                 // Each copy found is locked by this tab until it is dropped.
                 let found = load_stored().await.unwrap_or_default();
                 let Some(room) = weak.upgrade() else { return };
@@ -518,8 +526,53 @@ impl RoomShared {
                 // earlier loads: dropping them would release their locks only
                 // asynchronously, and the next scan would find them still locked.
                 room.restorable.borrow_mut().extend(found);
-                for w in wanted {
-                    room.take_known_copy(w);
+                let missed: Vec<_> = wanted
+                    .into_iter()
+                    .filter_map(|w| room.take_known_copy(w))
+                    .collect();
+                room.wait_for_copies(missed, generation);
+            }
+        });
+    }
+
+    /// Offers no scan found a copy for: the copy may have been in use by this very
+    /// page still (a transfer whose sender left, writing its last segments), so
+    /// each is looked for again whenever a partial file comes free, for as long as
+    /// it waits for an answer. `generation`: the store's when the scan began.
+    fn wait_for_copies(self: &Rc<Self>, missed: Vec<PartialCopyWanted>, generation: u64) {
+        if missed.is_empty() {
+            return;
+        }
+        if super::store::unused_generation() != generation {
+            // One came free while the scan ran: look again at once.
+            for w in missed {
+                self.queue_partial_scan(w);
+            }
+            return;
+        }
+        self.copy_waiting.borrow_mut().extend(missed);
+        if self.copy_watching.replace(true) {
+            return; // the watcher below is waiting already
+        }
+        // Registered now, before anything else runs: no addition goes unnoticed.
+        let mut added = super::store::unused_added();
+        let weak = Rc::downgrade(self);
+        spawn_local(async move {
+            loop {
+                let _ = added.await;
+                let Some(room) = weak.upgrade() else { return };
+                let waiting = std::mem::take(&mut *room.copy_waiting.borrow_mut());
+                let still: Vec<_> = waiting
+                    .into_iter()
+                    .filter(|w| w.files.upgrade().is_some_and(|f| f.undecided(w.offer.id)))
+                    .collect();
+                if still.is_empty() {
+                    room.copy_watching.set(false);
+                    return;
+                }
+                added = super::store::unused_added();
+                for w in still {
+                    room.queue_partial_scan(w);
                 }
             }
         });
@@ -1037,6 +1090,8 @@ impl Room {
             // Without storage (no OPFS), nothing survives a reload.
             restorable: RefCell::new(stored.unwrap_or_default()),
             partial_scan: RefCell::new(None),
+            copy_waiting: RefCell::new(Vec::new()),
+            copy_watching: Cell::new(false),
         });
         let room = Room { shared };
         match (captured, &options.media) {

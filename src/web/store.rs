@@ -86,6 +86,12 @@ thread_local! {
     static RELEASING: std::cell::RefCell<Vec<(String, js_sys::Promise)>> = const {
         std::cell::RefCell::new(Vec::new())
     };
+    /// Bumped whenever partial files join `UNUSED`.
+    static UNUSED_GENERATION: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// Told when partial files join `UNUSED` (see [`unused_added`]).
+    static UNUSED_WATCHERS: std::cell::RefCell<Vec<oneshot::Sender<()>>> = const {
+        std::cell::RefCell::new(Vec::new())
+    };
 }
 
 /// One scan at a time (see `SCAN`): whether one runs, and the ones waiting, each
@@ -132,7 +138,33 @@ impl Drop for ScanGuard {
 
 /// Keeps partial files found by [`load_stored`] that nothing uses for the next one.
 pub(crate) fn keep_unused(stored: impl IntoIterator<Item = StoredTransfer>) {
-    UNUSED.with(|unused| unused.borrow_mut().extend(stored));
+    let added = UNUSED.with(|unused| {
+        let mut unused = unused.borrow_mut();
+        let before = unused.len();
+        unused.extend(stored);
+        unused.len() > before
+    });
+    if added {
+        UNUSED_GENERATION.with(|g| g.set(g.get() + 1));
+        for watcher in UNUSED_WATCHERS.with(|w| std::mem::take(&mut *w.borrow_mut())) {
+            let _ = watcher.send(());
+        }
+    }
+}
+
+/// Resolves when a partial file next becomes free for the taking (e.g. a transfer
+/// whose sender left has written its last segment): a scan that found its folder
+/// still in use could look again.
+/// Counts additions to the unused partial files: a scan that saw no copy can tell
+/// whether one came free while it ran.
+pub(crate) fn unused_generation() -> u64 {
+    UNUSED_GENERATION.with(std::cell::Cell::get)
+}
+
+pub(crate) fn unused_added() -> oneshot::Receiver<()> {
+    let (tx, rx) = oneshot::channel();
+    UNUSED_WATCHERS.with(|w| w.borrow_mut().push(tx));
+    rx
 }
 
 /// A partial download of an earlier page load, as [`stored_downloads`] lists it.
@@ -609,8 +641,15 @@ pub(crate) fn spawn_sink(
                 }
             }
         }
-        // The sink was dropped without a verdict (its page is going): keep the
-        // partial copy for a reload.
+        // Dropped without a verdict: its sender left (or its page is going). The
+        // partial copy stays for the file's next offer or a reload, handed on still
+        // locked: released, a scan could find it locked by this very page (a
+        // release lands later) and miss it.
+        if let Some(dir) = dir {
+            if let Some(stored) = take_up(dir).await {
+                keep_unused([stored]);
+            }
+        }
     });
     tx
 }
@@ -849,6 +888,34 @@ mod tests {
             gloo_timers::future::TimeoutFuture::new(50).await;
         }
         panic!("the finished transfer's folder is still there");
+    }
+
+    #[wasm_bindgen_test]
+    async fn a_sink_dropped_without_a_verdict_hands_its_copy_on_still_locked() {
+        let token = "66".repeat(16);
+        let added = unused_added();
+        let sink = spawn_sink(offer(6, &token), true, None, |e| panic!("{e}"), || {});
+        sink.unbounded_send(StoreJob::Segment(parts(b"abcdef")))
+            .unwrap();
+        // Its sender left: the sink goes with its last segment still to write.
+        drop(sink);
+        added.await.expect("told when the copy came free");
+        // Never released: nobody (another tab, or a scan of this page) can take
+        // the folder meanwhile...
+        assert!(try_lock(&format!("{LOCK_PREFIX}{token}"))
+            .await
+            .unwrap()
+            .is_none());
+        // ...and the next scan has it at once, with the segment written last.
+        let (mine, others): (Vec<_>, Vec<_>) = load_stored()
+            .await
+            .unwrap()
+            .into_iter()
+            .partition(|t| t.offer.resume_token.as_deref() == Some(token.as_str()));
+        keep_unused(others);
+        assert_eq!(mine.len(), 1, "the handed-on copy");
+        assert_eq!(mine[0].len(), 6);
+        mine[0].dir.remove().await.unwrap();
     }
 
     #[wasm_bindgen_test]

@@ -122,6 +122,34 @@ export async function storedIncoming(peer: PeerPage): Promise<{ bytes: number; o
   });
 }
 
+/**
+ * What `peer`'s page holds, for a failure report: the Web Locks it holds, each
+ * stored folder (its files and offer), and its incoming rows.
+ */
+export async function storageReport(peer: PeerPage): Promise<string> {
+  const report = await peer.page.evaluate(async () => {
+    const locks = await navigator.locks.query();
+    const folders: string[] = [];
+    try {
+      const root = await (await navigator.storage.getDirectory()).getDirectoryHandle('peerlink-incoming');
+      for await (const dir of (root as any).values()) {
+        if (dir.kind !== 'directory') continue;
+        const names: string[] = [];
+        for await (const entry of dir.values()) names.push(entry.name);
+        let offer = '';
+        try {
+          offer = await (await (await dir.getFileHandle('offer.json')).getFile()).text();
+        } catch {}
+        folders.push(`${dir.name}: ${names.sort().join(', ')} ${offer}`);
+      }
+    } catch {}
+    const rows = Array.from(document.querySelectorAll<HTMLElement>('[data-testid=transfer][data-direction=incoming]'))
+      .map((li) => `${li.dataset.path} ${li.dataset.state} partial=${li.dataset.partialBytes ?? '-'}`);
+    return { held: locks.held?.map((l) => l.name), pending: locks.pending?.map((l) => l.name), folders, rows };
+  });
+  return JSON.stringify(report, null, 2);
+}
+
 /** Ada and Bo in `room`, chat only, linked to each other. */
 export async function filePair(
   openPeers: (...names: string[]) => Promise<PeerPage[]>,

@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { expect, test } from '../lib/fixtures';
-import { filePair, generateFile, saveDownload, sha256File, storedIncoming, transferRow } from '../lib/files';
+import { filePair, generateFile, saveDownload, sha256File, storageReport, storedIncoming, transferRow } from '../lib/files';
 import { joinWith } from '../lib/call';
 
 const MiB = 1024 * 1024;
@@ -210,7 +210,14 @@ test.describe('file sharing across a reload', () => {
     const offers = names.map((rel) => bo.page.locator(`[data-testid="transfer"][data-direction="incoming"][data-path="${rel}"][data-state="offered"]`));
     const partial: number[] = [];
     for (const offer of offers) {
-      await expect(offer).toHaveAttribute('data-partial-bytes', /^\d+$/, { timeout: 20_000 });
+      try {
+        await expect(offer).toHaveAttribute('data-partial-bytes', /^\d+$/, { timeout: 20_000 });
+      } catch (e) {
+        // Which copies were there, and who held them (this found the race of a
+        // copy still locked by its old transfer's writer).
+        await testInfo.attach('storage of Bo', { body: await storageReport(bo), contentType: 'application/json' });
+        throw e;
+      }
       partial.push(Number(await offer.getAttribute('data-partial-bytes')));
     }
     expect(Math.min(...partial)).toBeGreaterThanOrEqual(8 * MiB);
