@@ -5,25 +5,46 @@
 
 use super::dom::Dom;
 use super::files::human_bytes;
-use crate::web::store::{discard_stored_download, stored_downloads, StoredDownload};
+use crate::web::store::{discard_stored_download, stored_downloads, unused_added, StoredDownload};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::spawn_local;
 use web_sys::{Element, HtmlElement};
 
+thread_local! {
+    /// Whether a task lists the stored downloads again as partial files come free.
+    static WATCHING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 impl Dom {
-    /// Lists the stored downloads (again) under the join form; hidden when none.
+    /// Lists the stored downloads (again) under the join form, hidden when none,
+    /// and again whenever a partial file comes free until the page joins (after
+    /// Leave, a transfer that was coming is listed once its writer is done).
     pub(super) fn show_stored_downloads(&self) {
         let (section, list) = (self.stored.clone(), self.stored_list.clone());
-        let doc = self.doc.clone();
+        let (doc, join_panel) = (self.doc.clone(), self.join_panel.clone());
+        let watch = !WATCHING.with(|w| w.replace(true));
         spawn_local(async move {
-            let found = stored_downloads().await.unwrap_or_default();
-            list.set_inner_html("");
-            for download in &found {
-                if let Some(li) = stored_row(&doc, download) {
-                    let _ = list.append_child(&li);
+            loop {
+                // Registered before listing: a copy freed meanwhile lists it again.
+                let freed = unused_added();
+                let found = stored_downloads().await.unwrap_or_default();
+                if join_panel.hidden() {
+                    break; // joined meanwhile: the room continues them
+                }
+                list.set_inner_html("");
+                for download in &found {
+                    if let Some(li) = stored_row(&doc, download) {
+                        let _ = list.append_child(&li);
+                    }
+                }
+                section.set_hidden(found.is_empty());
+                if !watch || freed.await.is_err() || join_panel.hidden() {
+                    break;
                 }
             }
-            section.set_hidden(found.is_empty());
+            if watch {
+                WATCHING.with(|w| w.set(false));
+            }
         });
     }
 

@@ -86,9 +86,9 @@ thread_local! {
     static RELEASING: std::cell::RefCell<Vec<(String, js_sys::Promise)>> = const {
         std::cell::RefCell::new(Vec::new())
     };
-    /// Bumped whenever partial files join `UNUSED`.
+    /// Bumped whenever a partial file comes free (see `hand_on`).
     static UNUSED_GENERATION: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
-    /// Told when partial files join `UNUSED` (see [`unused_added`]).
+    /// Told when a partial file comes free (see [`unused_added`]).
     static UNUSED_WATCHERS: std::cell::RefCell<Vec<oneshot::Sender<()>>> = const {
         std::cell::RefCell::new(Vec::new())
     };
@@ -138,17 +138,16 @@ impl Drop for ScanGuard {
 
 /// Keeps partial files found by [`load_stored`] that nothing uses for the next one.
 pub(crate) fn keep_unused(stored: impl IntoIterator<Item = StoredTransfer>) {
-    let added = UNUSED.with(|unused| {
-        let mut unused = unused.borrow_mut();
-        let before = unused.len();
-        unused.extend(stored);
-        unused.len() > before
-    });
-    if added {
-        UNUSED_GENERATION.with(|g| g.set(g.get() + 1));
-        for watcher in UNUSED_WATCHERS.with(|w| std::mem::take(&mut *w.borrow_mut())) {
-            let _ = watcher.send(());
-        }
+    UNUSED.with(|unused| unused.borrow_mut().extend(stored));
+}
+
+/// Keeps a partial file that just came free (its writer is done) for the next
+/// [`load_stored`], and says so ([`unused_added`]).
+fn hand_on(stored: StoredTransfer) {
+    keep_unused([stored]);
+    UNUSED_GENERATION.with(|g| g.set(g.get() + 1));
+    for watcher in UNUSED_WATCHERS.with(|w| std::mem::take(&mut *w.borrow_mut())) {
+        let _ = watcher.send(());
     }
 }
 
@@ -647,7 +646,7 @@ pub(crate) fn spawn_sink(
         // release lands later) and miss it.
         if let Some(dir) = dir {
             if let Some(stored) = take_up(dir).await {
-                keep_unused([stored]);
+                hand_on(stored);
             }
         }
     });

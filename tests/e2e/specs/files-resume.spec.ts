@@ -71,6 +71,34 @@ test.describe('file sharing across a reload', () => {
     await expect(transferRow(bo, 'resume.bin', 'incoming')).toHaveCount(0);
   });
 
+  test('the receiver leaves mid-download: the join form lists it, and joining again continues it', async ({ openPeers, room }, testInfo) => {
+    test.setTimeout(180_000);
+    const dir = testInfo.outputPath('leave');
+    const source = path.join(dir, 'later.bin');
+    const expected = generateFile(source, 96 * MiB, 23);
+    const [ada, bo] = await filePair(openPeers, room);
+    await ada.page.getByTestId('file-input').setInputFiles(source);
+    const incoming = transferRow(bo, 'later.bin', 'incoming');
+    await expect(incoming).toHaveAttribute('data-state', 'offered', { timeout: 20_000 });
+    await incoming.getByTestId('transfer-accept').click();
+    await expect.poll(() => storedIncoming(bo).then((s) => s.bytes), { timeout: 60_000, intervals: [50] }).toBeGreaterThanOrEqual(16 * MiB);
+    await bo.page.getByTestId('leave-button').click();
+
+    // Its writer hands the copy on when done, and the join form lists it.
+    const waiting = bo.page.getByTestId('stored-download');
+    await expect(waiting).toHaveCount(1, { timeout: 20_000 });
+    await expect(waiting).toContainText('later.bin');
+    const kept = Number(await waiting.getAttribute('data-bytes'));
+    expect(kept).toBeGreaterThanOrEqual(16 * MiB);
+
+    await joinWith(bo, room, 'chat');
+    await bo.expectConnectedTo([ada]);
+    const resumed = transferRow(bo, 'later.bin', 'incoming');
+    await expect(resumed).toHaveAttribute('data-state', 'verified', { timeout: 120_000 });
+    expect(Number(await resumed.getAttribute('data-resumed-from'))).toBeGreaterThanOrEqual(kept);
+    expect(await sha256File(await saveDownload(bo, resumed, dir))).toBe(expected);
+  });
+
   test('a partial download listed before joining can be discarded: the offer then starts over', async ({ openPeers, room }, testInfo) => {
     test.setTimeout(120_000);
     const dir = testInfo.outputPath('discard');
