@@ -157,6 +157,16 @@ describe('file transfer between two Firefox ESR peers', () => {
       await bo.load(env.server.url('/'));
       const before = await storedBytes(bo);
       assert.ok(before >= 16 * MiB && before < size, `stored after the reload: ${before}`);
+      // Before joining, the join form lists it (and the join takes it from there).
+      const listed = await poll(
+        () => bo.page.evaluate((sel) => Array.from(document.querySelectorAll(sel), (li) => ({
+          text: li.textContent, bytes: Number(li.dataset.bytes),
+        })), tid('stored-download')),
+        (items) => items.length === 1,
+        { message: "Bo's join form to list resume.bin" },
+      );
+      assert.match(listed[0].text, /^resume\.bin — .* of 134\.2 MB kept/);
+      assert.ok(listed[0].bytes >= 16 * MiB, `listed ${listed[0].bytes}`);
 
       // Rejoin (a new peer id): the partial file is found and the sender continues.
       await bo.join('ff-resume', 'chat');
