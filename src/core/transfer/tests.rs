@@ -1278,18 +1278,29 @@ fn reads_in_progress_count_against_the_budget() {
     assert_eq!(link.a.mgr.send_budget(), 10 * KIB as u64 - 2 * 2035);
 }
 
-#[test]
-fn at_most_four_transfers_send_at_once_in_turn() {
-    let mut link = Link::slow_sender();
-    link.b.auto_accept = false;
-    let files: Vec<Vec<u8>> = (0..7)
-        .map(|i| data(30_000 + i * 1000, 40 + i as u32))
+/// `a` offers `n` files "f0", "f1", … of `len + i * 1000` bytes (seeds from `seed`).
+fn offer_files(
+    link: &mut Link,
+    n: usize,
+    len: usize,
+    seed: u32,
+) -> (Vec<Vec<u8>>, Vec<TransferId>) {
+    let files: Vec<Vec<u8>> = (0..n)
+        .map(|i| data(len + i * 1000, seed + i as u32))
         .collect();
-    let ids: Vec<TransferId> = files
+    let ids = files
         .iter()
         .enumerate()
         .map(|(i, f)| link.a.offer(&format!("f{i}"), f.clone(), 0.0))
         .collect();
+    (files, ids)
+}
+
+#[test]
+fn at_most_four_transfers_send_at_once_in_turn() {
+    let mut link = Link::slow_sender();
+    link.b.auto_accept = false;
+    let (files, ids) = offer_files(&mut link, 7, 30_000, 40);
     link.run();
     // Accepted all at once (newest first): four send, the rest wait their turn.
     for &id in ids.iter().rev() {
@@ -1337,14 +1348,7 @@ fn a_sender_starting_more_files_than_the_receiver_allows_fails_the_extra_ones() 
     };
     let mut link = Link::new(sender, TransferConfig::default(), 4 * KIB as u64);
     link.b.auto_accept = false;
-    let files: Vec<Vec<u8>> = (0..14)
-        .map(|i| data(40_000 + i * 1000, 70 + i as u32))
-        .collect();
-    let ids: Vec<TransferId> = files
-        .iter()
-        .enumerate()
-        .map(|(i, f)| link.a.offer(&format!("f{i}"), f.clone(), 0.0))
-        .collect();
+    let (files, ids) = offer_files(&mut link, 14, 40_000, 70);
     link.run();
     for &id in &ids {
         link.b.mgr.accept(id, link.now).unwrap();
@@ -1414,14 +1418,7 @@ fn a_compliant_sender_never_trips_the_receiving_limit_across_drops() {
         ..TransferConfig::default()
     };
     let mut link = Link::new(sender, receiver, 4 * KIB as u64);
-    let files: Vec<Vec<u8>> = (0..9)
-        .map(|i| data(60_000 + i * 1000, 90 + i as u32))
-        .collect();
-    let ids: Vec<TransferId> = files
-        .iter()
-        .enumerate()
-        .map(|(i, f)| link.a.offer(&format!("f{i}"), f.clone(), 0.0))
-        .collect();
+    let (files, ids) = offer_files(&mut link, 9, 60_000, 90);
     for round in 0..6 {
         for _ in 0..40 + round * 17 {
             link.step();
