@@ -5,6 +5,7 @@
 
 use super::dom::Dom;
 use super::App;
+use crate::core::transfer::numbered_file_name;
 use crate::web::store::{subdir, write_file};
 use crate::web::Error;
 use js_sys::{Function, Object, Reflect};
@@ -141,15 +142,8 @@ async fn save_one(dir: &FileSystemDirectoryHandle, path: &str, blob: &Blob) -> R
 
 /// `name`, or `stem (n).ext` with the smallest n not yet taken in `dir`.
 async fn free_name(dir: &FileSystemDirectoryHandle, name: &str) -> Result<String, Error> {
-    let (stem, ext) = match name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() => (stem, format!(".{ext}")),
-        _ => (name, String::new()),
-    };
     for n in 0..MAX_COPIES {
-        let candidate = match n {
-            0 => name.to_owned(),
-            n => format!("{stem} ({n}){ext}"),
-        };
+        let candidate = numbered_file_name(name, n);
         match JsFuture::from(dir.get_file_handle(&candidate)).await {
             Ok(_) => continue, // taken
             Err(e) if dom_error_name(&e).as_deref() == Some("NotFoundError") => {

@@ -8,14 +8,15 @@
 use super::dom::Dom;
 use super::App;
 use crate::core::zip::{dos_date_time, ZipWriter};
+use crate::web::files::read_block;
 use crate::web::Error;
 use js_sys::{Array, Uint8Array};
 use std::rc::Rc;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::{spawn_local, JsFuture};
+use wasm_bindgen_futures::spawn_local;
 use web_sys::{Blob, BlobPropertyBag, HtmlAnchorElement, Url};
 
-const SLICE_BYTES: f64 = 2.0 * 1024.0 * 1024.0;
+const SLICE_BYTES: u64 = 2 * 1024 * 1024;
 const ZIP_NAME: &str = "peerlink-files.zip";
 
 impl Dom {
@@ -99,14 +100,13 @@ async fn build_archive(
 /// CRC-32 of `blob`, read in slices; `progress` gets the bytes read so far.
 async fn crc32_of(blob: &Blob, progress: impl Fn(f64)) -> Result<u32, Error> {
     let mut hasher = crc32fast::Hasher::new();
-    let size = blob.size();
-    let mut at = 0.0;
+    let size = blob.size() as u64;
+    let mut at = 0;
     while at < size {
-        let end = (at + SLICE_BYTES).min(size);
-        let buffer = JsFuture::from(blob.slice_with_f64_and_f64(at, end)?.array_buffer()).await?;
-        hasher.update(&Uint8Array::new(&buffer).to_vec());
-        at = end;
-        progress(at);
+        let len = SLICE_BYTES.min(size - at);
+        hasher.update(&read_block(blob, at, len).await?.to_vec());
+        at += len;
+        progress(at as f64);
     }
     Ok(hasher.finalize())
 }

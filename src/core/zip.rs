@@ -8,6 +8,8 @@
 //! Each file's CRC-32 must be known before its header: the caller computes it
 //! (e.g. with `crc32fast`) and passes it in.
 
+use super::transfer::numbered_file_name;
+
 /// Writes the parts of an archive in order: `add` for each file (its header, to
 /// be followed by exactly `size` bytes of it), then `finish`.
 #[derive(Debug, Default)]
@@ -73,21 +75,15 @@ impl ZipWriter {
     /// `path` if no file of the archive has it yet, else the first free
     /// "name (n).ext" in its folder (two peers may send files of the same name).
     pub fn unique_path(&mut self, path: &str) -> String {
-        let taken = |p: &str, paths: &[String]| paths.iter().any(|q| q.eq_ignore_ascii_case(p));
-        let mut candidate = path.to_owned();
         let (folder, name) = match path.rsplit_once('/') {
             Some((folder, name)) => (format!("{folder}/"), name),
             None => (String::new(), path),
         };
-        let (stem, ext) = match name.rsplit_once('.') {
-            Some((stem, ext)) if !stem.is_empty() => (stem, format!(".{ext}")),
-            _ => (name, String::new()),
-        };
-        let mut n = 1;
-        while taken(&candidate, &self.paths) {
-            candidate = format!("{folder}{stem} ({n}){ext}");
-            n += 1;
-        }
+        let taken = |p: &str| self.paths.iter().any(|q| q.eq_ignore_ascii_case(p));
+        let candidate = (0..)
+            .map(|n| format!("{folder}{}", numbered_file_name(name, n)))
+            .find(|p| !taken(p))
+            .unwrap_or_default();
         self.paths.push(candidate.clone());
         candidate
     }

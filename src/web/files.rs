@@ -766,7 +766,12 @@ impl PeerFiles {
     }
 }
 
-async fn read_block(file: &File, offset: u64, len: u64) -> Result<js_sys::Uint8Array, Error> {
+/// Bytes `offset..offset + len` of `file` (fewer at its end).
+pub(crate) async fn read_block(
+    file: &Blob,
+    offset: u64,
+    len: u64,
+) -> Result<js_sys::Uint8Array, Error> {
     let slice = file.slice_with_f64_and_f64(offset as f64, (offset + len) as f64)?;
     let buffer = JsFuture::from(slice.array_buffer()).await?;
     let buffer: js_sys::ArrayBuffer = buffer.unchecked_into();

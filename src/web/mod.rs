@@ -7,7 +7,7 @@
 
 pub mod drop;
 mod error;
-mod files;
+pub(crate) mod files;
 pub mod media;
 mod peer;
 mod room;

@@ -484,9 +484,9 @@ impl RoomShared {
         }
     }
 
-    /// Looks for `wanted`'s copy in storage. One scan at a time, each for every offer that came meanwhile (a folder sent
-    // again is many offers at once): concurrent scans would lock the folders
-    // from each other and miss copies.
+    /// Looks for `wanted`'s copy in storage: one scan serves every offer that came
+    /// while the one before it ran (a folder sent again is many offers at once,
+    /// and each scan reads every stored folder).
     fn queue_partial_scan(self: &Rc<Self>, wanted: PartialCopyWanted) {
         let mut scan = self.partial_scan.borrow_mut();
         if let Some(queue) = scan.as_mut() {

@@ -74,12 +74,8 @@ thread_local! {
     /// One [`load_stored`] at a time: a second one would find the folders the
     /// first has locked meanwhile and skip them (a join while the page lists
     /// its stored downloads).
-    static SCAN: ScanTurn = const {
-        ScanTurn {
-            running: std::cell::Cell::new(false),
-            waiting: std::cell::RefCell::new(std::collections::VecDeque::new()),
-        }
-    };
+    static SCAN: std::rc::Rc<futures_util::lock::Mutex<()>> =
+        std::rc::Rc::new(futures_util::lock::Mutex::new(()));
     /// Locks this page let go of, each with the promise that settles once it is
     /// free: releasing takes effect only after the current task, so asking for
     /// the same lock again at once would find it still held by ourselves.
@@ -92,48 +88,6 @@ thread_local! {
     static UNUSED_WATCHERS: std::cell::RefCell<Vec<oneshot::Sender<()>>> = const {
         std::cell::RefCell::new(Vec::new())
     };
-}
-
-/// One scan at a time (see `SCAN`): whether one runs, and the ones waiting, each
-/// woken in turn when the one before it ends.
-struct ScanTurn {
-    running: std::cell::Cell<bool>,
-    waiting: std::cell::RefCell<std::collections::VecDeque<oneshot::Sender<()>>>,
-}
-
-/// The running scan's turn: the next one waiting starts when it is dropped.
-struct ScanGuard;
-
-impl ScanTurn {
-    async fn wait() -> ScanGuard {
-        let wait = SCAN.with(|turn| {
-            if !turn.running.replace(true) {
-                return None;
-            }
-            let (tx, rx) = oneshot::channel();
-            turn.waiting.borrow_mut().push_back(tx);
-            Some(rx)
-        });
-        if let Some(rx) = wait {
-            // Woken with the turn handed over (`running` stays set).
-            let _ = rx.await;
-        }
-        ScanGuard
-    }
-}
-
-impl Drop for ScanGuard {
-    fn drop(&mut self) {
-        SCAN.with(|turn| {
-            // Hand the turn to the first waiting scan that is still there.
-            while let Some(next) = turn.waiting.borrow_mut().pop_front() {
-                if next.send(()).is_ok() {
-                    return;
-                }
-            }
-            turn.running.set(false);
-        });
-    }
 }
 
 /// Keeps partial files found by [`load_stored`] that nothing uses for the next one.
@@ -151,15 +105,15 @@ fn hand_on(stored: StoredTransfer) {
     }
 }
 
-/// Resolves when a partial file next becomes free for the taking (e.g. a transfer
-/// whose sender left has written its last segment): a scan that found its folder
-/// still in use could look again.
-/// Counts additions to the unused partial files: a scan that saw no copy can tell
+/// Counts the partial files that came free: a scan that saw no copy can tell
 /// whether one came free while it ran.
 pub(crate) fn unused_generation() -> u64 {
     UNUSED_GENERATION.with(std::cell::Cell::get)
 }
 
+/// Resolves when a partial file next becomes free for the taking (e.g. a transfer
+/// whose sender left has written its last segment): a scan that found its folder
+/// still in use could look again.
 pub(crate) fn unused_added() -> oneshot::Receiver<()> {
     let (tx, rx) = oneshot::channel();
     UNUSED_WATCHERS.with(|w| w.borrow_mut().push(tx));
@@ -677,7 +631,8 @@ async fn next_value(iterator: &js_sys::AsyncIterator) -> Result<Option<JsValue>,
 /// The partial incoming files of earlier page loads (deleting leftovers of finished
 /// ones). Empty where storage is unavailable.
 pub async fn load_stored() -> Result<Vec<StoredTransfer>, Error> {
-    let _one_at_a_time = ScanTurn::wait().await;
+    let scan = SCAN.with(std::rc::Rc::clone);
+    let _one_at_a_time = scan.lock().await;
     let parent = opfs_root().await?;
     let mut found = Vec::new();
     // Those this page holds already (their folders are locked: the scan skips
@@ -720,7 +675,7 @@ pub async fn load_stored() -> Result<Vec<StoredTransfer>, Error> {
 /// folder that is finished, never got its offer written, or was abandoned long ago.
 async fn take_up(dir: TransferDir) -> Option<StoredTransfer> {
     match read_transfer(dir.clone()).await {
-        Ok(Some((stored, newest))) if js_sys::Date::now() - newest < MAX_AGE_MS => Some(stored),
+        Ok(Some(stored)) if js_sys::Date::now() - stored.written_ms < MAX_AGE_MS => Some(stored),
         Ok(_) | Err(_) => {
             let _ = dir.remove().await;
             None
@@ -728,9 +683,8 @@ async fn take_up(dir: TransferDir) -> Option<StoredTransfer> {
     }
 }
 
-/// The transfer stored in `dir` and the time its newest file was written (ms since
-/// the epoch); `None` if it has no valid offer.
-async fn read_transfer(dir: TransferDir) -> Result<Option<(StoredTransfer, f64)>, Error> {
+/// The transfer stored in `dir`; `None` if it has no valid offer.
+async fn read_transfer(dir: TransferDir) -> Result<Option<StoredTransfer>, Error> {
     let mut newest = 0.0_f64;
     let mut offer = None;
     let mut segments = Vec::new();
@@ -771,15 +725,12 @@ async fn read_transfer(dir: TransferDir) -> Result<Option<(StoredTransfer, f64)>
         .take_while(|(position, (index, _))| *position as u32 == *index)
         .map(|(_, (_, file))| file)
         .collect();
-    Ok(Some((
-        StoredTransfer {
-            offer,
-            segments,
-            written_ms: newest,
-            dir,
-        },
-        newest,
-    )))
+    Ok(Some(StoredTransfer {
+        offer,
+        segments,
+        written_ms: newest,
+        dir,
+    }))
 }
 
 #[cfg(test)]

@@ -139,8 +139,9 @@ pub use reattach::{
     is_valid_resume_token, reattach_proof, resume_token_from_bytes, verify_reattach_proof,
 };
 pub use sanitize::{
-    sanitize_file_name, sanitize_mime_type, sanitize_relative_path, FALLBACK_FILE_NAME,
-    MAX_FILE_NAME_BYTES, MAX_MIME_TYPE_BYTES, MAX_PATH_COMPONENTS, MAX_RELATIVE_PATH_BYTES,
+    numbered_file_name, sanitize_file_name, sanitize_mime_type, sanitize_relative_path,
+    FALLBACK_FILE_NAME, MAX_FILE_NAME_BYTES, MAX_MIME_TYPE_BYTES, MAX_PATH_COMPONENTS,
+    MAX_RELATIVE_PATH_BYTES,
 };
 pub use send::OutgoingFile;
 pub use types::{

@@ -170,9 +170,30 @@ fn prefix_within(s: &str, max: usize) -> &str {
     s.get(..end).unwrap_or_default()
 }
 
+/// `name` for `n` = 0, else `stem (n).ext`: what a copy is called when `name` is
+/// taken ("photo.jpg" → "photo (1).jpg"; a name without a stem keeps its dot).
+pub fn numbered_file_name(name: &str, n: u32) -> String {
+    if n == 0 {
+        return name.to_owned();
+    }
+    match name.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => format!("{stem} ({n}).{ext}"),
+        _ => format!("{name} ({n})"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn copies_are_numbered_before_the_extension() {
+        assert_eq!(numbered_file_name("photo.jpg", 0), "photo.jpg");
+        assert_eq!(numbered_file_name("photo.jpg", 2), "photo (2).jpg");
+        assert_eq!(numbered_file_name("a.tar.gz", 1), "a.tar (1).gz");
+        assert_eq!(numbered_file_name("README", 1), "README (1)");
+        assert_eq!(numbered_file_name(".bashrc", 1), ".bashrc (1)");
+    }
 
     #[test]
     fn file_names() {
