@@ -50,8 +50,14 @@ pub type PeerId = String;
 /// inside, as any JSON value (the default); the peerlink client knows it sends
 /// a [`SignalPayload`] and names that type, so its build needs no generic JSON
 /// value type.
+///
+/// In wasm32 the derive is serde's externally tagged form (`{"join":{…}}`), not
+/// the wire's: the peerlink client moves the tag itself, on the parsed JS object,
+/// which spares its Wasm module serde's buffered decoding of internally tagged
+/// enums (see `peerlink::core::json`). Elsewhere it is the wire's form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[cfg_attr(not(target_arch = "wasm32"), serde(tag = "type"))]
+#[serde(rename_all = "snake_case")]
 pub enum ClientMessage<D = serde_json::Value> {
     /// Join `room` as `name`. The first joiner's password (if any) protects the room.
     Join {
@@ -75,6 +81,7 @@ pub enum ClientMessage<D = serde_json::Value> {
 
 /// The type names [`ClientMessage`] knows, used to tell an unknown type from a
 /// malformed known one.
+#[cfg(not(target_arch = "wasm32"))]
 const CLIENT_TYPES: &[&str] = &["join", "signal", "ping"];
 
 /// Why a client frame could not be parsed.
@@ -84,6 +91,7 @@ pub struct ParseError {
     pub message: String,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 impl ClientMessage {
     /// Parses one text frame, classifying failures as [`ErrorCode::BadJson`] (not
     /// JSON, or not an object with a string `type`), [`ErrorCode::UnknownType`] or
@@ -139,8 +147,14 @@ pub struct IceServer {
 
 /// A frame from the server to a client. `D` is the type of a relayed signal's
 /// `data`, as in [`ClientMessage`].
+///
+/// In wasm32 the derive is serde's externally tagged form (`{"join":{…}}`), not
+/// the wire's: the peerlink client moves the tag itself, on the parsed JS object,
+/// which spares its Wasm module serde's buffered decoding of internally tagged
+/// enums (see `peerlink::core::json`). Elsewhere it is the wire's form.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[cfg_attr(not(target_arch = "wasm32"), serde(tag = "type"))]
+#[serde(rename_all = "snake_case")]
 pub enum ServerMessage<D = serde_json::Value> {
     /// Sent once after a successful join.
     Welcome {
@@ -165,6 +179,7 @@ pub enum ServerMessage<D = serde_json::Value> {
     Pong,
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 impl ServerMessage {
     /// Serializes to the JSON text sent on the wire.
     pub fn to_json(&self) -> String {
@@ -289,8 +304,14 @@ pub fn validate_label(text: &str, max_chars: usize) -> Result<&str, String> {
 }
 
 /// What the peerlink client puts in a signal's `data` (opaque to the server).
+///
+/// In wasm32 the derive is serde's externally tagged form (`{"join":{…}}`), not
+/// the wire's: the peerlink client moves the tag itself, on the parsed JS object,
+/// which spares its Wasm module serde's buffered decoding of internally tagged
+/// enums (see `peerlink::core::json`). Elsewhere it is the wire's form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
+#[cfg_attr(not(target_arch = "wasm32"), serde(tag = "kind"))]
+#[serde(rename_all = "snake_case")]
 pub enum SignalPayload {
     /// An SDP offer or answer (perfect negotiation).
     Description {

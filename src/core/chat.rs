@@ -23,7 +23,8 @@ pub struct ChatMessage {
 
 /// A frame on the control channel.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[cfg_attr(not(target_arch = "wasm32"), serde(tag = "type"))]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum PeerMessage {
     Chat(ChatMessage),
@@ -68,6 +69,11 @@ pub enum PeerMessageError {
     ChatTooLong(usize),
     #[error("message claims to be from {claimed}, but came from {actual}")]
     WrongSender { claimed: PeerId, actual: PeerId },
+}
+
+/// Its derive has the wire's tag only outside wasm32; [`json`](super::json) moves it.
+impl super::json::Tagged for PeerMessage {
+    const TAG: &'static str = "type";
 }
 
 impl PeerMessage {

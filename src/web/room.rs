@@ -805,7 +805,7 @@ impl RoomShared {
             PeerEvent::Signal(payload) => {
                 let msg = ClientMessage::Signal {
                     to: from.to_owned(),
-                    data: payload,
+                    data: crate::core::json::Nested(payload),
                 };
                 // Without signaling, established connections still work; new
                 // negotiations wait until the room is joined again.

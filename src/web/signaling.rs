@@ -13,7 +13,7 @@ use wasm_bindgen::{JsCast, JsValue};
 use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
 /// A frame this client sends: its signals carry a [`SignalPayload`].
-pub type ClientMessage = peerlink_protocol::ClientMessage<SignalPayload>;
+pub type ClientMessage = peerlink_protocol::ClientMessage<json::Nested<SignalPayload>>;
 /// A frame this client receives, with a relayed signal's `data` read as a
 /// [`SignalData`].
 pub type ServerMessage = peerlink_protocol::ServerMessage<SignalData>;
@@ -256,11 +256,11 @@ mod tests {
     fn writes_client_frames_as_the_server_reads_them() {
         let signal = ClientMessage::Signal {
             to: "p1".into(),
-            data: SignalPayload::Candidate {
+            data: json::Nested(SignalPayload::Candidate {
                 candidate: "c".into(),
                 sdp_mid: Some("0".into()),
                 sdp_m_line_index: Some(0),
-            },
+            }),
         };
         assert_eq!(
             json::to_string(&signal),

@@ -85,7 +85,8 @@ pub enum Role {
 /// `Verdict` and `Resume` from receiver to sender; `Cancel` either way, saying `by`
 /// whom.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[cfg_attr(not(target_arch = "wasm32"), serde(tag = "type"))]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ControlMessage {
     /// Proposes a file. Sent again after every reconnection for each transfer that is
@@ -154,6 +155,11 @@ pub enum WireError {
     ControlTooLong { len: usize },
     #[error("malformed control message: {0}")]
     MalformedControl(String),
+}
+
+/// Its derive has the wire's tag only outside wasm32; [`json`](crate::core::json) moves it.
+impl crate::core::json::Tagged for ControlMessage {
+    const TAG: &'static str = "type";
 }
 
 impl ControlMessage {
