@@ -403,11 +403,24 @@ struct JoinOptionsArg {
 }
 
 /// `true`/`false`, or an object of settings (which means `true`).
-#[derive(Deserialize)]
-#[serde(untagged)]
 enum Wanted<T> {
     Flag(bool),
     With(T),
+}
+
+/// What `#[serde(untagged)]` would do, without serde's buffered decoding of the
+/// value for each variant in turn (code for every field type again): a boolean
+/// is the flag, anything else must be the settings.
+impl<'de, T: DeserializeOwned> Deserialize<'de> for Wanted<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value: JsValue = serde_wasm_bindgen::preserve::deserialize(deserializer)?;
+        match value.as_bool() {
+            Some(flag) => Ok(Self::Flag(flag)),
+            None => serde_wasm_bindgen::from_value(value)
+                .map(Self::With)
+                .map_err(serde::de::Error::custom),
+        }
+    }
 }
 
 #[derive(Deserialize, Default)]

@@ -314,6 +314,8 @@ test('failures are JS Errors with meaningful names', { timeout: 60_000 }, async 
       emptyChat: await caught(() => window.room.sendChat('   ')),
       unknownEvent: await caught(() => window.room.on('peer-joind', () => {})),
       noMedia: await caught(() => window.room.startMedia({ audio: false })),
+      badMedia: await caught(() => window.room.startMedia({ audio: true, video: 'yes' })),
+      badVideo: await caught(() => window.room.startMedia({ video: { width: 'wide' } })),
       unknownPeer: await caught(() => window.room.stats('nobody')),
       badDeviceKind: await caught(() => window.room.switchDevice('audiooutput', 'x')),
     };
@@ -329,6 +331,8 @@ test('failures are JS Errors with meaningful names', { timeout: 60_000 }, async 
     emptyChat: error('InvalidInput'),
     unknownEvent: error('InvalidInput'),
     noMedia: error('InvalidInput'),
+    badMedia: error('InvalidInput'),
+    badVideo: error('InvalidInput'),
     unknownPeer: error('InvalidInput'),
     badDeviceKind: error('InvalidInput'),
     afterLeave: error('RoomLeft'),
