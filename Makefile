@@ -114,9 +114,10 @@ test-e2e: dist
 	cd tests/e2e && PEERLINK_SERVER_BIN=$(E2E_SERVER_BIN) npm test -- $(E2E_ARGS)
 
 # The page and the server in Debian's Firefox ESR (puppeteer-core over WebDriver
-# BiDi, node --test; tests/e2e-firefox): two peers chat, call, send 24 MiB.
+# BiDi, node --test; tests/e2e-firefox): two peers chat, call, send 24 MiB; and a
+# Firefox peer with a Chromium peer (CDP): chat, a call, a file each way.
 test-e2e-firefox: dist
-	$(SETUP) --firefox --node
+	$(SETUP) --browsers --firefox --node
 	$(CARGO) build -p peerlink-server
 	cd tests/e2e-firefox && PEERLINK_SERVER_BIN=$(E2E_SERVER_BIN) npm test -- $(E2E_FIREFOX_ARGS)
 

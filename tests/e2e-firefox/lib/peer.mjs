@@ -172,13 +172,17 @@ export function dumpLogs(peers) {
 }
 
 /**
- * Runs `body` with fresh peers `names` of `browser` on `server`'s page (each in its
- * own context), closing them after; on failure prints their logs and the server's.
+ * Runs `body` with fresh peers `names` on `server`'s page (each in its own context)
+ * of `browser`, or of `browser[i]` for the i-th name when it is an array; closes
+ * them after; on failure prints their logs and the server's.
  */
 export async function withPeers(browser, server, names, body) {
   const peers = [];
   try {
-    for (const name of names) peers.push(await Peer.open(browser, name, server.url('/')));
+    for (const [i, name] of names.entries()) {
+      const own = Array.isArray(browser) ? browser[i] : browser;
+      peers.push(await Peer.open(own, name, server.url('/')));
+    }
     await body(peers);
   } catch (err) {
     dumpLogs(peers);

@@ -11,6 +11,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { serverAndFirefox } from '../lib/firefox.mjs';
 import { joinPair, poll, tid, withPeers } from '../lib/peer.mjs';
+import { hashDownload, offerAndAccept, row, rowState, storedBytes } from '../lib/files.mjs';
 import { generateFile } from '../../lib/generate-file.mjs';
 
 const MiB = 1024 * 1024;
@@ -18,77 +19,6 @@ const SIZE = 24 * MiB;
 const TRANSFER_TIMEOUT_MS = 120_000;
 /** Bound for node:test, which has none by default (each wait inside has its own). */
 const TEST_TIMEOUT_MS = 180_000;
-
-/** The transfer row of `name` on `peer`'s page. */
-function row(name, direction) {
-  return tid('transfer', { 'data-direction': direction, 'data-path': name });
-}
-
-/** data-state and text of `peer`'s row, or null while there is none. */
-function rowState(peer, selector) {
-  return peer.page.evaluate((sel) => {
-    const li = document.querySelector(sel);
-    return li ? { state: li.dataset.state, text: li.textContent.replace(/\s+/g, ' ').trim() } : null;
-  }, selector);
-}
-
-/**
- * Fetches the Blob behind the download link of `selector`'s row inside the page
- * and hashes it there with crypto.subtle.digest: the test's hash of exactly the
- * bytes a click on "Save" would store, not the app's own check.
- */
-function hashDownload(peer, selector) {
-  return peer.page.evaluate(async (sel) => {
-    const link = document.querySelector(`${sel} [data-testid="transfer-download"]`);
-    if (!link) throw new Error('no download link');
-    const bytes = await (await fetch(link.href)).arrayBuffer();
-    const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
-    return {
-      name: link.getAttribute('download'),
-      size: bytes.byteLength,
-      sha256: Array.from(digest, (b) => b.toString(16).padStart(2, '0')).join(''),
-    };
-  }, selector);
-}
-
-/** Bytes of received segments `peer` keeps in OPFS (peerlink-incoming/<token>/seg-N). */
-function storedBytes(peer) {
-  return peer.page.evaluate(async () => {
-    let total = 0;
-    let dir;
-    try {
-      dir = await (await navigator.storage.getDirectory()).getDirectoryHandle('peerlink-incoming');
-    } catch {
-      return 0;
-    }
-    for await (const transfer of dir.values()) {
-      if (transfer.kind !== 'directory') continue;
-      for await (const entry of transfer.values()) {
-        if (entry.kind === 'file' && /^seg-\d{8}$/.test(entry.name)) total += (await entry.getFile()).size;
-      }
-    }
-    return total;
-  });
-}
-
-/**
- * `sender` offers `source` (picked through its file input) and `receiver` accepts
- * it; returns the receiver's offer row (state, text) as it was before the click.
- */
-async function offerAndAccept(sender, receiver, source) {
-  const input = await sender.page.$(tid('file-input'));
-  assert.ok(input, `${sender.name} has a file input`);
-  await input.uploadFile(source);
-  await input.dispose();
-  const name = path.basename(source);
-  const incoming = row(name, 'incoming');
-  const offered = await poll(() => rowState(receiver, incoming), (r) => r?.state === 'offered', {
-    timeout: 20_000,
-    message: `${receiver.name}'s offer row of ${name}`,
-  });
-  await receiver.page.locator(`${incoming} ${tid('transfer-accept')}`).click();
-  return offered;
-}
 
 describe('file transfer between two Firefox ESR peers', () => {
   const env = serverAndFirefox();
