@@ -172,3 +172,19 @@ export async function acceptAndHash(receiver: PeerPage, p: string, saveDir: stri
   await expect(row).toHaveAttribute('data-state', 'verified', { timeout: 60_000 });
   return sha256File(await saveDownload(receiver, row, saveDir));
 }
+
+/**
+ * `sender` offers `source` (its file input), `receiver` accepts it, and this waits
+ * until the receiver has at least `minBytes` of it stored (whole segments in OPFS):
+ * the moment the resume tests break the transfer. Returns the receiver's row.
+ */
+export async function acceptUntilStored(sender: PeerPage, receiver: PeerPage, source: string, minBytes: number): Promise<Locator> {
+  await sender.page.getByTestId('file-input').setInputFiles(source);
+  const incoming = transferRow(receiver, path.basename(source), 'incoming');
+  await expect(incoming).toHaveAttribute('data-state', 'offered', { timeout: 20_000 });
+  await incoming.getByTestId('transfer-accept').click();
+  await expect
+    .poll(() => storedIncoming(receiver).then((s) => s.bytes), { timeout: 60_000, intervals: [50] })
+    .toBeGreaterThanOrEqual(minBytes);
+  return incoming;
+}

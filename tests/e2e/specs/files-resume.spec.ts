@@ -1,7 +1,7 @@
 import path from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { expect, test } from '../lib/fixtures';
-import { filePair, generateFile, saveDownload, sha256File, storageReport, storedIncoming, transferRow } from '../lib/files';
+import { acceptUntilStored, filePair, generateFile, saveDownload, sha256File, storageReport, storedIncoming, transferRow } from '../lib/files';
 import { joinWith } from '../lib/call';
 
 const MiB = 1024 * 1024;
@@ -17,13 +17,8 @@ test.describe('file sharing across a reload', () => {
 
     const [ada, bo] = await filePair(openPeers, room);
 
-    await ada.page.getByTestId('file-input').setInputFiles(source);
-    const incoming = transferRow(bo, 'resume.bin', 'incoming');
-    await expect(incoming).toHaveAttribute('data-state', 'offered', { timeout: 20_000 });
-    await incoming.getByTestId('transfer-accept').click();
-
-    // Some segments are safely stored (not the whole file yet): reload now.
-    await expect.poll(() => storedIncoming(bo).then((s) => s.bytes), { timeout: 60_000, intervals: [50] }).toBeGreaterThanOrEqual(16 * MiB);
+    // Some segments are safely stored (not the whole file yet): reload then.
+    const incoming = await acceptUntilStored(ada, bo, source, 16 * MiB);
     await expect(incoming).not.toHaveAttribute('data-state', 'verified');
     await bo.page.reload();
     await expect(bo.status).toHaveAttribute('data-state', 'idle');
@@ -77,11 +72,7 @@ test.describe('file sharing across a reload', () => {
     const source = path.join(dir, 'later.bin');
     const expected = generateFile(source, 96 * MiB, 23);
     const [ada, bo] = await filePair(openPeers, room);
-    await ada.page.getByTestId('file-input').setInputFiles(source);
-    const incoming = transferRow(bo, 'later.bin', 'incoming');
-    await expect(incoming).toHaveAttribute('data-state', 'offered', { timeout: 20_000 });
-    await incoming.getByTestId('transfer-accept').click();
-    await expect.poll(() => storedIncoming(bo).then((s) => s.bytes), { timeout: 60_000, intervals: [50] }).toBeGreaterThanOrEqual(16 * MiB);
+    await acceptUntilStored(ada, bo, source, 16 * MiB);
     await bo.page.getByTestId('leave-button').click();
 
     // Its writer hands the copy on when done, and the join form lists it.
@@ -105,11 +96,7 @@ test.describe('file sharing across a reload', () => {
     const source = path.join(dir, 'drop-me.bin');
     generateFile(source, 64 * MiB, 22);
     const [ada, bo] = await filePair(openPeers, room);
-    await ada.page.getByTestId('file-input').setInputFiles(source);
-    const incoming = transferRow(bo, 'drop-me.bin', 'incoming');
-    await expect(incoming).toHaveAttribute('data-state', 'offered', { timeout: 20_000 });
-    await incoming.getByTestId('transfer-accept').click();
-    await expect.poll(() => storedIncoming(bo).then((s) => s.bytes), { timeout: 60_000, intervals: [50] }).toBeGreaterThanOrEqual(8 * MiB);
+    await acceptUntilStored(ada, bo, source, 8 * MiB);
     await bo.page.reload();
     await expect(bo.status).toHaveAttribute('data-state', 'idle');
 
@@ -147,11 +134,7 @@ test.describe('file sharing across a reload', () => {
       const firstHash = generateFile(source, SIZE, 31);
       const [ada, bo] = await filePair(openPeers, room);
 
-      await ada.page.getByTestId('file-input').setInputFiles(source);
-      const first = transferRow(bo, 'again.bin', 'incoming');
-      await expect(first).toHaveAttribute('data-state', 'offered', { timeout: 20_000 });
-      await first.getByTestId('transfer-accept').click();
-      await expect.poll(() => storedIncoming(bo).then((s) => s.bytes), { timeout: 60_000, intervals: [50] }).toBeGreaterThanOrEqual(16 * MiB);
+      const first = await acceptUntilStored(ada, bo, source, 16 * MiB);
       await ada.page.reload();
       // The receiver's row says the sender left and what becomes of the bytes.
       await expect(first).toHaveAttribute('data-state', 'failed', { timeout: 20_000 });
