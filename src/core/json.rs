@@ -178,16 +178,24 @@ mod imp {
         let (Some(name), Some(object)) = (name, value.dyn_ref::<Object>()) else {
             return Err(format!("expected an object with a string field `{tag}`"));
         };
-        let rest = Object::assign(&Object::new(), object);
+        // Objects without a prototype: a field named `__proto__` stays a field
+        // (an unknown one), where on a plain object its assignment would set the
+        // prototype, whose properties serde-wasm-bindgen would then read as fields.
+        let rest = Object::assign(&bare_object(), object);
         Reflect::delete_property(&rest, &tag.into()).map_err(|e| js_error_message(&e))?;
         let payload = if Object::keys(&rest).length() == 0 {
             JsValue::UNDEFINED
         } else {
             rest.into()
         };
-        let external = Object::new();
+        let external = bare_object();
         Reflect::set(&external, &name, &payload).map_err(|e| js_error_message(&e))?;
         Ok(external.into())
+    }
+
+    /// `Object.create(null)`.
+    fn bare_object() -> Object {
+        Object::create(JsValue::NULL.unchecked_ref())
     }
 
     /// The message of the `SyntaxError` that `JSON.parse` throws.
@@ -344,6 +352,14 @@ mod tests {
                 })
             );
         }
+        // A field named like an Object.prototype property is just an unknown field.
+        assert_eq!(
+            from_str::<Message>(r#"{"type":"wrapped","__proto__":{"count":9},"text":"t"}"#),
+            Ok(Message::Wrapped(Body {
+                text: "t".into(),
+                count: 0
+            }))
+        );
         // A newtype variant whose fields all have defaults.
         assert_eq!(
             from_str::<Message>(r#"{"type":"wrapped","text":"t"}"#),
@@ -366,6 +382,8 @@ mod tests {
             r#"{"type":"dance"}"#,
             r#"{"type":7}"#,
             r#"{"type":null}"#,
+            r#"{"type":"__proto__","id":1}"#,
+            r#"{"type":"constructor"}"#,
             r#"{"kind":"plain"}"#,
             r#"{"id":1}"#,
             r#"{"type":"plain","id":-1,"size":0,"time_ms":0,"flags":[],"inner":"a"}"#,
