@@ -57,6 +57,9 @@ impl Dom {
         if let Some(badges) = self.span("badges", "") {
             let _ = tile.append_child(&badges);
         }
+        if let Some(button) = self.fullscreen_button(name) {
+            let _ = tile.append_child(&button);
+        }
         let _ = self.videos.append_child(&tile);
         self.classify_tile(&tile, screen, stream);
     }

@@ -6,6 +6,7 @@
 mod call;
 mod dom;
 mod files;
+mod fullscreen;
 mod resend;
 mod save;
 mod stored;
@@ -107,6 +108,15 @@ impl App {
         }
         let app = self.clone();
         EventListener::new(&d.doc, "keydown", move |event| app.shortcut(event)).forget();
+        let app = self.clone();
+        EventListener::new(&d.videos, "click", move |e| app.dom.videos_click(e)).forget();
+        let app = self.clone();
+        EventListener::new(&d.videos, "dblclick", move |e| app.dom.videos_dblclick(e)).forget();
+        let app = self.clone();
+        EventListener::new(&d.doc, "fullscreenchange", move |_| {
+            app.dom.fullscreen_changed()
+        })
+        .forget();
         for input in [&d.file_input, &d.folder_input] {
             let app = self.clone();
             let input2 = Clone::clone(input);

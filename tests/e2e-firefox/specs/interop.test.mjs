@@ -36,7 +36,7 @@ describe('a Firefox ESR peer and a Chromium peer', () => {
   /** Ada in Firefox, Bo in Chromium. */
   const browsers = () => [env.browser, env.chromium];
 
-  test('chat both ways, a video call where each decodes the other camera and hears the other mic, and a screen share from Chromium', { timeout: TEST_TIMEOUT_MS }, () =>
+  test('chat both ways, a video call where each decodes the other camera and hears the other mic, and a screen share from Chromium, full screen in Firefox', { timeout: TEST_TIMEOUT_MS }, () =>
     withPeers(browsers(), env.server, ['Ada', 'Bo'], async ([ada, bo]) => {
       assert.match(await ada.page.browser().version(), /firefox/i);
       assert.match(await bo.page.browser().version(), /chrom/i);
@@ -62,6 +62,13 @@ describe('a Firefox ESR peer and a Chromium peer', () => {
         timeout: CONNECT_TIMEOUT_MS,
         message: `Ada to show Bo's screen at ${captured.join('x')}`,
       });
+      // Firefox shows it full screen (the tile's button) and back.
+      const fullscreen = () => ada.page.evaluate(() => document.fullscreenElement?.getAttribute('data-kind') ?? null);
+      await ada.page.locator(`${screenOfBo} ${tid('tile-fullscreen')}`).click();
+      await poll(fullscreen, (kind) => kind === 'screen', { message: "Ada's page to show Bo's screen full screen" });
+      await ada.page.locator(`${screenOfBo} ${tid('tile-fullscreen')}`).click();
+      await poll(fullscreen, (kind) => kind === null, { message: "Ada's page to leave full screen" });
+
       await bo.page.locator(tid('toggle-screen')).click();
       await poll(() => ada.page.$$(screenOfBo), (tiles) => tiles.length === 0, {
         timeout: CONNECT_TIMEOUT_MS,

@@ -102,6 +102,51 @@ test('a screen share appears on every other page at its own size and goes away w
   }
 });
 
+test('a remote tile goes full screen and back, by its button or a double-click', async ({ openPeers, room }) => {
+  const [ada, bo] = await openPeers('Ada', 'Bo');
+  for (const p of [ada, bo]) await joinWith(p, room, 'video');
+  await expectMediaFlowing(bo, ada);
+  await ada.page.getByTestId('toggle-screen').click();
+  const screen = await tiles(bo, ada, 'screen');
+  await expect(screen).toHaveCount(1, { timeout: CONNECT_TIMEOUT_MS });
+
+  const fullscreenTile = () =>
+    bo.page.evaluate(() => {
+      const el = document.fullscreenElement;
+      return el ? `${el.getAttribute('data-testid')}/${el.getAttribute('data-kind')}` : null;
+    });
+  const button = screen.getByTestId('tile-fullscreen');
+  await expect(button).toHaveAccessibleName('Show Ada full screen');
+  await button.click();
+  await expect.poll(fullscreenTile).toBe('remote-tile/screen');
+  await expect(button).toHaveAccessibleName('Exit full screen');
+  await expect(button).toHaveAttribute('data-pressed', 'true');
+  // The tile fills the window, its video inside it.
+  const viewport = bo.page.viewportSize()!;
+  const box = (await screen.boundingBox())!;
+  expect([Math.round(box.width), Math.round(box.height)]).toEqual([viewport.width, viewport.height]);
+  // The camera tile's button still offers its own full screen.
+  const camera = await tiles(bo, ada, 'camera');
+  await expect(camera.getByTestId('tile-fullscreen')).toHaveAttribute('data-pressed', 'false');
+
+  await button.click();
+  await expect.poll(fullscreenTile).toBe(null);
+  await expect(button).toHaveAccessibleName('Show Ada full screen');
+
+  await camera.getByTestId('remote-video').dblclick();
+  await expect.poll(fullscreenTile).toBe('remote-tile/camera');
+  await camera.getByTestId('remote-video').dblclick();
+  await expect.poll(fullscreenTile).toBe(null);
+
+  // A tile that goes away takes full screen with it.
+  await screen.getByTestId('tile-fullscreen').click();
+  await expect.poll(fullscreenTile).toBe('remote-tile/screen');
+  await ada.page.getByTestId('toggle-screen').click();
+  await expect(screen).toHaveCount(0, { timeout: CONNECT_TIMEOUT_MS });
+  await expect.poll(fullscreenTile).toBe(null);
+  await expect(bo.page.getByTestId('media-error')).toBeHidden();
+});
+
 test('both sides starting a screen share at the same moment both end up visible', async ({ openPeers, room }) => {
   const [ada, bo] = await openPeers('Ada', 'Bo');
   await joinWith(ada, room, 'video');
