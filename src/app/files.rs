@@ -461,6 +461,7 @@ impl App {
                 d.add_transfer_row(peer, &name, key, &offer, "offered");
                 if new {
                     d.announce_offer(peer, &name, &offer);
+                    self.notice();
                 }
             }
             TransferEvent::Accepted { key } => {

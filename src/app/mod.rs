@@ -10,6 +10,7 @@ mod fullscreen;
 mod resend;
 mod save;
 mod stored;
+mod unread;
 mod zip;
 
 use crate::web::media::MediaRequest;
@@ -33,6 +34,7 @@ pub fn start() -> Result<(), JsValue> {
         room: RefCell::new(None),
         session: Cell::new(0),
         present_at_join: RefCell::new(Vec::new()),
+        unread: Cell::new(0),
     });
     app.init();
     Ok(())
@@ -46,6 +48,8 @@ struct App {
     /// Peers that were in the room when we joined and are not announced yet: the
     /// room reports them as joining too, but they were there first.
     present_at_join: RefCell<Vec<String>>,
+    /// Chat messages and file offers that arrived while the page was hidden.
+    unread: Cell<u32>,
 }
 
 impl App {
@@ -115,6 +119,11 @@ impl App {
         let app = self.clone();
         EventListener::new(&d.doc, "fullscreenchange", move |_| {
             app.dom.fullscreen_changed()
+        })
+        .forget();
+        let app = self.clone();
+        EventListener::new(&d.doc, "visibilitychange", move |_| {
+            app.visibility_changed()
         })
         .forget();
         for input in [&d.file_input, &d.folder_input] {
@@ -286,8 +295,6 @@ impl App {
         );
         d.my_name.set_text_content(Some(room.name()));
         d.hide_stored_downloads();
-        // Tells tabs apart when several rooms are open.
-        d.doc.set_title(&format!("{} — peerlink", room.room_name()));
         if let Some(link) = dom::share_url(room.room_name()) {
             d.share_link.set_href(&link);
             d.share_link.set_text_content(Some(&link));
@@ -301,6 +308,8 @@ impl App {
         let _ = d.chat_input.focus();
         *self.present_at_join.borrow_mut() = room.peers().into_iter().map(|p| p.id).collect();
         *self.room.borrow_mut() = Some(room);
+        self.unread.set(0);
+        self.show_title();
         let session = self.session.get() + 1;
         self.session.set(session);
 
@@ -353,7 +362,10 @@ impl App {
             }
             RoomEvent::PeerState { id, state } => d.set_participant_state(&id, state.as_str()),
             RoomEvent::PeerChannelOpen(_) => {}
-            RoomEvent::Chat(msg) => d.add_chat(&msg.name, &msg.text, msg.time_ms, false),
+            RoomEvent::Chat(msg) => {
+                d.add_chat(&msg.name, &msg.text, msg.time_ms, false);
+                self.notice();
+            }
             RoomEvent::RemoteStream { peer, stream } => {
                 let room = self.current_room();
                 let state = room.and_then(|r| r.peer_media(&peer)).unwrap_or_default();
@@ -465,7 +477,8 @@ impl App {
         }
         d.room_panel.set_hidden(true);
         d.join_panel.set_hidden(false);
-        d.doc.set_title("peerlink");
+        self.unread.set(0);
+        self.show_title();
         d.set_status("idle", "You left the room.");
     }
 }

@@ -1,8 +1,14 @@
-// Two Firefox peers in one room: chat both ways, then a video call where each
-// side decodes the other's camera (RTCPeerConnection.getStats of the page).
+// Two Firefox peers in one room: chat both ways; the title of a hidden page counts
+// what arrived; a video call where each side decodes the other's camera
+// (RTCPeerConnection.getStats of the page).
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, test } from 'node:test';
 import { serverAndFirefox } from '../lib/firefox.mjs';
-import { joinPair, withPeers } from '../lib/peer.mjs';
+import { joinPair, poll, tid, withPeers } from '../lib/peer.mjs';
+import { row, rowState } from '../lib/files.mjs';
 import { expectMediaFlowing } from '../lib/media.mjs';
 
 /** Bound for node:test, which has none by default (each wait inside has its own). */
@@ -22,6 +28,46 @@ describe('two Firefox ESR peers', () => {
       // Each also shows its own message, under its own name.
       await ada.expectMessagesFrom('Ada', ['hello from Ada in Firefox']);
       await bo.expectMessagesFrom('Bo', ['hi Ada, Bo here']);
+    }));
+
+  test('while a page is hidden (another tab in front), its title counts the messages and file offers that arrived', { timeout: TEST_TIMEOUT_MS }, () =>
+    withPeers(env.browser, env.server, ['Ada', 'Bo'], async ([ada, bo]) => {
+      await joinPair(ada, bo, 'ff-unread', 'chat');
+      const base = 'ff-unread — peerlink';
+      const titleOf = (peer, expected, message) => poll(() => peer.page.title(), (t) => t === expected, { message });
+      await titleOf(bo, base, "Bo's title to name the room");
+      const hidden = () => bo.page.evaluate(() => document.hidden);
+
+      const elsewhere = await bo.context.newPage({ type: 'tab' });
+      const dir = mkdtempSync(path.join(os.tmpdir(), 'peerlink-ff-unread-'));
+      try {
+        await poll(hidden, (h) => h === true, { message: "Bo's page to be hidden behind the new tab" });
+        await ada.sendChat('are you there?');
+        await bo.expectMessagesFrom('Ada', ['are you there?']);
+        await titleOf(bo, `(1) ${base}`, "Bo's title to count one message");
+        await ada.sendChat('sending you the notes');
+        await bo.expectMessagesFrom('Ada', ['are you there?', 'sending you the notes']);
+        await titleOf(bo, `(2) ${base}`, "Bo's title to count two messages");
+        const notes = path.join(dir, 'notes.txt');
+        writeFileSync(notes, 'the notes\n');
+        const input = await ada.page.$(tid('file-input'));
+        await input.uploadFile(notes);
+        await input.dispose();
+        await poll(() => rowState(bo, row('notes.txt', 'incoming')), (r) => r?.state === 'offered', {
+          message: "Bo's offer row of notes.txt",
+        });
+        await titleOf(bo, `(3) ${base}`, "Bo's title to count the file offer too");
+        // Ada's page was in front all along: nothing counted there.
+        assert.equal(await ada.page.title(), base);
+
+        // Bo's tab in front again: the count goes.
+        await bo.page.bringToFront();
+        await poll(hidden, (h) => h === false, { message: "Bo's page to be shown again" });
+        await titleOf(bo, base, "Bo's title to lose the count");
+      } finally {
+        await elsewhere.close();
+        rmSync(dir, { recursive: true, force: true });
+      }
     }));
 
   test('a video call: each decodes the other camera and hears the other mic', { timeout: TEST_TIMEOUT_MS }, () =>
