@@ -1,7 +1,7 @@
 //! Full screen for a remote tile: a shared screen is unreadable in a grid cell. A
 //! button in each remote tile, or a double-click on its video, shows that tile on
-//! the whole screen; the button, another double-click or Escape (the browser's own)
-//! leaves. Where the page may not go full screen (an iframe without
+//! the whole screen (the F key: the newest shared screen); the button, another
+//! double-click, F or Escape (the browser's own) leaves. Where the page may not go full screen (an iframe without
 //! `allowfullscreen`, an iPhone) the buttons are not shown.
 
 use super::dom::Dom;
@@ -58,7 +58,7 @@ impl Dom {
             format!("Show {name} full screen")
         };
         let _ = button.set_attribute("aria-label", &label);
-        let _ = button.set_attribute("title", &label);
+        let _ = button.set_attribute("title", &format!("{label} (double-click; F)"));
         let _ = button.set_attribute("data-pressed", if full { "true" } else { "false" });
         // Drawn, not a character: the four-corners signs are missing from many fonts.
         button.set_inner_html(if full { ICON_EXIT } else { ICON_ENTER });
@@ -73,6 +73,34 @@ impl Dom {
         };
         if let Some(tile) = button.closest("[data-testid=remote-tile]").ok().flatten() {
             self.toggle_fullscreen(&tile);
+        }
+    }
+
+    /// The F key: leaves full screen, or shows the newest shared screen (else the
+    /// first remote tile) full screen. False when there is nothing to show.
+    pub fn fullscreen_shortcut(&self) -> bool {
+        if let Some(full) = self.doc.fullscreen_element() {
+            self.toggle_fullscreen(&full);
+            return true;
+        }
+        let screens = self
+            .videos
+            .query_selector_all("[data-testid=remote-tile][data-kind=screen]")
+            .ok()
+            .and_then(|list| list.item(list.length().checked_sub(1)?))
+            .and_then(|n| n.dyn_into::<Element>().ok());
+        let tile = screens.or_else(|| {
+            self.videos
+                .query_selector("[data-testid=remote-tile]")
+                .ok()
+                .flatten()
+        });
+        match tile {
+            Some(tile) if self.doc.fullscreen_enabled() => {
+                self.toggle_fullscreen(&tile);
+                true
+            }
+            _ => false,
         }
     }
 

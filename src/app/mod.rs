@@ -223,6 +223,7 @@ impl App {
             "m" | "M" => self.toggle_mic(),
             "v" | "V" => self.toggle_camera(),
             "s" | "S" => self.toggle_screen(),
+            "f" | "F" if self.dom.fullscreen_shortcut() => {}
             _ => return,
         }
         event.prevent_default();

@@ -102,7 +102,7 @@ test('a screen share appears on every other page at its own size and goes away w
   }
 });
 
-test('a remote tile goes full screen and back, by its button or a double-click', async ({ openPeers, room }) => {
+test('a remote tile goes full screen and back, by its button, a double-click or the F key', async ({ openPeers, room }) => {
   const [ada, bo] = await openPeers('Ada', 'Bo');
   for (const p of [ada, bo]) await joinWith(p, room, 'video');
   await expectMediaFlowing(bo, ada);
@@ -136,6 +136,12 @@ test('a remote tile goes full screen and back, by its button or a double-click',
   await camera.getByTestId('remote-video').dblclick();
   await expect.poll(fullscreenTile).toBe('remote-tile/camera');
   await camera.getByTestId('remote-video').dblclick();
+  await expect.poll(fullscreenTile).toBe(null);
+
+  // F shows the shared screen (not the camera, the first tile), and F leaves.
+  await bo.page.locator('body').press('f');
+  await expect.poll(fullscreenTile).toBe('remote-tile/screen');
+  await bo.page.locator('body').press('f');
   await expect.poll(fullscreenTile).toBe(null);
 
   // A tile that goes away takes full screen with it.
