@@ -30,9 +30,8 @@ pub enum SignalData {
 /// Reads one text frame from the server.
 ///
 /// A signal's `data` is decoded on its own, from the parsed JS object, after the
-/// frame: as a field of the frame, serde would decode one internally tagged enum
-/// (the payload) out of the buffered copy of another (the frame), which costs a
-/// second set of decoding code (about 10 KB of Wasm) for the same result.
+/// frame: [`json`] moves the tag of the value it decodes, not of one nested in it,
+/// and a payload this client cannot read spoils only that signal.
 pub(crate) fn read_frame(text: &str) -> Result<ServerMessage, String> {
     let value = json::parse_js(text)?;
     let frame: peerlink_protocol::ServerMessage<IgnoredAny> = json::from_js(value.clone())?;
