@@ -5,9 +5,9 @@
 //! Promise-returning methods and `on(type, listener)` / `off(type, listener)` events.
 //! Structured values cross the boundary through `serde-wasm-bindgen`'s JSON-compatible
 //! serializer (plain objects, `null` for absent numbers); failures are real JS
-//! `Error`s whose `name` says what went wrong (see [`to_js_error`]).
+//! `Error`s whose `name` says what went wrong (see `to_js_error`).
 //!
-//! The TypeScript declarations of those plain objects live in [`TYPESCRIPT`]; methods
+//! The TypeScript declarations of those plain objects live in `TYPESCRIPT`; methods
 //! name them with `unchecked_param_type` / `unchecked_return_type`, so the published
 //! `.d.ts` has real types without a type-generation dependency.
 

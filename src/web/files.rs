@@ -455,7 +455,7 @@ impl PeerFiles {
     }
 
     /// Accepts an offered file (continuing from the part storage holds, if any: see
-    /// [`hold`](Self::hold)).
+    /// `hold`).
     pub fn accept(self: &Rc<Self>, id: TransferId) -> Result<(), Error> {
         let held = {
             let mut state = self.state.borrow_mut();

@@ -7,7 +7,7 @@
 //! segment files `seg-00000000`, `seg-00000001`, … in file order. Each segment
 //! becomes visible under its name only once complete (written as `.part` by a
 //! worker through a sync access handle and then renamed, see
-//! [`super::segment_writer`]; where that worker cannot run, written from the page
+//! `web::segment_writer`; where that worker cannot run, written from the page
 //! with one `createWritable()` … `close()`), so a reload in the middle of a write
 //! leaves the previous segments intact. After a
 //! reload the page reads the contiguous segments from 0 ([`load_stored`]): their

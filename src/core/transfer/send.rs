@@ -29,7 +29,7 @@ pub struct OutgoingFile {
     /// `File.type` (may be empty).
     pub mime_type: String,
     /// A secret that lets the receiver pick this transfer up again after its page
-    /// reloads ([`new_resume_token`](super::reattach) makes one); `None`: no resume
+    /// reloads (`new_resume_token` makes one); `None`: no resume
     /// across reloads. Invalid tokens are dropped.
     pub resume_token: Option<String>,
 }
