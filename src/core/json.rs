@@ -28,8 +28,7 @@
 //! (`{"ack":{"id":1,"offset":0}}`, decoded in one pass), through
 //! `#[cfg_attr(not(target_arch = "wasm32"), serde(tag = "type"))]`, and this
 //! module moves the tag between the two forms on the parsed JS object. The text
-//! on the wire is the same on both targets; the one difference is that in wasm
-//! a unit variant (`{"type":"pong"}`) must come without other fields.
+//! on the wire is the same on both targets, and so is what is accepted.
 
 use serde::{de::DeserializeOwned, Serialize};
 
@@ -39,14 +38,19 @@ use serde::{de::DeserializeOwned, Serialize};
 pub trait Tagged {
     /// The field that holds the variant's name.
     const TAG: &'static str;
+    /// The (renamed) names of its unit variants, which ignore any other fields,
+    /// as serde's internally tagged form does (a later sender may add some).
+    const UNIT_VARIANTS: &'static [&'static str] = &[];
 }
 
 impl<D> Tagged for peerlink_protocol::ClientMessage<D> {
     const TAG: &'static str = "type";
+    const UNIT_VARIANTS: &'static [&'static str] = &["ping"];
 }
 
 impl<D> Tagged for peerlink_protocol::ServerMessage<D> {
     const TAG: &'static str = "type";
+    const UNIT_VARIANTS: &'static [&'static str] = &["pong"];
 }
 
 impl Tagged for peerlink_protocol::SignalPayload {
@@ -145,7 +149,8 @@ mod imp {
     /// The second half of [`from_str`](super::from_str): a JS value (as
     /// `JSON.parse` makes them) to a `T`.
     pub fn from_js<T: Tagged + DeserializeOwned>(value: JsValue) -> Result<T, String> {
-        serde_wasm_bindgen::from_value(tag_outside(&value, T::TAG)?).map_err(|e| e.to_string())
+        serde_wasm_bindgen::from_value(tag_outside(&value, T::TAG, T::UNIT_VARIANTS)?)
+            .map_err(|e| e.to_string())
     }
 
     /// serde's externally tagged form to the wire's: `"pong"` to
@@ -166,9 +171,9 @@ mod imp {
     }
 
     /// The wire's form to serde's externally tagged one: `{"type":"ack","id":1}`
-    /// to `{"ack":{"id":1}}`, and `{"type":"pong"}` to `{"pong":undefined}` (a
-    /// unit variant).
-    fn tag_outside(value: &JsValue, tag: &str) -> Result<JsValue, String> {
+    /// to `{"ack":{"id":1}}`, and `{"type":"pong",…}` to `{"pong":undefined}` (a
+    /// unit variant, named in `units`).
+    fn tag_outside(value: &JsValue, tag: &str, units: &[&str]) -> Result<JsValue, String> {
         let name = match value.dyn_ref::<Object>() {
             Some(object) if !Array::is_array(value) => Reflect::get(object, &tag.into())
                 .ok()
@@ -183,7 +188,10 @@ mod imp {
         // prototype, whose properties serde-wasm-bindgen would then read as fields.
         let rest = Object::assign(&bare_object(), object);
         Reflect::delete_property(&rest, &tag.into()).map_err(|e| js_error_message(&e))?;
-        let payload = if Object::keys(&rest).length() == 0 {
+        let unit = name
+            .as_string()
+            .is_some_and(|n| units.contains(&n.as_str()));
+        let payload = if unit || Object::keys(&rest).length() == 0 {
             JsValue::UNDEFINED
         } else {
             rest.into()
@@ -233,6 +241,7 @@ mod tests {
 
     impl Tagged for Message {
         const TAG: &'static str = "type";
+        const UNIT_VARIANTS: &'static [&'static str] = &["empty"];
     }
 
     #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -352,6 +361,11 @@ mod tests {
                 })
             );
         }
+        // A unit variant ignores other fields.
+        assert_eq!(
+            from_str::<Message>(r#"{"type":"empty","since":3,"note":{"a":1}}"#),
+            Ok(Message::Empty)
+        );
         // A field named like an Object.prototype property is just an unknown field.
         assert_eq!(
             from_str::<Message>(r#"{"type":"wrapped","__proto__":{"count":9},"text":"t"}"#),

@@ -221,6 +221,11 @@ mod tests {
             })
         );
         assert_eq!(read_frame(r#"{"type":"pong"}"#), Ok(ServerMessage::Pong));
+        // A later server may add fields to a pong: still a pong.
+        assert_eq!(
+            read_frame(r#"{"type":"pong","time":1}"#),
+            Ok(ServerMessage::Pong)
+        );
         assert!(read_frame(r#"{"type":"hello"}"#).is_err());
         assert!(read_frame("{").is_err());
         assert!(read_frame(r#"{"type":"signal","from":"b"}"#).is_err());
