@@ -19,17 +19,12 @@ const HERE = path.dirname(fileURLToPath(import.meta.url));
 const CONSUMER = path.resolve(HERE, '..');
 const REPO = path.resolve(CONSUMER, '..', '..');
 
-// Same flags as tests/e2e/lib/chromium.ts (see shared/TOOLCHAIN.md).
+// The flags the wasm tests give Chromium (webdriver.json: no GPU, nothing that
+// phones home, fake camera, microphone and screen), plus --no-sandbox for root;
+// see shared/TOOLCHAIN.md.
 const CHROMIUM_ARGS = [
   '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--no-first-run',
-  '--use-fake-ui-for-media-stream',
-  '--use-fake-device-for-media-stream',
+  ...JSON.parse(readFileSync(path.join(REPO, 'webdriver.json'), 'utf8'))['goog:chromeOptions'].args,
 ];
 
 function serverBinary() {
