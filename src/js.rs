@@ -125,8 +125,15 @@ export interface PeerStats {
   /** How we reach the peer: `host`, `srflx`, `prflx` or `relay`. */
   localCandidateType: RTCIceCandidateType | null;
   audioBytesReceived: number;
-  /** Latest inbound audio level, 0..1. */
+  /** Latest inbound audio level, 0..1 (one instant's). */
   audioLevel: number | null;
+  /**
+   * Inbound audio's `totalAudioEnergy` and `totalSamplesDuration` (seconds): the
+   * level over the time between two samples is
+   * `Math.sqrt((b.audioEnergy - a.audioEnergy) / (b.audioDuration - a.audioDuration))`.
+   */
+  audioEnergy: number;
+  audioDuration: number;
   videoBytesReceived: number;
   framesDecoded: number;
   frameWidth: number | null;

@@ -3,7 +3,9 @@
 
 use super::{dom::Dom, App};
 use crate::core::chat::MediaState;
+use crate::core::vec_map::VecMap;
 use crate::web::media::{self, MediaError, MediaRequest};
+use crate::web::stats::PeerStats;
 use crate::web::{Error, Room};
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
@@ -485,7 +487,12 @@ impl App {
     pub(super) fn poll_stats(self: &Rc<Self>, session: u32) {
         let app = self.clone();
         spawn_local(async move {
+            // Each peer's previous sample: speaking is the level over the last
+            // second, not at one instant (a beep or a word between two samples
+            // counts; the pauses of a sound that repeats every second do not hide it).
+            let mut previous: VecMap<String, PeerStats> = VecMap::default();
             loop {
+                let mut latest = VecMap::default();
                 gloo_timers::future::TimeoutFuture::new(1000).await;
                 if app.session.get() != session {
                     return;
@@ -497,7 +504,11 @@ impl App {
                     let Ok(stats) = room.stats(&peer.id).await else {
                         continue;
                     };
-                    let speaking = stats.audio_level.is_some_and(|l| l > SPEAKING_LEVEL);
+                    let level = match previous.get(&peer.id) {
+                        Some(earlier) => stats.audio_level_since(earlier),
+                        None => stats.audio_level,
+                    };
+                    let speaking = level.is_some_and(|l| l > SPEAKING_LEVEL);
                     app.dom.set_speaking(&peer.id, speaking);
                     let rtt = stats
                         .rtt_ms
@@ -510,7 +521,9 @@ impl App {
                         stats.bytes_sent / 1e6
                     );
                     app.dom.set_peer_stats(&peer.id, &text);
+                    latest.insert(peer.id, stats);
                 }
+                previous = latest;
             }
         });
     }

@@ -23,6 +23,10 @@ pub struct PeerStats {
     /// Inbound audio: bytes received and the latest level (0..1).
     pub audio_bytes_received: f64,
     pub audio_level: Option<f64>,
+    /// Inbound audio: `totalAudioEnergy` and `totalSamplesDuration` (seconds),
+    /// summed over the audio streams; see [`PeerStats::audio_level_since`].
+    pub audio_energy: f64,
+    pub audio_duration: f64,
     /// Inbound video: bytes received, frames decoded, and the largest frame size.
     pub video_bytes_received: f64,
     pub frames_decoded: f64,
@@ -33,6 +37,21 @@ pub struct PeerStats {
     pub inbound_video_streams: u32,
     /// Packets lost, summed over inbound streams.
     pub packets_lost: f64,
+}
+
+impl PeerStats {
+    /// The inbound audio level (0..1, root mean square) over the time between
+    /// `earlier` and this sample, as the WebRTC statistics spec computes it:
+    /// √(Δ totalAudioEnergy / Δ totalSamplesDuration). `audio_level` is one
+    /// instant's level: sampled once a second it can miss speech between samples,
+    /// or keep meeting the pauses of a sound that repeats as often. None when no
+    /// audio arrived in between (or the counters went back, as after a renegotiation
+    /// that replaced the stream).
+    pub fn audio_level_since(&self, earlier: &PeerStats) -> Option<f64> {
+        let duration = self.audio_duration - earlier.audio_duration;
+        let energy = self.audio_energy - earlier.audio_energy;
+        (duration > 0.0 && energy >= 0.0).then(|| (energy / duration).sqrt())
+    }
 }
 
 fn num(obj: &JsValue, key: &str) -> Option<f64> {
@@ -64,6 +83,8 @@ pub async fn peer_stats(pc: &RtcPeerConnection) -> Result<PeerStats, Error> {
                         if let Some(level) = num(entry, "audioLevel") {
                             stats.audio_level = Some(stats.audio_level.unwrap_or(0.0).max(level));
                         }
+                        stats.audio_energy += num(entry, "totalAudioEnergy").unwrap_or(0.0);
+                        stats.audio_duration += num(entry, "totalSamplesDuration").unwrap_or(0.0);
                     }
                     Some("video") => {
                         stats.inbound_video_streams += 1;
@@ -106,4 +127,33 @@ pub async fn peer_stats(pc: &RtcPeerConnection) -> Result<PeerStats, Error> {
         }
     }
     Ok(stats)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    fn sample(energy: f64, duration: f64) -> PeerStats {
+        PeerStats {
+            audio_energy: energy,
+            audio_duration: duration,
+            ..PeerStats::default()
+        }
+    }
+
+    #[test]
+    fn audio_level_over_an_interval() {
+        // A second at level 0.1 (energy = level² × seconds) after 2 s of silence.
+        let earlier = sample(0.0, 2.0);
+        let later = sample(0.01, 3.0);
+        let level = later.audio_level_since(&earlier).unwrap();
+        assert!((level - 0.1).abs() < 1e-9, "{level}");
+        // Half of the second at 0.1, half silent: √(0.005) ≈ 0.071.
+        let half = sample(0.005, 3.0).audio_level_since(&earlier).unwrap();
+        assert!((half - 0.005f64.sqrt()).abs() < 1e-9, "{half}");
+        // Nothing arrived, or the counters started again.
+        assert_eq!(earlier.audio_level_since(&earlier), None);
+        assert_eq!(sample(0.0, 0.5).audio_level_since(&later), None);
+    }
 }
