@@ -41,17 +41,14 @@ function required(name) {
 }
 
 /**
- * The flags of the e2e suite, read from tests/e2e/lib/chromium.ts so the two
- * never drift apart (that file is the single list; see shared/TOOLCHAIN.md).
+ * The flags every suite gives Chromium, read from webdriver.json (the single
+ * list; see shared/TOOLCHAIN.md), plus --no-sandbox for root.
  */
 function chromiumArgs() {
-  const source = readFileSync(path.join(REPO, 'tests/e2e/lib/chromium.ts'), 'utf8');
-  const list = /CHROMIUM_ARGS\s*=\s*\[([\s\S]*?)\];/.exec(source);
-  if (!list) throw new Error('CHROMIUM_ARGS not found in tests/e2e/lib/chromium.ts');
-  const code = list[1].replace(/\/\/.*$/gm, '');
-  const args = [...code.matchAll(/'([^']*)'|"([^"]*)"/g)].map((m) => m[1] ?? m[2]);
+  const webdriver = JSON.parse(readFileSync(path.join(REPO, 'webdriver.json'), 'utf8'));
+  const args = ['--no-sandbox', ...webdriver['goog:chromeOptions'].args];
   if (!args.includes('--use-fake-device-for-media-stream')) {
-    throw new Error(`unexpected CHROMIUM_ARGS: ${args.join(' ')}`);
+    throw new Error(`unexpected Chromium flags in webdriver.json: ${args.join(' ')}`);
   }
   return args;
 }

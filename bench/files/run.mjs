@@ -86,13 +86,10 @@ const SELECTED_CONDITIONS = (process.env.BENCH_CONDITIONS ?? 'clean,loss').split
 for (const v of SELECTED) if (!VARIANTS[v]) throw new Error(`unknown variant ${v} in BENCH_VARIANTS`);
 for (const c of SELECTED_CONDITIONS) if (!CONDITIONS[c]) throw new Error(`unknown condition ${c} in BENCH_CONDITIONS`);
 
-/** The e2e suite's Chromium flags, read from tests/e2e/lib/chromium.ts (the single list). */
+/** The flags every suite gives Chromium: webdriver.json (the single list), plus --no-sandbox. */
 function chromiumArgs() {
-  const source = readFileSync(path.join(REPO, 'tests/e2e/lib/chromium.ts'), 'utf8');
-  const list = /CHROMIUM_ARGS\s*=\s*\[([\s\S]*?)\];/.exec(source);
-  if (!list) throw new Error('CHROMIUM_ARGS not found in tests/e2e/lib/chromium.ts');
-  const code = list[1].replace(/\/\/.*$/gm, '');
-  return [...code.matchAll(/'([^']*)'|"([^"]*)"/g)].map((m) => m[1] ?? m[2]);
+  const webdriver = JSON.parse(readFileSync(path.join(REPO, 'webdriver.json'), 'utf8'));
+  return ['--no-sandbox', ...webdriver['goog:chromeOptions'].args];
 }
 
 const log = (...a) => console.log(...a);
