@@ -149,6 +149,13 @@ struct State {
     held: VecMap<TransferId, StoredTransfer>,
 }
 
+impl State {
+    /// Whether incoming file `id` waits for the user's answer.
+    fn awaits_decision(&self, id: TransferId) -> bool {
+        self.manager.phase(TransferKey::incoming(id)) == Some(TransferPhase::AwaitingDecision)
+    }
+}
+
 /// File transfers with one remote peer: owns its [`TransferManager`] and carries out
 /// its outputs on the peer's "files" data channel. [`super::Room`] keeps one per peer;
 /// it can also be driven directly (feed it the [`super::PeerEvent`]`::Files*` events).
@@ -313,22 +320,20 @@ impl PeerFiles {
         Ok(())
     }
 
-    /// Receiving side: storage holds the start of offered file `id` already, left by
-    /// an earlier offer of it whose sender went away (its page reloaded): accepting
-    /// the offer continues from those bytes, once the sender has checked them.
-    /// Returns whether the offer is still undecided (else `stored` is dropped).
     /// Whether incoming file `id` still waits for the user's answer, with no partial
     /// copy found for it yet.
     pub(crate) fn undecided(&self, id: TransferId) -> bool {
         let state = self.state.borrow();
-        state.manager.phase(TransferKey::incoming(id)) == Some(TransferPhase::AwaitingDecision)
-            && !state.held.contains_key(&id)
+        state.awaits_decision(id) && !state.held.contains_key(&id)
     }
 
+    /// Receiving side: storage holds the start of offered file `id` already, left by
+    /// an earlier offer of it whose sender went away (its page reloaded): accepting
+    /// the offer continues from those bytes, once the sender has checked them.
+    /// Returns whether the offer is still undecided (else `stored` is dropped).
     pub(crate) fn hold(&self, id: TransferId, stored: StoredTransfer) -> bool {
         let mut state = self.state.borrow_mut();
-        let undecided =
-            state.manager.phase(TransferKey::incoming(id)) == Some(TransferPhase::AwaitingDecision);
+        let undecided = state.awaits_decision(id);
         if undecided {
             state.held.insert(id, stored);
         }
