@@ -1,7 +1,10 @@
 //! The call view: self-view, remote video tiles, mute/camera/screen controls, device
 //! pickers, keyboard shortcuts and the speaking indicator.
 
-use super::{dom::Dom, App};
+use super::{
+    dom::{self, Dom},
+    App,
+};
 use crate::core::chat::MediaState;
 use crate::core::vec_map::VecMap;
 use crate::web::media::{self, MediaError, MediaRequest};
@@ -21,13 +24,7 @@ impl Dom {
             "[data-testid=remote-tile][data-peer-id=\"{}\"]",
             css_escape(peer)
         );
-        let Ok(list) = self.videos.query_selector_all(&selector) else {
-            return Vec::new();
-        };
-        (0..list.length())
-            .filter_map(|i| list.item(i))
-            .filter_map(|n| n.dyn_into::<Element>().ok())
-            .collect()
+        dom::all_matching(&self.videos, &selector)
     }
 
     pub fn add_remote_stream(&self, peer: &str, name: &str, stream: &MediaStream, screen: bool) {
@@ -200,14 +197,9 @@ impl Dom {
     }
 
     pub fn apply_speaker_all(&self) {
-        if let Ok(list) = self.videos.query_selector_all("[data-testid=remote-video]") {
-            for i in 0..list.length() {
-                if let Some(v) = list
-                    .item(i)
-                    .and_then(|n| n.dyn_into::<HtmlMediaElement>().ok())
-                {
-                    self.apply_speaker(&v);
-                }
+        for video in dom::all_matching(&self.videos, "[data-testid=remote-video]") {
+            if let Ok(video) = video.dyn_into::<HtmlMediaElement>() {
+                self.apply_speaker(&video);
             }
         }
     }

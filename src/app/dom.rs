@@ -269,6 +269,16 @@ fn web_address(word: &str) -> Option<String> {
     (web && !url.host().is_empty()).then(|| url.href())
 }
 
+/// The elements inside `parent` that match `selector`, in document order.
+pub(super) fn all_matching(parent: &Element, selector: &str) -> Vec<Element> {
+    let Ok(list) = parent.query_selector_all(selector) else {
+        return Vec::new();
+    };
+    (0..list.length())
+        .filter_map(|i| list.item(i).and_then(|n| n.dyn_into::<Element>().ok()))
+        .collect()
+}
+
 /// The child of `parent` whose attribute `name` is `value`.
 pub(super) fn child_with_attr(parent: &Element, name: &str, value: &str) -> Option<Element> {
     let children = parent.children();

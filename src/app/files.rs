@@ -3,7 +3,10 @@
 //! state; save verified files.
 
 use super::resend::{self, Sending};
-use super::{dom::Dom, App};
+use super::{
+    dom::{self, Dom},
+    App,
+};
 use crate::core::transfer::{
     Direction, FileOffer, Progress, Side, TransferEvent, TransferId, TransferKey,
 };
@@ -175,12 +178,7 @@ impl Dom {
 
     /// The transfer rows that match `selector`.
     pub(super) fn rows(&self, selector: &str) -> Vec<Element> {
-        let Ok(rows) = self.transfers.query_selector_all(selector) else {
-            return Vec::new();
-        };
-        (0..rows.length())
-            .filter_map(|i| rows.item(i).and_then(|n| n.dyn_into::<Element>().ok()))
-            .collect()
+        dom::all_matching(&self.transfers, selector)
     }
 
     pub(super) fn set_transfer_state(&self, li: &Element, state: &str, result: &str) {
@@ -602,13 +600,8 @@ impl App {
 
     /// Accepts every pending offer (a dropped folder is one offer per file).
     pub(super) fn accept_all(&self) {
-        let Ok(rows) = self.dom.transfers.query_selector_all(PENDING_OFFERS) else {
-            return;
-        };
-        for i in 0..rows.length() {
-            if let Some(li) = rows.item(i).and_then(|n| n.dyn_into::<Element>().ok()) {
-                self.row_action(&li, "accept");
-            }
+        for li in self.dom.rows(PENDING_OFFERS) {
+            self.row_action(&li, "accept");
         }
     }
 

@@ -4,7 +4,7 @@
 //! double-click, F or Escape (the browser's own) leaves. Where the page may not go full screen (an iframe without
 //! `allowfullscreen`, an iPhone) the buttons are not shown.
 
-use super::dom::Dom;
+use super::dom::{all_matching, Dom};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{spawn_local, JsFuture};
 use web_sys::{Element, Event};
@@ -83,13 +83,9 @@ impl Dom {
             self.toggle_fullscreen(&full);
             return true;
         }
-        let screens = self
-            .videos
-            .query_selector_all("[data-testid=remote-tile][data-kind=screen]")
-            .ok()
-            .and_then(|list| list.item(list.length().checked_sub(1)?))
-            .and_then(|n| n.dyn_into::<Element>().ok());
-        let tile = screens.or_else(|| {
+        let newest_screen =
+            all_matching(&self.videos, "[data-testid=remote-tile][data-kind=screen]").pop();
+        let tile = newest_screen.or_else(|| {
             self.videos
                 .query_selector("[data-testid=remote-tile]")
                 .ok()
@@ -149,13 +145,7 @@ impl Dom {
     /// `fullscreenchange`: the buttons say what a click does now.
     pub fn fullscreen_changed(&self) {
         let full = self.doc.fullscreen_element();
-        let Ok(buttons) = self.videos.query_selector_all(BUTTONS) else {
-            return;
-        };
-        for button in (0..buttons.length())
-            .filter_map(|i| buttons.item(i))
-            .filter_map(|n| n.dyn_into::<Element>().ok())
-        {
+        for button in all_matching(&self.videos, BUTTONS) {
             let tile = button.closest("[data-testid=remote-tile]").ok().flatten();
             self.label_fullscreen_button(&button, tile.is_some() && tile == full);
         }

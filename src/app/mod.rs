@@ -466,15 +466,8 @@ impl App {
         d.show_stored_downloads();
         d.refresh_file_targets(&[]);
         self.screen_share_ended();
-        if let Ok(tiles) = d.videos.query_selector_all("[data-testid=remote-tile]") {
-            for i in 0..tiles.length() {
-                if let Some(t) = tiles
-                    .item(i)
-                    .and_then(|n| n.dyn_into::<web_sys::Element>().ok())
-                {
-                    t.remove();
-                }
-            }
+        for tile in dom::all_matching(&d.videos, "[data-testid=remote-tile]") {
+            tile.remove();
         }
         d.room_panel.set_hidden(true);
         d.join_panel.set_hidden(false);
