@@ -148,10 +148,8 @@ pub struct IceServer {
 /// A frame from the server to a client. `D` is the type of a relayed signal's
 /// `data`, as in [`ClientMessage`].
 ///
-/// In wasm32 the derive is serde's externally tagged form (`{"join":{…}}`), not
-/// the wire's: the peerlink client moves the tag itself, on the parsed JS object,
-/// which spares its Wasm module serde's buffered decoding of internally tagged
-/// enums (see `peerlink::core::json`). Elsewhere it is the wire's form.
+/// In wasm32 the derive is serde's externally tagged form, as for
+/// [`ClientMessage`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(not(target_arch = "wasm32"), serde(tag = "type"))]
 #[serde(rename_all = "snake_case")]
@@ -305,10 +303,8 @@ pub fn validate_label(text: &str, max_chars: usize) -> Result<&str, String> {
 
 /// What the peerlink client puts in a signal's `data` (opaque to the server).
 ///
-/// In wasm32 the derive is serde's externally tagged form (`{"join":{…}}`), not
-/// the wire's: the peerlink client moves the tag itself, on the parsed JS object,
-/// which spares its Wasm module serde's buffered decoding of internally tagged
-/// enums (see `peerlink::core::json`). Elsewhere it is the wire's form.
+/// In wasm32 the derive is serde's externally tagged form, as for
+/// [`ClientMessage`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(not(target_arch = "wasm32"), serde(tag = "kind"))]
 #[serde(rename_all = "snake_case")]

@@ -174,13 +174,13 @@ mod imp {
     /// to `{"ack":{"id":1}}`, and `{"type":"pong",…}` to `{"pong":undefined}` (a
     /// unit variant, named in `units`).
     fn tag_outside(value: &JsValue, tag: &str, units: &[&str]) -> Result<JsValue, String> {
-        let name = match value.dyn_ref::<Object>() {
-            Some(object) if !Array::is_array(value) => Reflect::get(object, &tag.into())
-                .ok()
-                .filter(JsValue::is_string),
-            _ => None,
-        };
-        let (Some(name), Some(object)) = (name, value.dyn_ref::<Object>()) else {
+        let object = value
+            .dyn_ref::<Object>()
+            .filter(|_| !Array::is_array(value));
+        let name = object
+            .and_then(|object| Reflect::get(object, &tag.into()).ok())
+            .filter(JsValue::is_string);
+        let (Some(object), Some(name)) = (object, name) else {
             return Err(format!("expected an object with a string field `{tag}`"));
         };
         // Objects without a prototype: a field named `__proto__` stays a field
