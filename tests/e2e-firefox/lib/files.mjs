@@ -56,15 +56,20 @@ export function storedBytes(peer) {
   });
 }
 
+/** `sender` offers `source`, picked through its file input. */
+export async function offer(sender, source) {
+  const input = await sender.page.$(tid('file-input'));
+  assert.ok(input, `${sender.name} has a file input`);
+  await input.uploadFile(source);
+  await input.dispose();
+}
+
 /**
  * `sender` offers `source` (picked through its file input) and `receiver` accepts
  * it; returns the receiver's offer row (state, text) as it was before the click.
  */
 export async function offerAndAccept(sender, receiver, source) {
-  const input = await sender.page.$(tid('file-input'));
-  assert.ok(input, `${sender.name} has a file input`);
-  await input.uploadFile(source);
-  await input.dispose();
+  await offer(sender, source);
   const name = path.basename(source);
   const incoming = row(name, 'incoming');
   const offered = await poll(() => rowState(receiver, incoming), (r) => r?.state === 'offered', {

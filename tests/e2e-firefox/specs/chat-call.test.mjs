@@ -7,8 +7,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { describe, test } from 'node:test';
 import { serverAndFirefox } from '../lib/firefox.mjs';
-import { joinPair, poll, tid, withPeers } from '../lib/peer.mjs';
-import { row, rowState } from '../lib/files.mjs';
+import { joinPair, poll, withPeers } from '../lib/peer.mjs';
+import { offer, row, rowState } from '../lib/files.mjs';
 import { expectMediaFlowing } from '../lib/media.mjs';
 
 /** Bound for node:test, which has none by default (each wait inside has its own). */
@@ -50,9 +50,7 @@ describe('two Firefox ESR peers', () => {
         await titleOf(bo, `(2) ${base}`, "Bo's title to count two messages");
         const notes = path.join(dir, 'notes.txt');
         writeFileSync(notes, 'the notes\n');
-        const input = await ada.page.$(tid('file-input'));
-        await input.uploadFile(notes);
-        await input.dispose();
+        await offer(ada, notes);
         await poll(() => rowState(bo, row('notes.txt', 'incoming')), (r) => r?.state === 'offered', {
           message: "Bo's offer row of notes.txt",
         });

@@ -188,3 +188,24 @@ export async function acceptUntilStored(sender: PeerPage, receiver: PeerPage, so
     .toBeGreaterThanOrEqual(minBytes);
   return incoming;
 }
+
+/** Writes each `[path, size, seed]` under `dir`; returns each path's SHA-256. */
+export function generateFiles(dir: string, entries: ReadonlyArray<readonly [string, number, number]>): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (const [rel, size, seed] of entries) files[rel] = generateFile(path.join(dir, rel), size, seed);
+  return files;
+}
+
+/**
+ * `sender` sends folder `folder` (its folder input), `receiver` accepts all its
+ * files (`paths`) with one click, and each arrives verified.
+ */
+export async function sendFolderAcceptAll(sender: PeerPage, receiver: PeerPage, folder: string, paths: string[]): Promise<void> {
+  await sender.page.getByTestId('folder-input').setInputFiles(folder);
+  const acceptAll = receiver.page.getByTestId('transfer-accept-all');
+  await expect(acceptAll).toHaveText(`Accept all ${paths.length} files`, { timeout: 20_000 });
+  await acceptAll.click();
+  for (const rel of paths) {
+    await expect(transferRow(receiver, rel, 'incoming')).toHaveAttribute('data-state', 'verified', { timeout: 60_000 });
+  }
+}

@@ -4,7 +4,8 @@ import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { expect, test } from '../lib/fixtures';
 import {
-  acceptAndHash, dropPaths, filePair, generateFile, hashInPage, saveDownload, sha256File, storedIncoming, transferRow,
+  acceptAndHash, dropPaths, filePair, generateFile, generateFiles, hashInPage, saveDownload, sendFolderAcceptAll, sha256File,
+  storedIncoming, transferRow,
 } from '../lib/files';
 import { joinWith } from '../lib/call';
 
@@ -43,15 +44,12 @@ test.describe('file sharing', () => {
 
   test('a folder keeps its nested structure', async ({ openPeers, room }, testInfo) => {
     const dir = testInfo.outputPath('tree');
-    const files: Record<string, string> = {};
-    for (const [rel, size, seed] of [
+    const files = generateFiles(dir, [
       ['album/a.bin', 300_000, 1],
       ['album/sub/b.bin', 1_000_000, 2],
       ['album/sub/deeper/c.bin', 17, 3],
       ['album/empty.bin', 0, 4],
-    ] as const) {
-      files[rel] = generateFile(path.join(dir, rel), size, seed);
-    }
+    ]);
     const [ada, bo] = await filePair(openPeers, room);
 
     await ada.page.getByTestId('folder-input').setInputFiles(path.join(dir, 'album'));
@@ -89,25 +87,17 @@ test.describe('file sharing', () => {
   test('"Download all (.zip)" saves every received file in one archive under its folder path', async ({ openPeers, room }, testInfo) => {
     test.setTimeout(120_000);
     const dir = testInfo.outputPath('zip');
-    const files: Record<string, string> = {};
-    for (const [rel, size, seed] of [
+    const files = generateFiles(dir, [
       ['trip/notes.txt', 300_000, 31],
       // Over a segment: its Blob reads the receiver's OPFS copy.
       ['trip/photos/raw.bin', 20 * MiB + 5, 32],
       ['trip/photos/été ☀.bin', 4_321, 33],
       ['trip/empty.bin', 0, 34],
-    ] as const) {
-      files[rel] = generateFile(path.join(dir, rel), size, seed);
-    }
+    ]);
     const [ada, bo] = await filePair(openPeers, room);
     const zipAll = bo.page.getByTestId('zip-all');
     await expect(zipAll).toBeHidden();
-    await ada.page.getByTestId('folder-input').setInputFiles(path.join(dir, 'trip'));
-    await expect(bo.page.getByTestId('transfer-accept-all')).toHaveText('Accept all 4 files', { timeout: 20_000 });
-    await bo.page.getByTestId('transfer-accept-all').click();
-    for (const rel of Object.keys(files)) {
-      await expect(transferRow(bo, rel, 'incoming')).toHaveAttribute('data-state', 'verified', { timeout: 60_000 });
-    }
+    await sendFolderAcceptAll(ada, bo, path.join(dir, 'trip'), Object.keys(files));
     await expect(zipAll).toHaveText('Download all 4 files (.zip)');
 
     const download = bo.page.waitForEvent('download');
@@ -131,22 +121,15 @@ test.describe('file sharing', () => {
 
   test('"Save all to a folder" writes every received file under its folder path', async ({ openPeers, room }, testInfo) => {
     const dir = testInfo.outputPath('save-all');
-    const files: Record<string, string> = {};
-    for (const [rel, size, seed] of [
+    const files = generateFiles(dir, [
       ['trip/a.bin', 300_000, 51],
       ['trip/day2/b.bin', 9 * MiB, 52], // over one segment: read back from OPFS
       ['trip/day2/night/c.txt', 17, 53],
-    ] as const) {
-      files[rel] = generateFile(path.join(dir, rel), size, seed);
-    }
+    ]);
     const [ada, bo] = await filePair(openPeers, room);
     const saveAll = bo.page.getByTestId('save-all');
     await expect(saveAll).toBeHidden();
-    await ada.page.getByTestId('folder-input').setInputFiles(path.join(dir, 'trip'));
-    await bo.page.getByTestId('transfer-accept-all').click();
-    for (const rel of Object.keys(files)) {
-      await expect(transferRow(bo, rel, 'incoming')).toHaveAttribute('data-state', 'verified', { timeout: 60_000 });
-    }
+    await sendFolderAcceptAll(ada, bo, path.join(dir, 'trip'), Object.keys(files));
     await expect(saveAll).toHaveText('Save all 3 files to a folder…');
 
     // The OS folder dialog cannot be driven headless: the picker hands the page a
@@ -209,15 +192,12 @@ test.describe('file sharing', () => {
 
   test('a dropped folder keeps its nested structure, next to a dropped file', async ({ openPeers, room }, testInfo) => {
     const dir = testInfo.outputPath('dropped');
-    const files: Record<string, string> = {};
-    for (const [rel, size, seed] of [
+    const files = generateFiles(dir, [
       ['photos/a.bin', 200_000, 11],
       ['photos/2024/b.bin', 700_000, 12],
       ['photos/2024/deep/c.bin', 33, 13],
       ['loose.bin', 5_000, 14],
-    ] as const) {
-      files[rel] = generateFile(path.join(dir, rel), size, seed);
-    }
+    ]);
     // More than one readEntries batch (Chromium returns at most 100 per call).
     const many = 130;
     for (let i = 0; i < many; i += 1) {
