@@ -287,8 +287,8 @@ impl Dom {
 
     /// Says in the chat that `name` offers a file: the Files panel may be out of
     /// sight (below the call, or far up on a phone). A burst of offers (a folder)
-    /// makes one line that counts them.
-    pub fn announce_offer(&self, peer: &str, name: &str, offer: &FileOffer) {
+    /// makes one line that counts them; returns whether this offer started a line.
+    pub fn announce_offer(&self, peer: &str, name: &str, offer: &FileOffer) -> bool {
         let last = self
             .chat_log
             .last_element_child()
@@ -305,7 +305,7 @@ impl Dom {
             }
             None => {
                 let Some(li) = self.add_system_line_element(name) else {
-                    return;
+                    return false;
                 };
                 let _ = li.set_attribute("data-offers-from", peer);
                 (li, 1, offer.size as f64)
@@ -326,6 +326,7 @@ impl Dom {
             )
         };
         li.set_text_content(Some(&text));
+        count == 1
     }
 
     /// We left the room: every transfer still open ends with it (the room drops
@@ -457,8 +458,8 @@ impl App {
                 let name = self.peer_name(peer);
                 let new = d.transfer_row(&row_key(peer, key)).is_none();
                 d.add_transfer_row(peer, &name, key, &offer, "offered");
-                if new {
-                    d.announce_offer(peer, &name, &offer);
+                // One unread per line of the chat log: a folder counts once.
+                if new && d.announce_offer(peer, &name, &offer) {
                     self.notice();
                 }
             }

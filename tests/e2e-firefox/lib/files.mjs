@@ -56,11 +56,11 @@ export function storedBytes(peer) {
   });
 }
 
-/** `sender` offers `source`, picked through its file input. */
-export async function offer(sender, source) {
+/** `sender` offers `sources`, picked together through its file input. */
+export async function offer(sender, ...sources) {
   const input = await sender.page.$(tid('file-input'));
   assert.ok(input, `${sender.name} has a file input`);
-  await input.uploadFile(source);
+  await input.uploadFile(...sources);
   await input.dispose();
 }
 

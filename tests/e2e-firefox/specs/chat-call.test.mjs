@@ -30,7 +30,7 @@ describe('two Firefox ESR peers', () => {
       await bo.expectMessagesFrom('Bo', ['hi Ada, Bo here']);
     }));
 
-  test('while a page is hidden (another tab in front), its title counts the messages and file offers that arrived', { timeout: TEST_TIMEOUT_MS }, () =>
+  test('while a page is hidden (another tab in front), its title counts the messages and file offers that arrived (files offered together once)', { timeout: TEST_TIMEOUT_MS }, () =>
     withPeers(env.browser, env.server, ['Ada', 'Bo'], async ([ada, bo]) => {
       await joinPair(ada, bo, 'ff-unread', 'chat');
       const base = 'ff-unread — peerlink';
@@ -48,13 +48,16 @@ describe('two Firefox ESR peers', () => {
         await ada.sendChat('sending you the notes');
         await bo.expectMessagesFrom('Ada', ['are you there?', 'sending you the notes']);
         await titleOf(bo, `(2) ${base}`, "Bo's title to count two messages");
-        const notes = path.join(dir, 'notes.txt');
-        writeFileSync(notes, 'the notes\n');
-        await offer(ada, notes);
-        await poll(() => rowState(bo, row('notes.txt', 'incoming')), (r) => r?.state === 'offered', {
-          message: "Bo's offer row of notes.txt",
-        });
-        await titleOf(bo, `(3) ${base}`, "Bo's title to count the file offer too");
+        // Two files picked together make one line in the chat, and count once.
+        const names = ['notes.txt', 'minutes.txt'];
+        for (const name of names) writeFileSync(path.join(dir, name), `the ${name}\n`);
+        await offer(ada, ...names.map((name) => path.join(dir, name)));
+        for (const name of names) {
+          await poll(() => rowState(bo, row(name, 'incoming')), (r) => r?.state === 'offered', {
+            message: `Bo's offer row of ${name}`,
+          });
+        }
+        await titleOf(bo, `(3) ${base}`, "Bo's title to count the two files offered together once");
         // Ada's page was in front all along: nothing counted there.
         assert.equal(await ada.page.title(), base);
 
