@@ -210,6 +210,93 @@ async fn simultaneous_offers_are_resolved_by_perfect_negotiation() {
     }
 }
 
+/// Forwards `from`'s signals to `to` like [`wire`], except that the offers
+/// `drop_offers` asks for are lost on the way (as with a signaling socket that
+/// died); says on `dropped` each time one is.
+fn wire_losing_offers(
+    mut from: UnboundedReceiver<PeerEvent>,
+    to: Rc<PeerConnection>,
+    drop_offers: Rc<Cell<u32>>,
+    dropped: futures_channel::mpsc::UnboundedSender<()>,
+) -> UnboundedReceiver<PeerEvent> {
+    let (tx, rx) = futures_channel::mpsc::unbounded();
+    spawn_local(async move {
+        while let Some(event) = from.next().await {
+            match event {
+                PeerEvent::Signal(payload) => {
+                    let offer = matches!(&payload, SignalPayload::Description { sdp_type, .. } if sdp_type == "offer");
+                    if offer && drop_offers.get() > 0 {
+                        drop_offers.set(drop_offers.get() - 1);
+                        let _ = dropped.unbounded_send(());
+                    } else {
+                        to.handle_signal(payload)
+                    }
+                }
+                other => {
+                    let _ = tx.unbounded_send(other);
+                }
+            }
+        }
+    });
+    rx
+}
+
+#[wasm_bindgen_test]
+async fn a_lost_offer_is_sent_again_when_the_other_side_offers() {
+    // b (impolite) renegotiates and its offer is lost; then a (polite) offers
+    // too. b ignores a's offer (glare, it keeps its own), which would leave both
+    // waiting for an answer for ever: b sends its offer again instead, a rolls
+    // back for it, and both negotiations complete.
+    let (a, a_events) = PeerConnection::new(&PeerConfig {
+        polite: true,
+        initiator: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let (b, b_events) = PeerConnection::new(&PeerConfig {
+        polite: false,
+        initiator: false,
+        ..Default::default()
+    })
+    .unwrap();
+    let (a, b) = (Rc::new(a), Rc::new(b));
+    let lose_b_offers = Rc::new(Cell::new(0));
+    let (dropped_tx, mut dropped) = futures_channel::mpsc::unbounded();
+    let mut a_events = wire(a_events, b.clone());
+    let mut b_events = wire_losing_offers(b_events, a.clone(), lose_b_offers.clone(), dropped_tx);
+    wait_for(&mut a_events, &PeerEvent::ControlOpen).await;
+    wait_for(&mut b_events, &PeerEvent::ControlOpen).await;
+
+    let mic = |s: &web_sys::MediaStream| -> web_sys::MediaStreamTrack {
+        s.get_audio_tracks().get(0).unchecked_into()
+    };
+    let b_mic = get_user_media(&MediaRequest::voice_call()).await.unwrap();
+    lose_b_offers.set(1);
+    b.set_track(TrackSource::Microphone, Some((&mic(&b_mic), &b_mic)))
+        .unwrap();
+    dropped.next().await.expect("b's offer was lost");
+    let a_mic = get_user_media(&MediaRequest::voice_call()).await.unwrap();
+    a.set_track(TrackSource::Microphone, Some((&mic(&a_mic), &a_mic)))
+        .unwrap();
+
+    // Without the second copy of b's offer, neither would ever get a track.
+    let within = |ms| gloo_timers::future::TimeoutFuture::new(ms);
+    let tracks = futures_util::future::join(
+        wait_for_audio_track(&mut a_events),
+        wait_for_audio_track(&mut b_events),
+    );
+    futures_util::pin_mut!(tracks);
+    if let futures_util::future::Either::Right(_) =
+        futures_util::future::select(tracks, within(20_000)).await
+    {
+        panic!(
+            "no microphone arrived in 20 s: a is {:?}, b is {:?}",
+            a.as_raw().signaling_state(),
+            b.as_raw().signaling_state()
+        );
+    }
+}
+
 #[wasm_bindgen_test]
 async fn messages_sent_before_open_are_delivered_in_order() {
     let (a, _a_events, _b, mut b_events) = pair(true, false).await;

@@ -39,8 +39,15 @@ impl DescriptionKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RemoteDescriptionAction {
     /// Glare on the impolite side: drop the remote offer (and the candidates that
-    /// follow it) and keep our own offer.
-    Ignore,
+    /// follow it) and keep our own offer. With `resend_offer`, our offer went out
+    /// before this one came in: send it again. The remote offered instead of
+    /// answering, so it may never have had ours (lost with a signaling connection
+    /// that died, say); a polite remote that gets it rolls back and answers, and
+    /// one that had it already answers a second time, which `Stale` drops.
+    Ignore { resend_offer: bool },
+    /// An answer while no offer of ours is out (signaling is stable): a late
+    /// copy of one already applied. Drop it.
+    Stale,
     /// Apply it with `setRemoteDescription` (for the polite side this implicitly rolls
     /// back our own offer); if `answer_needed`, then call `setLocalDescription()` and
     /// send the result.
@@ -95,12 +102,17 @@ impl PerfectNegotiation {
         kind: DescriptionKind,
         signaling_stable: bool,
     ) -> RemoteDescriptionAction {
+        if kind == DescriptionKind::Answer && signaling_stable && !self.remote_answer_pending {
+            return RemoteDescriptionAction::Stale;
+        }
         let ready_for_offer =
             !self.making_offer && (signaling_stable || self.remote_answer_pending);
         let collision = kind == DescriptionKind::Offer && !ready_for_offer;
         self.ignore_offer = !self.polite && collision;
         if self.ignore_offer {
-            return RemoteDescriptionAction::Ignore;
+            return RemoteDescriptionAction::Ignore {
+                resend_offer: !self.making_offer && !signaling_stable,
+            };
         }
         self.remote_answer_pending = kind == DescriptionKind::Answer;
         RemoteDescriptionAction::Apply {
@@ -195,9 +207,11 @@ mod tests {
         impolite.offer_finished();
         polite.offer_finished();
         // Both are now in have-local-offer (not stable) when the other's offer lands.
+        // The impolite side keeps its offer and sends it again (the polite side
+        // may not have it).
         assert_eq!(
             impolite.remote_description(DescriptionKind::Offer, false),
-            RemoteDescriptionAction::Ignore
+            RemoteDescriptionAction::Ignore { resend_offer: true }
         );
         assert!(impolite.ignoring_offer());
         assert_eq!(
@@ -221,9 +235,12 @@ mod tests {
     fn offer_while_making_offer_collides_even_if_stable() {
         let mut n = PerfectNegotiation::new(false);
         n.offer_started();
+        // Our offer is not out yet: nothing to send again, it goes when made.
         assert_eq!(
             n.remote_description(DescriptionKind::Offer, true),
-            RemoteDescriptionAction::Ignore
+            RemoteDescriptionAction::Ignore {
+                resend_offer: false
+            }
         );
         n.offer_finished();
         assert_eq!(
@@ -254,7 +271,59 @@ mod tests {
         n.remote_description_applied();
         assert_eq!(
             n.remote_description(DescriptionKind::Offer, false),
-            RemoteDescriptionAction::Ignore
+            RemoteDescriptionAction::Ignore { resend_offer: true }
+        );
+    }
+
+    #[test]
+    fn an_answer_with_no_offer_out_is_stale() {
+        let mut n = PerfectNegotiation::new(true);
+        n.offer_started();
+        n.offer_finished();
+        assert_eq!(
+            n.remote_description(DescriptionKind::Answer, false),
+            RemoteDescriptionAction::Apply {
+                answer_needed: false
+            }
+        );
+        n.remote_description_applied();
+        // A second copy of that answer (our offer was sent twice) finds us stable.
+        assert_eq!(
+            n.remote_description(DescriptionKind::Answer, true),
+            RemoteDescriptionAction::Stale
+        );
+        // So does one while a new offer is being made but not yet out.
+        n.offer_started();
+        assert_eq!(
+            n.remote_description(DescriptionKind::Answer, true),
+            RemoteDescriptionAction::Stale
+        );
+    }
+
+    #[test]
+    fn the_polite_side_answers_a_resent_offer_once_more() {
+        // The impolite side sent its offer twice; the polite side applied the
+        // first (rolling back its own) and is stable when the copy lands: it
+        // answers that too, and the impolite side drops the second answer.
+        let mut polite = PerfectNegotiation::new(true);
+        let mut impolite = PerfectNegotiation::new(false);
+        assert_eq!(
+            polite.remote_description(DescriptionKind::Offer, true),
+            RemoteDescriptionAction::Apply {
+                answer_needed: true
+            }
+        );
+        polite.remote_description_applied();
+        assert_eq!(
+            impolite.remote_description(DescriptionKind::Answer, false),
+            RemoteDescriptionAction::Apply {
+                answer_needed: false
+            }
+        );
+        impolite.remote_description_applied();
+        assert_eq!(
+            impolite.remote_description(DescriptionKind::Answer, true),
+            RemoteDescriptionAction::Stale
         );
     }
 

@@ -378,8 +378,15 @@ impl Shared {
                     .negotiation
                     .borrow_mut()
                     .remote_description(kind, stable);
-                let RemoteDescriptionAction::Apply { answer_needed } = action else {
-                    return Ok(());
+                let answer_needed = match action {
+                    RemoteDescriptionAction::Apply { answer_needed } => answer_needed,
+                    RemoteDescriptionAction::Ignore { resend_offer } => {
+                        if resend_offer {
+                            self.send_local_description();
+                        }
+                        return Ok(());
+                    }
+                    RemoteDescriptionAction::Stale => return Ok(()),
                 };
                 let init = RtcSessionDescriptionInit::new(match kind {
                     DescriptionKind::Offer => RtcSdpType::Offer,

@@ -30,8 +30,14 @@ use web_sys::{MediaStream, MediaStreamTrack};
 /// before its link is considered gone.
 const LEFT_PEER_PROBE_MS: u32 = 3_000;
 
-/// Interval of application-level keep-alive pings to the signaling server.
-const KEEPALIVE_MS: u32 = 20_000;
+/// Interval of application-level keep-alive pings to the signaling server, each
+/// answered with a pong.
+const KEEPALIVE_MS: u32 = 10_000;
+
+/// A socket that brings nothing, not even a pong, for this long after a ping is
+/// dead: after a change of network its TCP connection may take many minutes to
+/// fail, while the server and our peers can no longer reach us through it.
+const PONG_WAIT_MS: u32 = 10_000;
 
 /// Wait before the first attempt to reach a lost signaling server again, doubled
 /// after each failed attempt up to [`RECONNECT_MAX_MS`].
@@ -174,6 +180,8 @@ struct RoomShared {
     certificate: Option<wasm_bindgen::JsValue>,
     /// The current socket to the server (replaced after a reconnect).
     signaling: RefCell<SignalingSender>,
+    /// When a keep-alive ping went out on it that nothing has come in after yet.
+    unanswered_ping: Cell<Option<f64>>,
     /// How to join again after losing the server: the same options and resume
     /// token, so the server gives us the same peer id back.
     join_options: JoinOptions,
@@ -903,8 +911,32 @@ async fn forward_peer_events(
 async fn run_signaling(room: Weak<RoomShared>, mut signaling: Signaling) {
     loop {
         let (code, reason) = loop {
-            let event = signaling.next().await;
+            // Looks at the clock now and then rather than trusting one long timer:
+            // a hidden tab's timers may fire a minute late, and then the pong of a
+            // ping sent by an equally late timer is not missing.
+            let next = signaling.next();
+            futures_util::pin_mut!(next);
+            let check = gloo_timers::future::TimeoutFuture::new(PONG_WAIT_MS / 2);
+            let event = match futures_util::future::select(next, check).await {
+                futures_util::future::Either::Left((event, _)) => event,
+                futures_util::future::Either::Right(_) => {
+                    let Some(room) = room.upgrade() else { return };
+                    let waited = room
+                        .unanswered_ping
+                        .get()
+                        .map(|sent| js_sys::Date::now() - sent);
+                    if waited.is_some_and(|ms| ms >= f64::from(PONG_WAIT_MS)) {
+                        let secs = PONG_WAIT_MS / 1000;
+                        break (
+                            1006,
+                            format!("no answer from the signaling server for {secs} s"),
+                        );
+                    }
+                    continue;
+                }
+            };
             let Some(room) = room.upgrade() else { return };
+            room.unanswered_ping.set(None);
             match event {
                 Some(SignalingEvent::Message(msg)) => room.handle_server_message(msg),
                 Some(SignalingEvent::Invalid(reason)) => {
@@ -994,7 +1026,10 @@ async fn keep_alive(room: Weak<RoomShared>) {
             return;
         }
         // Fails only while reconnecting; the next socket gets the next ping.
-        let _ = room.signaling.borrow().send(&ClientMessage::Ping);
+        let sent = room.signaling.borrow().send(&ClientMessage::Ping).is_ok();
+        if sent && room.unanswered_ping.get().is_none() {
+            room.unanswered_ping.set(Some(js_sys::Date::now()));
+        }
     }
 }
 
@@ -1003,6 +1038,7 @@ impl RoomShared {
     /// keep the links we have, and check on peers the server no longer lists.
     fn resumed(self: &Rc<Self>, signaling: &Signaling, peers: Vec<PeerInfo>) {
         *self.signaling.borrow_mut() = signaling.sender();
+        self.unanswered_ping.set(None);
         let listed: Vec<PeerId> = peers.iter().map(|p| p.id.clone()).collect();
         for info in peers {
             self.add_peer(info, true);
@@ -1079,6 +1115,7 @@ impl Room {
             // Without one, each connection makes its own (slower, but works).
             certificate: certificate.ok(),
             signaling: RefCell::new(signaling.sender()),
+            unanswered_ping: Cell::new(None),
             join_options: options.clone(),
             resume_token: token,
             left: std::cell::Cell::new(false),

@@ -153,3 +153,36 @@ test.describe('file transfer between two network hosts', () => {
     );
   });
 });
+
+test.describe('recovery when a host moves to another network', () => {
+  test('Bo changes address: its signaling connection is noticed dead and replaced, and Cy, who joins meanwhile, links with Bo', async ({ hosts, faults, room }, testInfo) => {
+    test.setTimeout(150_000);
+    const { ada, bo } = await connectedPair(hosts, room);
+
+    // Every socket of Bo's on its old address is dead from here on, the WebSocket
+    // to the server too (TCP would take minutes to say so). The peer link is UDP
+    // on a socket bound to any address: Chromium's ICE carries on from the new one.
+    const movedAt = Date.now();
+    await faults.changeAddress('b', '10.78.0.22');
+    await ada.sendChat('still there?');
+    await bo.expectMessagesFrom('Ada', ['still there?']);
+    await bo.sendChat('yes, on another network');
+    await ada.expectMessagesFrom('Bo', ['yes, on another network']);
+
+    // Cy joins while Bo's signaling is dead: the server cannot tell Bo, and Cy's
+    // offer to Bo is lost with Bo's old socket. Bo must notice, come back under
+    // its id, and link with Cy.
+    const cy = await hosts.another('a', 'Cy');
+    await joinWith(cy, room, 'chat');
+    await expect(cy.participant('Ada')).toHaveAttribute('data-state', 'connected', { timeout: 20_000 });
+    await expect(cy.participant('Bo')).toHaveAttribute('data-state', 'connected', { timeout: 90_000 });
+    await expect(bo.participant('Cy')).toHaveAttribute('data-state', 'connected');
+    const linkedAt = Date.now();
+    await cy.sendChat('hello both');
+    await bo.expectMessagesFrom('Cy', ['hello both']);
+    await ada.expectMessagesFrom('Cy', ['hello both']);
+    // Ada and Bo never lost each other.
+    expect(statesOf(await marks(bo), 'participant', 'Ada').filter((m) => m.t >= movedAt).map((m) => m.state)).toEqual([]);
+    report(testInfo, { type: 'Cy linked with Bo', description: `${linkedAt - movedAt} ms after Bo's address changed` });
+  });
+});

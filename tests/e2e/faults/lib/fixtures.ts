@@ -108,6 +108,8 @@ export async function webrtcStats(page: Page): Promise<unknown> {
 export interface TwoHosts {
   /** Ada's page in a Chromium in host a, Bo's in a Chromium in host b, both at the server's page. */
   open(): Promise<{ ada: PeerPage; bo: PeerPage }>;
+  /** One more page, in its own Chromium in `host`, at the server's page. */
+  another(host: Host, name: string): Promise<PeerPage>;
 }
 
 interface Fixtures {
@@ -183,6 +185,7 @@ export const test = base.extend<Fixtures>({
           const [ada, bo] = await Promise.all([openIn('a', 'Ada'), openIn('b', 'Bo')]);
           return { ada, bo };
         },
+        another: openIn,
       });
     } finally {
       // Kept as files next to the trace (the list reporter prints only text).

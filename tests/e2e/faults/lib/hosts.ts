@@ -53,6 +53,8 @@ export async function inHost(host: Host, cmd: string, args: string[], input?: st
 
 /** The nftables table every fault rule lives in (one per host, deleted in teardown). */
 const TABLE = 'peerlink_faults';
+/** The table that makes a host's old address unusable after `changeAddress`. */
+const MOVED_TABLE = 'peerlink_moved';
 
 /**
  * Network faults between the hosts. Every fault is undone by `restore()`,
@@ -61,6 +63,7 @@ const TABLE = 'peerlink_faults';
 export class Faults {
   private tables = new Set<Host>();
   private downLinks = new Set<Host>();
+  private moved = new Map<Host, string>();
 
   /**
    * Drops `percent` % of the UDP packets arriving at each of `hosts`, at random
@@ -117,10 +120,45 @@ export class Faults {
     this.downLinks.delete(host);
   }
 
+  /**
+   * `host` moves to another address on the same link, as a laptop does when it
+   * joins another network: the old address is removed (every socket bound to it
+   * is dead from then on: candidates, the WebSocket), `address` added, and the default
+   * route put back (it went with the old address). `restore()` moves it back.
+   */
+  async changeAddress(host: Host, address: string): Promise<void> {
+    const from = this.moved.get(host) ?? HOST_IP[host];
+    // In this order: removing a primary address also removes the secondaries of its subnet.
+    await inHost(host, 'ip', ['addr', 'del', `${from}/24`, 'dev', LINK[host]]);
+    await inHost(host, 'ip', ['addr', 'add', `${address}/24`, 'dev', LINK[host]]);
+    await inHost(host, 'ip', ['route', 'replace', 'default', 'via', HOST_IP[OTHER[host]], 'dev', LINK[host]]);
+    // Sockets bound to the old address would otherwise go on sending from it, and
+    // the other host would still reach it through its neighbour cache: on another
+    // network nothing to or from the old address gets through.
+    const gone = address === HOST_IP[host] ? [] : [...new Set([from, HOST_IP[host]])].filter((a) => a !== address);
+    const script = [
+      `table inet ${MOVED_TABLE}`,
+      `delete table inet ${MOVED_TABLE}`,
+      ...(gone.length
+        ? [
+            `table inet ${MOVED_TABLE} {`,
+            `  chain out { type filter hook output priority 0; policy accept; ip saddr { ${gone.join(', ')} } drop; }`,
+            `  chain in { type filter hook input priority 0; policy accept; ip daddr { ${gone.join(', ')} } drop; }`,
+            `}`,
+          ]
+        : []),
+      '',
+    ].join('\n');
+    await inHost(host, 'nft', ['-f', '-'], script);
+    if (gone.length) this.moved.set(host, address);
+    else this.moved.delete(host);
+  }
+
   /** Undoes every fault still in place (teardown; also after a failed test). */
   async restore(): Promise<void> {
     const errors: string[] = [];
     for (const host of [...this.downLinks]) await this.linkUp(host).catch((e) => errors.push(String(e)));
+    for (const host of [...this.moved.keys()]) await this.changeAddress(host, HOST_IP[host]).catch((e) => errors.push(String(e)));
     for (const host of [...this.tables]) await this.clearRules(host).catch((e) => errors.push(String(e)));
     if (errors.length) throw new Error(`restoring the network failed:\n${errors.join('\n')}`);
   }
