@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Network-fault end-to-end tests (tests/e2e/faults/): two browsers on two
 # network "hosts" joined by one veth (scripts/two-hosts.sh); a file transfer
-# survives 5 % random UDP loss, and one interrupted by cutting the link for
-# 6 s resumes; both end byte-exact (SHA-256 computed by the test).
+# survives 5 % random UDP loss, one interrupted by cutting the link for 6 s
+# resumes, and one whose link stays down until ICE fails comes back by an ICE
+# restart (all byte-exact, SHA-256 computed by the test); a host that changes
+# address rejoins the server and links with a peer that joined meanwhile.
 #
 #   scripts/test-faults.sh [PLAYWRIGHT_ARGS...]      e.g. -g "cut"
 #   make test-faults FAULTS_ARGS='-g loss'           (builds first)

@@ -298,6 +298,51 @@ async fn a_lost_offer_is_sent_again_when_the_other_side_offers() {
 }
 
 #[wasm_bindgen_test]
+async fn a_lost_offer_is_sent_again_when_nothing_answers_it() {
+    // a adds a microphone and its offer is lost; b has nothing to negotiate, so
+    // only a second copy of the offer gets b the microphone.
+    let (a, a_events) = PeerConnection::new(&PeerConfig {
+        polite: true,
+        initiator: true,
+        ..Default::default()
+    })
+    .unwrap();
+    let (b, b_events) = PeerConnection::new(&PeerConfig {
+        polite: false,
+        initiator: false,
+        ..Default::default()
+    })
+    .unwrap();
+    let (a, b) = (Rc::new(a), Rc::new(b));
+    let lose_a_offers = Rc::new(Cell::new(0));
+    let (dropped_tx, mut dropped) = futures_channel::mpsc::unbounded();
+    let mut a_events = wire_losing_offers(a_events, b.clone(), lose_a_offers.clone(), dropped_tx);
+    let mut b_events = wire(b_events, a.clone());
+    wait_for(&mut a_events, &PeerEvent::ControlOpen).await;
+    wait_for(&mut b_events, &PeerEvent::ControlOpen).await;
+
+    let a_mic = get_user_media(&MediaRequest::voice_call()).await.unwrap();
+    lose_a_offers.set(1);
+    a.set_track(
+        TrackSource::Microphone,
+        Some((&a_mic.get_audio_tracks().get(0).unchecked_into(), &a_mic)),
+    )
+    .unwrap();
+    dropped.next().await.expect("a's offer was lost");
+    let track = wait_for_audio_track(&mut b_events);
+    futures_util::pin_mut!(track);
+    let within = gloo_timers::future::TimeoutFuture::new(20_000);
+    if let futures_util::future::Either::Right(_) =
+        futures_util::future::select(track, within).await
+    {
+        panic!(
+            "b got no microphone in 20 s: a is {:?}",
+            a.as_raw().signaling_state()
+        );
+    }
+}
+
+#[wasm_bindgen_test]
 async fn messages_sent_before_open_are_delivered_in_order() {
     let (a, _a_events, _b, mut b_events) = pair(true, false).await;
     for i in 0..5 {

@@ -62,6 +62,9 @@ const CONTROL_CHANNEL_ID: u16 = 0;
 const FILES_CHANNEL_ID: u16 = 1;
 /// Control messages queued while the channel is not open yet.
 const MAX_PENDING_CONTROL: usize = 256;
+/// An offer still unanswered after this long is sent again (and again): signals
+/// can be lost, with a signaling socket that died before anyone noticed.
+const OFFER_RESEND_MS: u32 = 5_000;
 
 /// How to set up a [`PeerConnection`].
 #[derive(Debug, Clone, Default)]
@@ -171,6 +174,9 @@ pub enum PeerEvent {
 struct Shared {
     pc: RtcPeerConnection,
     negotiation: RefCell<PerfectNegotiation>,
+    /// Offers made so far: tells a resend loop whether its offer is still the
+    /// one out.
+    offers_made: std::cell::Cell<u32>,
     events: mpsc::UnboundedSender<PeerEvent>,
     control: RefCell<Option<RtcDataChannel>>,
     files: RefCell<Option<RtcDataChannel>>,
@@ -348,14 +354,38 @@ impl Shared {
         }
     }
 
-    async fn make_offer(&self) {
+    async fn make_offer(self: &Rc<Self>) {
         self.negotiation.borrow_mut().offer_started();
         let result = JsFuture::from(ext(&self.pc).set_local_description_implicit()).await;
         match result {
-            Ok(_) => self.send_local_description(),
+            Ok(_) => {
+                self.send_local_description();
+                self.resend_while_unanswered();
+            }
             Err(e) => self.emit(PeerEvent::Error(e.into())),
         }
         self.negotiation.borrow_mut().offer_finished();
+    }
+
+    /// Sends the offer just sent again every [`OFFER_RESEND_MS`] until it is
+    /// answered, rolled back or replaced by a newer one. A remote that had it
+    /// answers it again, and that answer finds us stable
+    /// ([`RemoteDescriptionAction::Stale`]).
+    fn resend_while_unanswered(self: &Rc<Self>) {
+        let offer = self.offers_made.get().wrapping_add(1);
+        self.offers_made.set(offer);
+        let weak = Rc::downgrade(self);
+        spawn_local(async move {
+            loop {
+                gloo_timers::future::TimeoutFuture::new(OFFER_RESEND_MS).await;
+                let Some(shared) = weak.upgrade() else { return };
+                let pending = shared.pc.signaling_state() == RtcSignalingState::HaveLocalOffer;
+                if !pending || shared.offers_made.get() != offer {
+                    return;
+                }
+                shared.send_local_description();
+            }
+        });
     }
 
     fn remote_candidate_is_stale(&self, candidate: &str) -> bool {
@@ -454,6 +484,7 @@ impl PeerConnection {
         let shared = Rc::new(Shared {
             pc: pc.clone(),
             negotiation: RefCell::new(PerfectNegotiation::new(config.polite)),
+            offers_made: std::cell::Cell::new(0),
             events,
             control: RefCell::new(None),
             files: RefCell::new(None),
