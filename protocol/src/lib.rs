@@ -323,6 +323,13 @@ pub enum SignalPayload {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sdp_m_line_index: Option<u16>,
     },
+    /// The sender's data channel to us closed while we are both still in the
+    /// room: drop the connection to it and answer with `relink_ack`; a new offer
+    /// follows.
+    Relink,
+    /// The answer to `relink`: the connection it asked to drop is gone, and
+    /// signals from here on are for the new one.
+    RelinkAck,
 }
 
 #[cfg(test)]
@@ -370,6 +377,20 @@ mod tests {
             }
         );
         assert_eq!(ClientMessage::parse(&join.to_json()).unwrap(), join);
+    }
+
+    #[test]
+    fn relink_signals_are_unit_variants() {
+        for (payload, text) in [
+            (SignalPayload::Relink, r#"{"kind":"relink"}"#),
+            (SignalPayload::RelinkAck, r#"{"kind":"relink_ack"}"#),
+        ] {
+            assert_eq!(serde_json::to_string(&payload).unwrap(), text);
+            assert_eq!(
+                serde_json::from_str::<SignalPayload>(text).unwrap(),
+                payload
+            );
+        }
     }
 
     #[test]

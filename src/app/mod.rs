@@ -361,7 +361,16 @@ impl App {
                     d.add_system_line(&format!("{name} left"));
                 }
             }
-            RoomEvent::PeerState { id, state } => d.set_participant_state(&id, state.as_str()),
+            RoomEvent::PeerState { id, state } => {
+                d.set_participant_state(&id, state.as_str());
+                // A peer's connection may be a new one (after its data channel died).
+                if let Some(pc) = self
+                    .current_room()
+                    .and_then(|r| r.with_peer(&id, |p| p.as_raw().clone()))
+                {
+                    debug_peers().set(&JsValue::from_str(&id), &pc);
+                }
+            }
             RoomEvent::PeerChannelOpen(_) => {}
             RoomEvent::Chat(msg) => {
                 d.add_chat(&msg.name, &msg.text, msg.time_ms, false);

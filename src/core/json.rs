@@ -55,6 +55,7 @@ impl<D> Tagged for peerlink_protocol::ServerMessage<D> {
 
 impl Tagged for peerlink_protocol::SignalPayload {
     const TAG: &'static str = "kind";
+    const UNIT_VARIANTS: &'static [&'static str] = &["relink", "relink_ack"];
 }
 
 /// Encodes `value` as JSON text. Empty if it cannot be encoded, which the wire types

@@ -65,6 +65,10 @@ const MAX_PENDING_CONTROL: usize = 256;
 /// An offer still unanswered after this long is sent again (and again): signals
 /// can be lost, with a signaling socket that died before anyone noticed.
 const OFFER_RESEND_MS: u32 = 5_000;
+/// While a link stays failed or disconnected after an ICE restart, the restart is
+/// made again this often: one made while the network was still down fails too,
+/// and then no state change would ask for another.
+const ICE_RESTART_RETRY_MS: u32 = 5_000;
 
 /// How to set up a [`PeerConnection`].
 #[derive(Debug, Clone, Default)]
@@ -186,6 +190,10 @@ struct Shared {
     /// Whether channel and tracks are attached: at once for an initiator, at the first
     /// remote offer otherwise (so they ride on that offer's answer, no extra round).
     started: std::cell::Cell<bool>,
+    /// Whether an ICE restart is being retried until the link is back.
+    restarting: std::cell::Cell<bool>,
+    /// Whether the control channel has been open.
+    control_opened: std::cell::Cell<bool>,
     /// The tracks we want to send, by source.
     wanted_tracks: RefCell<VecMap<TrackSource, (MediaStreamTrack, MediaStream)>>,
     senders: RefCell<VecMap<TrackSource, RtcRtpSender>>,
@@ -286,6 +294,7 @@ impl Shared {
         let listen = |kind, f| self.listen_weak(&channel, kind, f);
         let listeners = vec![
             listen("open", |shared, _| {
+                shared.control_opened.set(true);
                 shared.flush_pending_control();
                 shared.emit(PeerEvent::ControlOpen);
             }),
@@ -365,6 +374,31 @@ impl Shared {
             Err(e) => self.emit(PeerEvent::Error(e.into())),
         }
         self.negotiation.borrow_mut().offer_finished();
+    }
+
+    /// Restarts ICE (perfect negotiation makes that safe from either side), and
+    /// again every [`ICE_RESTART_RETRY_MS`] while the link is still down.
+    fn restart_ice_until_connected(self: &Rc<Self>) {
+        ext(&self.pc).restart_ice();
+        if self.restarting.replace(true) {
+            return;
+        }
+        let weak = Rc::downgrade(self);
+        spawn_local(async move {
+            loop {
+                gloo_timers::future::TimeoutFuture::new(ICE_RESTART_RETRY_MS).await;
+                let Some(shared) = weak.upgrade() else { return };
+                match ConnectionState::from_web(shared.pc.connection_state()) {
+                    ConnectionState::Failed | ConnectionState::Disconnected => {
+                        ext(&shared.pc).restart_ice()
+                    }
+                    _ => {
+                        shared.restarting.set(false);
+                        return;
+                    }
+                }
+            }
+        });
     }
 
     /// Sends the offer just sent again every [`OFFER_RESEND_MS`] until it is
@@ -457,6 +491,8 @@ impl Shared {
                     Ok(_) => Ok(()),
                 }
             }
+            // About the connection as a whole: the room handles these.
+            SignalPayload::Relink | SignalPayload::RelinkAck => Ok(()),
         }
     }
 }
@@ -491,6 +527,8 @@ impl PeerConnection {
             control_listeners: RefCell::new(Vec::new()),
             pending_control: RefCell::new(VecDeque::new()),
             started: std::cell::Cell::new(false),
+            restarting: std::cell::Cell::new(false),
+            control_opened: std::cell::Cell::new(false),
             wanted_tracks: RefCell::new(Default::default()),
             senders: RefCell::new(Default::default()),
         });
@@ -530,8 +568,7 @@ impl PeerConnection {
             listen("connectionstatechange", |shared, _| {
                 let state = ConnectionState::from_web(shared.pc.connection_state());
                 if state == ConnectionState::Failed {
-                    // Perfect negotiation makes an ICE restart safe from either side.
-                    ext(&shared.pc).restart_ice();
+                    shared.restart_ice_until_connected();
                 }
                 shared.emit(PeerEvent::StateChanged(state));
             }),
@@ -578,7 +615,7 @@ impl PeerConnection {
             self.connection_state(),
             ConnectionState::Failed | ConnectionState::Disconnected
         ) {
-            ext(&self.shared.pc).restart_ice();
+            self.shared.restart_ice_until_connected();
         }
     }
 
@@ -642,6 +679,13 @@ impl PeerConnection {
     /// The file-transfer data channel, once created.
     pub fn files_channel(&self) -> Option<RtcDataChannel> {
         self.shared.files.borrow().clone()
+    }
+
+    /// Whether the control channel was open once and is not any more: its SCTP
+    /// association is gone (Firefox may not say so with a `close` event when
+    /// that happens while the link is down).
+    pub fn control_lost(&self) -> bool {
+        self.shared.control_opened.get() && !self.control_open()
     }
 
     /// Whether the control channel is open.

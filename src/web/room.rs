@@ -18,7 +18,7 @@ use crate::core::vec_map::VecMap;
 use futures_channel::mpsc;
 use futures_util::StreamExt;
 use gloo_events::EventListener;
-use peerlink_protocol::{IceServer, PeerId, PeerInfo};
+use peerlink_protocol::{IceServer, PeerId, PeerInfo, SignalPayload};
 use std::cell::{Cell, RefCell};
 use std::rc::{Rc, Weak};
 use wasm_bindgen::JsCast;
@@ -29,6 +29,10 @@ use web_sys::{MediaStream, MediaStreamTrack};
 /// How long a peer the server says left has to answer a ping over its data channel
 /// before its link is considered gone.
 const LEFT_PEER_PROBE_MS: u32 = 3_000;
+
+/// How long after its data channel closed a peer still in the room gets a new
+/// connection (see `RoomShared::relink`).
+const RELINK_AFTER_MS: u32 = 2_000;
 
 /// Interval of application-level keep-alive pings to the signaling server, each
 /// answered with a pong.
@@ -155,6 +159,12 @@ struct RemotePeer {
     /// The nonce of an unanswered liveness ping, if any.
     probe: Option<u32>,
     files: Rc<PeerFiles>,
+    /// Which of our connections to this peer `connection` is (see
+    /// [`RoomShared::relink`]): events of an earlier one are ignored.
+    link: u32,
+    /// We asked the peer to start over with a new connection and it has not
+    /// said it did yet: its signals until then belong to its old one.
+    relink_asked: bool,
 }
 
 // Note: `MediaStream` and `MediaStreamTrack` have an inherent JS `clone()` that makes a
@@ -234,29 +244,9 @@ impl RoomShared {
             peer.connection.resignal();
             return;
         }
-        let config = PeerConfig {
-            ice_servers: self.ice_servers.clone(),
-            polite: is_polite(&self.id, &info.id),
-            initiator,
-            certificate: self.certificate.clone(),
+        let Some(connection) = self.connect(&info.id, initiator, 0) else {
+            return;
         };
-        let (connection, events) = match PeerConnection::new(&config) {
-            Ok(pair) => pair,
-            Err(e) => {
-                self.emit(RoomEvent::Warning(e));
-                return;
-            }
-        };
-        for (source, (track, stream)) in self.tracks.borrow().iter() {
-            if let Err(e) = connection.set_track(*source, Some((track, stream))) {
-                self.emit(RoomEvent::Warning(e));
-            }
-        }
-        spawn_local(forward_peer_events(
-            Rc::downgrade(self),
-            info.id.clone(),
-            events,
-        ));
         self.peers.borrow_mut().insert(
             info.id.clone(),
             RemotePeer {
@@ -267,9 +257,115 @@ impl RoomShared {
                 left_signaling: false,
                 probe: None,
                 files: PeerFiles::new(info.id.clone(), self.events.clone()),
+                link: 0,
+                relink_asked: false,
             },
         );
         self.emit(RoomEvent::PeerJoined(info));
+    }
+
+    /// A new connection to `id` carrying our tracks, its events forwarded as
+    /// those of connection number `link`.
+    fn connect(self: &Rc<Self>, id: &str, initiator: bool, link: u32) -> Option<PeerConnection> {
+        let config = PeerConfig {
+            ice_servers: self.ice_servers.clone(),
+            polite: is_polite(&self.id, id),
+            initiator,
+            certificate: self.certificate.clone(),
+        };
+        let (connection, events) = match PeerConnection::new(&config) {
+            Ok(pair) => pair,
+            Err(e) => {
+                self.emit(RoomEvent::Warning(e));
+                return None;
+            }
+        };
+        for (source, (track, stream)) in self.tracks.borrow().iter() {
+            if let Err(e) = connection.set_track(*source, Some((track, stream))) {
+                self.emit(RoomEvent::Warning(e));
+            }
+        }
+        spawn_local(forward_peer_events(
+            Rc::downgrade(self),
+            id.to_owned(),
+            link,
+            events,
+        ));
+        Some(connection)
+    }
+
+    /// Replaces the connection to `id` by a new one (`initiator`: we make the
+    /// first offer). Its streams go; transfers continue when the new files
+    /// channel opens, from what was acknowledged.
+    fn replace_connection(self: &Rc<Self>, id: &str, initiator: bool) {
+        let Some(link) = self.peers.borrow().get(id).map(|p| p.link.wrapping_add(1)) else {
+            return;
+        };
+        let Some(connection) = self.connect(id, initiator, link) else {
+            return;
+        };
+        let (old, streams, files) = {
+            let mut peers = self.peers.borrow_mut();
+            let Some(peer) = peers.get_mut(id) else {
+                return;
+            };
+            peer.link = link;
+            peer.probe = None;
+            let old = std::mem::replace(&mut peer.connection, connection);
+            let streams: Vec<String> = peer.streams.keys().cloned().collect();
+            (old, streams, peer.files.clone())
+        };
+        drop(old); // closes the old RTCPeerConnection
+        files.closed();
+        for stream_id in streams {
+            self.remote_stream_gone(id, &stream_id);
+        }
+    }
+
+    /// Our data channel to `id` closed while the peer is still in the room: its
+    /// SCTP association is gone (Firefox gives one up after a long enough outage,
+    /// even when an ICE restart brings the path back), and no data channel can be
+    /// opened on it again. Both sides start over with a new connection: we send
+    /// `relink` and make the offer; the peer drops its connection, answers
+    /// `relink_ack`, and takes the offer. Its signals before that ack belong to
+    /// its old connection and are dropped. If both ask at once, the polite side
+    /// gives way.
+    /// Returns whether the request went out (not while signaling is down).
+    fn relink(self: &Rc<Self>, id: &str) -> bool {
+        let msg = ClientMessage::Signal {
+            to: id.to_owned(),
+            data: crate::core::json::Nested(SignalPayload::Relink),
+        };
+        if self.signaling.borrow().send(&msg).is_err() {
+            return false;
+        }
+        self.replace_connection(id, true);
+        if let Some(peer) = self.peers.borrow_mut().get_mut(id) {
+            peer.relink_asked = true;
+        }
+        true
+    }
+
+    /// `from` asks to start over (see [`RoomShared::relink`]).
+    fn relink_asked_by(self: &Rc<Self>, from: &str) {
+        let asked_too = match self.peers.borrow().get(from) {
+            Some(peer) => peer.relink_asked,
+            None => return,
+        };
+        if asked_too && !is_polite(&self.id, from) {
+            return; // our request stands; the peer gives way to it
+        }
+        self.replace_connection(from, false);
+        if let Some(peer) = self.peers.borrow_mut().get_mut(from) {
+            peer.relink_asked = false;
+        }
+        let msg = ClientMessage::Signal {
+            to: from.to_owned(),
+            data: crate::core::json::Nested(SignalPayload::RelinkAck),
+        };
+        if let Err(e) = self.signaling.borrow().send(&msg) {
+            self.emit(RoomEvent::Warning(e));
+        }
     }
 
     /// The server says `id` left. A peer whose data channel is still open only lost
@@ -313,14 +409,31 @@ impl RoomShared {
 
     /// Removes `id` if the server already said it left.
     fn link_down(self: &Rc<Self>, id: &str) {
-        let left = self
-            .peers
-            .borrow()
-            .get(id)
-            .is_some_and(|p| p.left_signaling);
+        let (left, link) = match self.peers.borrow().get(id) {
+            Some(p) => (p.left_signaling, p.link),
+            None => return,
+        };
         if left {
             self.remove_peer(id);
+            return;
         }
+        // A peer that leaves closes its connection before the server says so:
+        // give that word time to come before starting over.
+        let weak = Rc::downgrade(self);
+        let id = id.to_owned();
+        spawn_local(async move {
+            loop {
+                gloo_timers::future::TimeoutFuture::new(RELINK_AFTER_MS).await;
+                let Some(room) = weak.upgrade() else { return };
+                let still = room.peers.borrow().get(&id).is_some_and(|p| {
+                    p.link == link && !p.left_signaling && !p.connection.control_open()
+                });
+                // Unsent while signaling is down: asked again once it may be back.
+                if !still || room.left.get() || room.relink(&id) {
+                    return;
+                }
+            }
+        });
     }
 
     fn remove_peer(self: &Rc<Self>, id: &str) {
@@ -640,7 +753,19 @@ impl RoomShared {
                         return;
                     }
                 };
+                match payload {
+                    SignalPayload::Relink => return self.relink_asked_by(&from),
+                    SignalPayload::RelinkAck => {
+                        if let Some(peer) = self.peers.borrow_mut().get_mut(&from) {
+                            peer.relink_asked = false;
+                        }
+                        return;
+                    }
+                    _ => {}
+                }
                 match self.peers.borrow().get(&from) {
+                    // Still for its old connection (sent before our `relink` came).
+                    Some(peer) if peer.relink_asked => {}
                     Some(peer) => peer.connection.handle_signal(payload),
                     None => self.emit(RoomEvent::Warning(Error::BadPeerMessage {
                         peer: from,
@@ -826,7 +951,13 @@ impl RoomShared {
                     id: from.to_owned(),
                     state,
                 });
-                if matches!(state, ConnectionState::Failed | ConnectionState::Closed) {
+                let lost = state == ConnectionState::Connected
+                    && self
+                        .peers
+                        .borrow()
+                        .get(from)
+                        .is_some_and(|p| p.connection.control_lost());
+                if lost || matches!(state, ConnectionState::Failed | ConnectionState::Closed) {
                     self.link_down(from);
                 }
             }
@@ -898,11 +1029,21 @@ impl RoomShared {
 async fn forward_peer_events(
     room: Weak<RoomShared>,
     peer: PeerId,
+    link: u32,
     mut events: mpsc::UnboundedReceiver<PeerEvent>,
 ) {
     while let Some(event) = events.next().await {
         let Some(room) = room.upgrade() else { return };
-        room.handle_peer_event(&peer, event);
+        let current = room.peers.borrow().get(&peer).map(|p| p.link);
+        match current {
+            Some(current) if current == link => room.handle_peer_event(&peer, event),
+            // A connection replaced by `relink`: what it says no longer counts.
+            Some(_) => return,
+            None => {
+                // Removed: forward what it said before it went (as before relinks).
+                room.handle_peer_event(&peer, event);
+            }
+        }
     }
 }
 

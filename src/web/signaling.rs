@@ -282,4 +282,29 @@ mod tests {
         );
         assert_eq!(json::to_string(&ClientMessage::Ping), r#"{"type":"ping"}"#);
     }
+
+    #[wasm_bindgen_test]
+    fn relink_signals_go_both_ways() {
+        for (payload, kind) in [
+            (SignalPayload::Relink, "relink"),
+            (SignalPayload::RelinkAck, "relink_ack"),
+        ] {
+            let out = ClientMessage::Signal {
+                to: "p1".into(),
+                data: json::Nested(payload.clone()),
+            };
+            assert_eq!(
+                json::to_string(&out),
+                format!(r#"{{"type":"signal","to":"p1","data":{{"kind":"{kind}"}}}}"#)
+            );
+            let frame = format!(r#"{{"type":"signal","from":"b","data":{{"kind":"{kind}"}}}}"#);
+            assert_eq!(
+                read_frame(&frame),
+                Ok(ServerMessage::Signal {
+                    from: "b".into(),
+                    data: SignalData::Payload(payload)
+                })
+            );
+        }
+    }
 }
