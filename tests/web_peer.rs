@@ -211,24 +211,31 @@ async fn simultaneous_offers_are_resolved_by_perfect_negotiation() {
 }
 
 /// Forwards `from`'s signals to `to` like [`wire`], except that the offers
-/// `drop_offers` asks for are lost on the way (as with a signaling socket that
-/// died); says on `dropped` each time one is.
+/// `lose` asks for (a count) are lost on the way, with the candidates that follow
+/// them up to the next description, as with a signaling socket that died; each
+/// loss is told on `lost`.
 fn wire_losing_offers(
     mut from: UnboundedReceiver<PeerEvent>,
     to: Rc<PeerConnection>,
-    drop_offers: Rc<Cell<u32>>,
-    dropped: futures_channel::mpsc::UnboundedSender<()>,
+    lose: Rc<Cell<u32>>,
+    lost: futures_channel::mpsc::UnboundedSender<()>,
 ) -> UnboundedReceiver<PeerEvent> {
     let (tx, rx) = futures_channel::mpsc::unbounded();
     spawn_local(async move {
+        let mut losing = false;
         while let Some(event) = from.next().await {
             match event {
                 PeerEvent::Signal(payload) => {
+                    let description = matches!(&payload, SignalPayload::Description { .. });
                     let offer = matches!(&payload, SignalPayload::Description { sdp_type, .. } if sdp_type == "offer");
-                    if offer && drop_offers.get() > 0 {
-                        drop_offers.set(drop_offers.get() - 1);
-                        let _ = dropped.unbounded_send(());
+                    if offer && lose.get() > 0 {
+                        lose.set(lose.get() - 1);
+                        losing = true;
+                        let _ = lost.unbounded_send(());
+                    } else if losing && !description {
+                        // a candidate of the lost offer
                     } else {
+                        losing = false;
                         to.handle_signal(payload)
                     }
                 }
@@ -241,12 +248,20 @@ fn wire_losing_offers(
     rx
 }
 
-#[wasm_bindgen_test]
-async fn a_lost_offer_is_sent_again_when_the_other_side_offers() {
-    // b (impolite) renegotiates and its offer is lost; then a (polite) offers
-    // too. b ignores a's offer (glare, it keeps its own), which would leave both
-    // waiting for an answer for ever: b sends its offer again instead, a rolls
-    // back for it, and both negotiations complete.
+/// Two connected peers as in [`pair`] (a polite and opening), where each side's
+/// offers may be lost on the way to the other.
+struct LossyPair {
+    a: Rc<PeerConnection>,
+    a_events: UnboundedReceiver<PeerEvent>,
+    lose_a: Rc<Cell<u32>>,
+    b: Rc<PeerConnection>,
+    b_events: UnboundedReceiver<PeerEvent>,
+    lose_b: Rc<Cell<u32>>,
+    /// One message per lost offer.
+    lost: UnboundedReceiver<()>,
+}
+
+async fn lossy_pair() -> LossyPair {
     let (a, a_events) = PeerConnection::new(&PeerConfig {
         polite: true,
         initiator: true,
@@ -260,37 +275,45 @@ async fn a_lost_offer_is_sent_again_when_the_other_side_offers() {
     })
     .unwrap();
     let (a, b) = (Rc::new(a), Rc::new(b));
-    let lose_b_offers = Rc::new(Cell::new(0));
-    let (dropped_tx, mut dropped) = futures_channel::mpsc::unbounded();
-    let mut a_events = wire(a_events, b.clone());
-    let mut b_events = wire_losing_offers(b_events, a.clone(), lose_b_offers.clone(), dropped_tx);
+    let (lose_a, lose_b) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+    let (lost_tx, lost) = futures_channel::mpsc::unbounded();
+    let mut a_events = wire_losing_offers(a_events, b.clone(), lose_a.clone(), lost_tx.clone());
+    let mut b_events = wire_losing_offers(b_events, a.clone(), lose_b.clone(), lost_tx);
     wait_for(&mut a_events, &PeerEvent::ControlOpen).await;
     wait_for(&mut b_events, &PeerEvent::ControlOpen).await;
+    LossyPair {
+        a,
+        a_events,
+        lose_a,
+        b,
+        b_events,
+        lose_b,
+        lost,
+    }
+}
 
-    let mic = |s: &web_sys::MediaStream| -> web_sys::MediaStreamTrack {
-        s.get_audio_tracks().get(0).unchecked_into()
-    };
-    let b_mic = get_user_media(&MediaRequest::voice_call()).await.unwrap();
-    lose_b_offers.set(1);
-    b.set_track(TrackSource::Microphone, Some((&mic(&b_mic), &b_mic)))
+/// Starts sending a fresh microphone from `peer`.
+async fn add_microphone(peer: &PeerConnection) {
+    let mic = get_user_media(&MediaRequest::voice_call()).await.unwrap();
+    let track: web_sys::MediaStreamTrack = mic.get_audio_tracks().get(0).unchecked_into();
+    peer.set_track(TrackSource::Microphone, Some((&track, &mic)))
         .unwrap();
-    dropped.next().await.expect("b's offer was lost");
-    let a_mic = get_user_media(&MediaRequest::voice_call()).await.unwrap();
-    a.set_track(TrackSource::Microphone, Some((&mic(&a_mic), &a_mic)))
-        .unwrap();
+}
 
-    // Without the second copy of b's offer, neither would ever get a track.
-    let within = |ms| gloo_timers::future::TimeoutFuture::new(ms);
-    let tracks = futures_util::future::join(
-        wait_for_audio_track(&mut a_events),
-        wait_for_audio_track(&mut b_events),
-    );
-    futures_util::pin_mut!(tracks);
-    if let futures_util::future::Either::Right(_) =
-        futures_util::future::select(tracks, within(20_000)).await
+/// Runs `work`, failing with `what` (and the signaling states of `a` and `b`)
+/// after 20 s.
+async fn within_20_s(
+    work: impl std::future::Future<Output = ()>,
+    what: &str,
+    a: &PeerConnection,
+    b: &PeerConnection,
+) {
+    futures_util::pin_mut!(work);
+    let limit = gloo_timers::future::TimeoutFuture::new(20_000);
+    if let futures_util::future::Either::Right(_) = futures_util::future::select(work, limit).await
     {
         panic!(
-            "no microphone arrived in 20 s: a is {:?}, b is {:?}",
+            "{what} in 20 s: a is {:?}, b is {:?}",
             a.as_raw().signaling_state(),
             b.as_raw().signaling_state()
         );
@@ -298,48 +321,36 @@ async fn a_lost_offer_is_sent_again_when_the_other_side_offers() {
 }
 
 #[wasm_bindgen_test]
+async fn a_lost_offer_is_sent_again_when_the_other_side_offers() {
+    // b (impolite) renegotiates and its offer is lost; then a (polite) offers
+    // too. b ignores a's offer (glare, it keeps its own), which would leave both
+    // waiting for an answer for ever: b sends its offer again instead, a rolls
+    // back for it, and both negotiations complete.
+    let mut pair = lossy_pair().await;
+    pair.lose_b.set(1);
+    add_microphone(&pair.b).await;
+    pair.lost.next().await.expect("b's offer was lost");
+    add_microphone(&pair.a).await;
+    let both = async {
+        futures_util::future::join(
+            wait_for_audio_track(&mut pair.a_events),
+            wait_for_audio_track(&mut pair.b_events),
+        )
+        .await;
+    };
+    within_20_s(both, "no microphone arrived", &pair.a, &pair.b).await;
+}
+
+#[wasm_bindgen_test]
 async fn a_lost_offer_is_sent_again_when_nothing_answers_it() {
     // a adds a microphone and its offer is lost; b has nothing to negotiate, so
     // only a second copy of the offer gets b the microphone.
-    let (a, a_events) = PeerConnection::new(&PeerConfig {
-        polite: true,
-        initiator: true,
-        ..Default::default()
-    })
-    .unwrap();
-    let (b, b_events) = PeerConnection::new(&PeerConfig {
-        polite: false,
-        initiator: false,
-        ..Default::default()
-    })
-    .unwrap();
-    let (a, b) = (Rc::new(a), Rc::new(b));
-    let lose_a_offers = Rc::new(Cell::new(0));
-    let (dropped_tx, mut dropped) = futures_channel::mpsc::unbounded();
-    let mut a_events = wire_losing_offers(a_events, b.clone(), lose_a_offers.clone(), dropped_tx);
-    let mut b_events = wire(b_events, a.clone());
-    wait_for(&mut a_events, &PeerEvent::ControlOpen).await;
-    wait_for(&mut b_events, &PeerEvent::ControlOpen).await;
-
-    let a_mic = get_user_media(&MediaRequest::voice_call()).await.unwrap();
-    lose_a_offers.set(1);
-    a.set_track(
-        TrackSource::Microphone,
-        Some((&a_mic.get_audio_tracks().get(0).unchecked_into(), &a_mic)),
-    )
-    .unwrap();
-    dropped.next().await.expect("a's offer was lost");
-    let track = wait_for_audio_track(&mut b_events);
-    futures_util::pin_mut!(track);
-    let within = gloo_timers::future::TimeoutFuture::new(20_000);
-    if let futures_util::future::Either::Right(_) =
-        futures_util::future::select(track, within).await
-    {
-        panic!(
-            "b got no microphone in 20 s: a is {:?}",
-            a.as_raw().signaling_state()
-        );
-    }
+    let mut pair = lossy_pair().await;
+    pair.lose_a.set(1);
+    add_microphone(&pair.a).await;
+    pair.lost.next().await.expect("a's offer was lost");
+    let got = wait_for_audio_track(&mut pair.b_events);
+    within_20_s(got, "b got no microphone", &pair.a, &pair.b).await;
 }
 
 #[wasm_bindgen_test]

@@ -2,7 +2,7 @@ import path from 'node:path';
 import { joinWith } from '../lib/call';
 import { generateFile, saveDownload, sha256File, transferRow } from '../lib/files';
 import type { PeerPage } from '../lib/peer-page';
-import type { Page, TestInfo } from '@playwright/test';
+import type { Locator, Page, TestInfo } from '@playwright/test';
 import { expect, marks, test, type Mark } from './lib/fixtures';
 
 // Two browsers on two network hosts (scripts/two-hosts.sh): Ada's Chromium in
@@ -52,6 +52,19 @@ function statesOf(all: Mark[], testid: string, key: string): Mark[] {
   return all.filter((m) => m.testid === testid && m.key === key && m.state !== undefined);
 }
 
+/** Whether `peer` showed `other` in `state` at or after `since` (from the page's own record). */
+async function sawSince(peer: PeerPage, other: string, state: string, since: number): Promise<boolean> {
+  return statesOf(await marks(peer), 'participant', other).some((m) => m.t >= since && m.state === state);
+}
+
+/** Waits until Bo's row `incoming` has a tenth of its file. */
+async function aTenthArrived(incoming: Locator): Promise<void> {
+  const progress = incoming.getByTestId('transfer-progress');
+  await expect
+    .poll(async () => Number(await progress.getAttribute('value')), { timeout: 60_000, message: 'Bo has received a tenth of the file' })
+    .toBeGreaterThan(0.1);
+}
+
 test.describe('file transfer between two network hosts', () => {
   test('a 64 MiB file survives 5 % random UDP loss in both directions, byte-exact', async ({ hosts, faults, room, scratch }, testInfo) => {
     test.setTimeout(180_000);
@@ -96,9 +109,7 @@ test.describe('file transfer between two network hosts', () => {
     const { incoming, outgoing } = await sendAndAccept(ada, bo, source);
     await expect(incoming).toHaveAttribute('data-state', 'transferring');
     const progress = incoming.getByTestId('transfer-progress');
-    await expect
-      .poll(async () => Number(await progress.getAttribute('value')), { timeout: 60_000, message: 'Bo has received a tenth of the file' })
-      .toBeGreaterThan(0.1);
+    await aTenthArrived(incoming);
 
     // Cut the link. It stays cut for CUT_MS, the condition under test, and in
     // any case until both sides have noticed (each lists the other as
@@ -108,8 +119,6 @@ test.describe('file transfer between two network hosts', () => {
     await faults.linkDown('a');
     const boSeesAda = bo.participant('Ada');
     const adaSeesBo = ada.participant('Bo');
-    const sawSince = async (peer: PeerPage, other: string, state: string, since: number) =>
-      statesOf(await marks(peer), 'participant', other).some((m) => m.t >= since && m.state === state);
     await expect
       .poll(() => sawSince(bo, 'Ada', 'disconnected', cutAt), { timeout: DISCONNECT_TIMEOUT_MS, intervals: [250], message: 'Bo sees Ada disconnected during the cut' })
       .toBe(true);
@@ -214,20 +223,15 @@ test.describe('recovery of the peer link', () => {
     const { ada, bo } = await connectedPair(hosts, room);
     const before = { ada: await iceOf(ada.page), bo: await iceOf(bo.page) };
     const { incoming, outgoing } = await sendAndAccept(ada, bo, source);
-    const progress = incoming.getByTestId('transfer-progress');
-    await expect
-      .poll(async () => Number(await progress.getAttribute('value')), { timeout: 60_000, message: 'Bo has received a tenth of the file' })
-      .toBeGreaterThan(0.1);
+    await aTenthArrived(incoming);
 
     // Down until both sides have given the link up (ICE "failed"; Bo's socket to
     // the server, which crosses the same link, is lost too): only a new ICE
     // negotiation can bring it back after that.
     const cutAt = Date.now();
     await faults.linkDown('a');
-    const sawSince = async (peer: PeerPage, other: string, state: string) =>
-      statesOf(await marks(peer), 'participant', other).some((m) => m.t >= cutAt && m.state === state);
-    await expect.poll(() => sawSince(bo, 'Ada', 'failed'), { timeout: 90_000, intervals: [500], message: 'Bo sees the link to Ada fail' }).toBe(true);
-    await expect.poll(() => sawSince(ada, 'Bo', 'failed'), { timeout: 90_000, intervals: [500], message: 'Ada sees the link to Bo fail' }).toBe(true);
+    await expect.poll(() => sawSince(bo, 'Ada', 'failed', cutAt), { timeout: 90_000, intervals: [500], message: 'Bo sees the link to Ada fail' }).toBe(true);
+    await expect.poll(() => sawSince(ada, 'Bo', 'failed', cutAt), { timeout: 90_000, intervals: [500], message: 'Ada sees the link to Bo fail' }).toBe(true);
     const upAt = Date.now();
     await faults.linkUp('a');
 
