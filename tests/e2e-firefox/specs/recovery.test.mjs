@@ -5,8 +5,9 @@
 // ~30 s without packets Firefox also gives up the SCTP association under the data
 // channels, which no ICE restart revives: then the pages start over with a new
 // connection (`relink`). A file transfer under way when the link went continues
-// on the new connection and arrives whole (hashed by the test). Two Firefox
-// peers, then a Firefox and a Chromium peer (whose SCTP outlasts the outage).
+// on the new connection and arrives whole (hashed by the test); a video call
+// shows each side's camera again, on one tile. Two Firefox peers, then a Firefox
+// and a Chromium peer (whose SCTP outlasts the outage).
 // Runs where the suite runs: inside scripts/netns.sh, as root of that namespace,
 // with nft installed (scripts/setup.sh --browsers).
 import assert from 'node:assert/strict';
@@ -18,6 +19,7 @@ import { after, describe, test } from 'node:test';
 import { withChromium } from '../lib/chromium.mjs';
 import { serverAndFirefox } from '../lib/firefox.mjs';
 import { hashDownload, offerAndAccept, row, rowState } from '../lib/files.mjs';
+import { expectMediaFlowing } from '../lib/media.mjs';
 import { joinPair, poll, withPeers } from '../lib/peer.mjs';
 import { generateFile } from '../../lib/generate-file.mjs';
 
@@ -73,12 +75,11 @@ function localUfrag(peer) {
 }
 
 /**
- * Ada sends Bo a 64 MiB file; once a tenth has arrived, UDP is cut until both
- * pages call the link failed, then let through again: the link must come back
- * (new ICE credentials on both sides), chat go both ways, and the file arrive
- * verified, with the bytes the test hashes itself.
+ * Cuts UDP until both pages call the link failed (`whileDown` runs then, before
+ * UDP is let through again), waits until both are connected again with new ICE
+ * credentials, and returns a line per page on what it went through.
  */
-async function failAndRecover([ada, bo], dir) {
+async function outage(ada, bo, whileDown = async () => {}) {
   await Promise.all([recordStates(ada), recordStates(bo)]);
   const before = { Ada: await localUfrag(ada), Bo: await localUfrag(bo) };
   assert.ok(before.Ada && before.Bo, 'both pages have a local description');
@@ -87,16 +88,6 @@ async function failAndRecover([ada, bo], dir) {
       [...window.peerlink.peers.values()][0].__beforeCut = true;
     });
   }
-  const source = path.join(dir, 'outage.bin');
-  const size = 64 * MiB;
-  const sha256 = generateFile(source, size, 41);
-  await offerAndAccept(ada, bo, source);
-  const incoming = row('outage.bin', 'incoming');
-  await poll(() => bo.attribute(`${incoming} [data-testid="transfer-progress"]`, 'value'), (v) => Number(v) > 0.1, {
-    timeout: 60_000,
-    message: 'Bo to have a tenth of the file',
-  });
-
   const cutAt = Date.now();
   cutUdp();
   try {
@@ -106,7 +97,7 @@ async function failAndRecover([ada, bo], dir) {
         message: `${peer.name} to see the link to ${other} fail`,
       });
     }
-    assert.notEqual((await rowState(bo, incoming))?.state, 'verified', 'the file was still on its way when the link failed');
+    await whileDown();
   } finally {
     restoreUdp();
   }
@@ -116,6 +107,34 @@ async function failAndRecover([ada, bo], dir) {
   for (const peer of [ada, bo]) {
     assert.notEqual(await localUfrag(peer), before[peer.name], `${peer.name}'s ICE credentials after the outage`);
   }
+  return async () => {
+    for (const [peer, other] of [[ada, 'Bo'], [bo, 'Ada']]) {
+      const same = await peer.page.evaluate(() => [...window.peerlink.peers.values()][0].__beforeCut === true);
+      const states = (await statesSince(peer, other, cutAt)).join(' → ');
+      const how = same ? 'the same connection, ICE restarted' : 'a new connection';
+      console.log(`  ${peer.name} saw ${other}: ${states} (UDP back after ${upAt - cutAt} ms; ${how})`);
+    }
+  };
+}
+
+/**
+ * Ada sends Bo a 64 MiB file; once a tenth has arrived, the link goes down until
+ * both pages call it failed and comes back: chat must go both ways, and the file
+ * arrive verified, with the bytes the test hashes itself.
+ */
+async function transferThroughOutage([ada, bo], dir) {
+  const source = path.join(dir, 'outage.bin');
+  const size = 64 * MiB;
+  const sha256 = generateFile(source, size, 41);
+  await offerAndAccept(ada, bo, source);
+  const incoming = row('outage.bin', 'incoming');
+  await poll(() => bo.attribute(`${incoming} [data-testid="transfer-progress"]`, 'value'), (v) => Number(v) > 0.1, {
+    timeout: 60_000,
+    message: 'Bo to have a tenth of the file',
+  });
+  const report = await outage(ada, bo, async () => {
+    assert.notEqual((await rowState(bo, incoming))?.state, 'verified', 'the file was still on its way when the link failed');
+  });
   await poll(() => rowState(bo, incoming), (r) => r?.state === 'verified', {
     timeout: 90_000,
     message: "Bo's row of outage.bin to reach verified",
@@ -129,12 +148,7 @@ async function failAndRecover([ada, bo], dir) {
     message: "Bo's Save link of outage.bin",
   });
   assert.deepEqual(await hashDownload(bo, incoming), { name: 'outage.bin', size, sha256 });
-  for (const [peer, other] of [[ada, 'Bo'], [bo, 'Ada']]) {
-    const same = await peer.page.evaluate(() => [...window.peerlink.peers.values()][0].__beforeCut === true);
-    console.log(
-      `  ${peer.name} saw ${other}: ${(await statesSince(peer, other, cutAt)).join(' → ')} (UDP back after ${upAt - cutAt} ms; ${same ? 'the same connection, ICE restarted' : 'a new connection'})`,
-    );
-  }
+  await report();
 }
 
 describe('the peer link fails and comes back, with a transfer under way', () => {
@@ -152,12 +166,24 @@ describe('the peer link fails and comes back, with a transfer under way', () => 
   test('two Firefox peers', { timeout: TEST_TIMEOUT_MS }, () =>
     withPeers(env.browser, env.server, ['Ada', 'Bo'], async (peers) => {
       await joinPair(peers[0], peers[1], 'ff-ice-restart', 'chat');
-      await failAndRecover(peers, dir);
+      await transferThroughOutage(peers, dir);
     }));
 
   test('a Firefox and a Chromium peer', { timeout: TEST_TIMEOUT_MS }, () =>
     withPeers([env.browser, env.chromium], env.server, ['Ada', 'Bo'], async (peers) => {
       await joinPair(peers[0], peers[1], 'ff-cr-ice-restart', 'chat');
-      await failAndRecover(peers, dir);
+      await transferThroughOutage(peers, dir);
+    }));
+
+  test('a video call between Firefox and Chromium: each sees and hears the other again, on one tile', { timeout: TEST_TIMEOUT_MS }, () =>
+    withPeers([env.browser, env.chromium], env.server, ['Ada', 'Bo'], async ([ada, bo]) => {
+      const [adaIds, boIds] = await joinPair(ada, bo, 'ff-cr-call-outage', 'video');
+      await expectMediaFlowing(ada, bo, adaIds.Bo);
+      await expectMediaFlowing(bo, ada, boIds.Ada);
+      const report = await outage(ada, bo);
+      // The streams of a replaced connection went with it: one camera tile each.
+      await expectMediaFlowing(ada, bo, adaIds.Bo);
+      await expectMediaFlowing(bo, ada, boIds.Ada);
+      await report();
     }));
 });
