@@ -330,6 +330,7 @@ impl RoomShared {
     /// `relink_ack`, and takes the offer. Its signals before that ack belong to
     /// its old connection and are dropped. If both ask at once, the polite side
     /// gives way.
+    ///
     /// Returns whether the request went out (not while signaling is down).
     fn relink(self: &Rc<Self>, id: &str) -> bool {
         let msg = ClientMessage::Signal {
