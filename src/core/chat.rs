@@ -39,6 +39,10 @@ pub enum PeerMessage {
     Pong {
         nonce: u32,
     },
+    /// The chat message `id` arrived (see [`ChatOutbox`]).
+    ChatAck {
+        id: String,
+    },
 }
 
 /// What a peer is sending, so others can show mute and camera-off badges and tell a
@@ -95,7 +99,10 @@ impl PeerMessage {
                 }
                 validate_chat_text(&chat.text)?;
             }
-            PeerMessage::Media(_) | PeerMessage::Ping { .. } | PeerMessage::Pong { .. } => {}
+            PeerMessage::Media(_)
+            | PeerMessage::Ping { .. }
+            | PeerMessage::Pong { .. }
+            | PeerMessage::ChatAck { .. } => {}
         }
         Ok(msg)
     }
@@ -145,6 +152,63 @@ impl ChatComposer {
         };
         self.next_seq += 1;
         Ok(msg)
+    }
+}
+
+/// Most chat messages kept per peer until it acknowledges them; the oldest go first.
+pub const MAX_UNACKED_CHAT: usize = 100;
+
+/// Most chat ids remembered per peer to drop a message that comes twice.
+pub const MAX_SEEN_CHAT: usize = 256;
+
+/// Our chat messages to one peer that it has not acknowledged yet (their ids and
+/// wire text), so that they can be sent again on a new connection to it: a
+/// message sent while a link was dying goes down with its SCTP association (or
+/// finds the channel closed), and nothing else would tell.
+#[derive(Debug, Clone, Default)]
+pub struct ChatOutbox {
+    unacked: std::collections::VecDeque<(String, String)>,
+}
+
+impl ChatOutbox {
+    /// Notes that message `id` went (or is going) out as `wire`.
+    pub fn sent(&mut self, id: &str, wire: &str) {
+        if self.unacked.len() == MAX_UNACKED_CHAT {
+            self.unacked.pop_front();
+        }
+        self.unacked.push_back((id.to_owned(), wire.to_owned()));
+    }
+
+    /// The peer acknowledged `id` (only that one: the ones before it may have
+    /// been lost with an earlier connection).
+    pub fn acked(&mut self, id: &str) {
+        self.unacked.retain(|(sent, _)| sent != id);
+    }
+
+    /// The wire text of every unacknowledged message, oldest first.
+    pub fn unacked(&self) -> impl Iterator<Item = &str> {
+        self.unacked.iter().map(|(_, wire)| wire.as_str())
+    }
+}
+
+/// The ids of the latest chat messages from one peer, so that one sent again
+/// (see [`ChatOutbox`]) after it had arrived after all is shown once.
+#[derive(Debug, Clone, Default)]
+pub struct ChatInbox {
+    seen: std::collections::VecDeque<String>,
+}
+
+impl ChatInbox {
+    /// Whether message `id` is new (and remembers it).
+    pub fn first_time(&mut self, id: &str) -> bool {
+        if self.seen.iter().any(|seen| seen == id) {
+            return false;
+        }
+        if self.seen.len() == MAX_SEEN_CHAT {
+            self.seen.pop_front();
+        }
+        self.seen.push_back(id.to_owned());
+        true
     }
 }
 
@@ -221,5 +285,51 @@ mod tests {
             PeerMessage::parse("\u{0}", "p1"),
             Err(PeerMessageError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn chat_ack_wire_shape() {
+        let ack = PeerMessage::ChatAck { id: "p1:7".into() };
+        assert_eq!(ack.to_json(), r#"{"type":"chat_ack","id":"p1:7"}"#);
+        assert_eq!(PeerMessage::parse(&ack.to_json(), "p2").unwrap(), ack);
+    }
+
+    #[test]
+    fn the_outbox_keeps_what_was_not_acknowledged() {
+        let mut out = ChatOutbox::default();
+        out.sent("a:1", "one");
+        out.sent("a:2", "two");
+        out.sent("a:3", "three");
+        // a:2 came through a new connection; a:1 was lost with the old one.
+        out.acked("a:2");
+        assert_eq!(out.unacked().collect::<Vec<_>>(), ["one", "three"]);
+        out.acked("a:9");
+        out.acked("a:1");
+        out.acked("a:3");
+        assert_eq!(out.unacked().count(), 0);
+    }
+
+    #[test]
+    fn the_outbox_is_bounded_and_drops_the_oldest() {
+        let mut out = ChatOutbox::default();
+        for i in 0..MAX_UNACKED_CHAT + 5 {
+            out.sent(&format!("a:{i}"), &i.to_string());
+        }
+        let kept: Vec<_> = out.unacked().collect();
+        assert_eq!(kept.len(), MAX_UNACKED_CHAT);
+        assert_eq!(kept[0], "5");
+    }
+
+    #[test]
+    fn the_inbox_shows_a_message_once() {
+        let mut inbox = ChatInbox::default();
+        assert!(inbox.first_time("b:1"));
+        assert!(inbox.first_time("b:2"));
+        assert!(!inbox.first_time("b:1"));
+        for i in 3..3 + MAX_SEEN_CHAT {
+            assert!(inbox.first_time(&format!("b:{i}")));
+        }
+        // Bounded: the oldest ids are forgotten.
+        assert!(inbox.first_time("b:1"));
     }
 }

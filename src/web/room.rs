@@ -9,7 +9,9 @@ use super::signaling::{
 use super::store::{holds_start_of, load_stored, StoredTransfer};
 use super::SEGMENT_BYTES;
 use super::{now_ms, Error};
-use crate::core::chat::{ChatComposer, ChatMessage, MediaState, PeerMessage};
+use crate::core::chat::{
+    ChatComposer, ChatInbox, ChatMessage, ChatOutbox, MediaState, PeerMessage,
+};
 use crate::core::negotiation::is_polite;
 use crate::core::transfer::{
     reattach_proof, ControlMessage, FileOffer, Progress, TransferEvent, TransferId, TransferKey,
@@ -165,6 +167,10 @@ struct RemotePeer {
     /// We asked the peer to start over with a new connection and it has not
     /// said it did yet: its signals until then belong to its old one.
     relink_asked: bool,
+    /// Our chat messages it has not acknowledged: sent again on a new connection.
+    outbox: ChatOutbox,
+    /// Its latest chat ids: one sent again that had arrived is shown once.
+    inbox: ChatInbox,
 }
 
 // Note: `MediaStream` and `MediaStreamTrack` have an inherent JS `clone()` that makes a
@@ -259,6 +265,8 @@ impl RoomShared {
                 files: PeerFiles::new(info.id.clone(), self.events.clone()),
                 link: 0,
                 relink_asked: false,
+                outbox: ChatOutbox::default(),
+                inbox: ChatInbox::default(),
             },
         );
         self.emit(RoomEvent::PeerJoined(info));
@@ -790,6 +798,20 @@ impl RoomShared {
         }
     }
 
+    /// Sends a chat message to every peer, keeping it until each acknowledges it.
+    fn send_chat(&self, chat: ChatMessage) {
+        let wire = PeerMessage::Chat(chat.clone()).to_json();
+        for peer in self.peers.borrow_mut().values_mut() {
+            peer.outbox.sent(&chat.id, &wire);
+            // A link being replaced gets it with the new connection (`ControlOpen`).
+            if let Err(e) = peer.connection.send_control(&wire) {
+                if !peer.connection.control_lost() {
+                    self.emit(RoomEvent::Warning(e));
+                }
+            }
+        }
+    }
+
     fn announce_media(&self) {
         let state = self.media.borrow().state.clone();
         self.broadcast(&PeerMessage::Media(state));
@@ -968,6 +990,12 @@ impl RoomShared {
                     let _ = peer
                         .connection
                         .send_control(&PeerMessage::Media(state).to_json());
+                    // A new connection after `relink`: what the old one may have lost.
+                    if peer.link > 0 {
+                        for wire in peer.outbox.unacked() {
+                            let _ = peer.connection.send_control(wire);
+                        }
+                    }
                 }
                 self.emit(RoomEvent::PeerChannelOpen(from.to_owned()))
             }
@@ -1001,7 +1029,26 @@ impl RoomShared {
             }
             PeerEvent::ControlClosed => self.link_down(from),
             PeerEvent::ControlMessage(text) => match PeerMessage::parse(&text, from) {
-                Ok(PeerMessage::Chat(chat)) => self.emit(RoomEvent::Chat(chat)),
+                Ok(PeerMessage::Chat(chat)) => {
+                    let first_time = match self.peers.borrow_mut().get_mut(from) {
+                        Some(peer) => {
+                            let ack = PeerMessage::ChatAck {
+                                id: chat.id.clone(),
+                            };
+                            let _ = peer.connection.send_control(&ack.to_json());
+                            peer.inbox.first_time(&chat.id)
+                        }
+                        None => true,
+                    };
+                    if first_time {
+                        self.emit(RoomEvent::Chat(chat));
+                    }
+                }
+                Ok(PeerMessage::ChatAck { id }) => {
+                    if let Some(peer) = self.peers.borrow_mut().get_mut(from) {
+                        peer.outbox.acked(&id);
+                    }
+                }
                 Ok(PeerMessage::Media(state)) => self.remote_media(from, state),
                 Ok(PeerMessage::Ping { nonce }) => {
                     if let Some(peer) = self.peers.borrow().get(from) {
@@ -1368,7 +1415,7 @@ impl Room {
             .borrow_mut()
             .compose(&self.shared.name, text, now_ms())
             .map_err(|e| Error::InvalidInput(e.to_string()))?;
-        self.shared.broadcast(&PeerMessage::Chat(msg.clone()));
+        self.shared.send_chat(msg.clone());
         Ok(msg)
     }
 

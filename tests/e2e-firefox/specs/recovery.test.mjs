@@ -5,7 +5,8 @@
 // ~30 s without packets Firefox also gives up the SCTP association under the data
 // channels, which no ICE restart revives: then the pages start over with a new
 // connection (`relink`). A file transfer under way when the link went continues
-// on the new connection and arrives whole (hashed by the test); a video call
+// on the new connection and arrives whole (hashed by the test), and a chat
+// message typed while the link was down arrives once it is back, once; a video call
 // shows each side's camera again, on one tile. Two Firefox peers, then a Firefox
 // and a Chromium peer (whose SCTP outlasts the outage).
 // Runs where the suite runs: inside scripts/netns.sh, as root of that namespace,
@@ -134,6 +135,8 @@ async function transferThroughOutage([ada, bo], dir) {
   });
   const report = await outage(ada, bo, async () => {
     assert.notEqual((await rowState(bo, incoming))?.state, 'verified', 'the file was still on its way when the link failed');
+    // Typed while the link is down: it must arrive once the link is back, once.
+    await ada.sendChat('sent while the link was down');
   });
   await poll(() => rowState(bo, incoming), (r) => r?.state === 'verified', {
     timeout: 90_000,
@@ -141,7 +144,7 @@ async function transferThroughOutage([ada, bo], dir) {
   });
   // The link the file finished on carries chat both ways.
   await ada.sendChat('back again?');
-  await bo.expectMessagesFrom('Ada', ['back again?']);
+  await bo.expectMessagesFrom('Ada', ['sent while the link was down', 'back again?']);
   await bo.sendChat('yes');
   await ada.expectMessagesFrom('Bo', ['yes']);
   await poll(() => bo.attribute(`${incoming} [data-testid="transfer-download"]`, 'href'), (href) => !!href, {
