@@ -2,7 +2,7 @@
 //! back inside one page (signals passed directly), connects and carries chat.
 #![cfg(target_arch = "wasm32")]
 
-use futures_channel::mpsc::UnboundedReceiver;
+use futures_channel::mpsc::{UnboundedReceiver, UnboundedSender};
 use futures_util::StreamExt;
 use peerlink::core::chat::{ChatComposer, PeerMessage};
 use peerlink::web::media::{get_user_media, MediaRequest};
@@ -16,30 +16,66 @@ use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
 
+/// What the wire from one side does with that side's offers.
+#[derive(Clone)]
+struct Offers {
+    /// Offers sent so far (lost ones included).
+    sent: Rc<Cell<u32>>,
+    /// How many of the next offers to lose, each with the candidates that follow
+    /// it up to the next description, as with a signaling socket that died.
+    lose: Rc<Cell<u32>>,
+    /// Told of each loss.
+    lost: UnboundedSender<()>,
+}
+
+impl Offers {
+    /// Counted, none lost; the receiver hears of losses.
+    fn new() -> (Self, UnboundedReceiver<()>) {
+        let (lost, on_loss) = futures_channel::mpsc::unbounded();
+        let offers = Offers {
+            sent: Rc::default(),
+            lose: Rc::default(),
+            lost,
+        };
+        (offers, on_loss)
+    }
+}
+
 /// Forwards `from`'s signals to `to` and everything else to the returned receiver.
 fn wire(
     from: UnboundedReceiver<PeerEvent>,
     to: Rc<PeerConnection>,
 ) -> UnboundedReceiver<PeerEvent> {
-    wire_counting_offers(from, to, Rc::default())
+    wire_offers(from, to, Offers::new().0)
 }
 
-/// Like [`wire`], and counts the offers `from` sends.
-fn wire_counting_offers(
+/// Like [`wire`], doing with `from`'s offers what `offers` says.
+fn wire_offers(
     mut from: UnboundedReceiver<PeerEvent>,
     to: Rc<PeerConnection>,
-    offers: Rc<Cell<u32>>,
+    offers: Offers,
 ) -> UnboundedReceiver<PeerEvent> {
     let (tx, rx) = futures_channel::mpsc::unbounded();
     spawn_local(async move {
+        let mut losing = false;
         while let Some(event) = from.next().await {
             match event {
                 PeerEvent::Signal(payload) => {
-                    if matches!(&payload, SignalPayload::Description { sdp_type, .. } if sdp_type == "offer")
-                    {
-                        offers.set(offers.get() + 1);
+                    let description = matches!(&payload, SignalPayload::Description { .. });
+                    let offer = matches!(&payload, SignalPayload::Description { sdp_type, .. } if sdp_type == "offer");
+                    if offer {
+                        offers.sent.set(offers.sent.get() + 1);
                     }
-                    to.handle_signal(payload)
+                    if offer && offers.lose.get() > 0 {
+                        offers.lose.set(offers.lose.get() - 1);
+                        losing = true;
+                        let _ = offers.lost.unbounded_send(());
+                    } else if losing && !description {
+                        // a candidate of the lost offer
+                    } else {
+                        losing = false;
+                        to.handle_signal(payload)
+                    }
                 }
                 other => {
                     let _ = tx.unbounded_send(other);
@@ -64,24 +100,18 @@ async fn wait_for(events: &mut UnboundedReceiver<PeerEvent>, want: &PeerEvent) -
     }
 }
 
-/// Two connections wired back to back (a polite, b not), with the offers each sends
-/// counted.
-#[allow(clippy::type_complexity)]
-fn pair_counting_offers(
-    a_initiates: bool,
-    b_initiates: bool,
-) -> (
-    (
-        Rc<PeerConnection>,
-        UnboundedReceiver<PeerEvent>,
-        Rc<Cell<u32>>,
-    ),
-    (
-        Rc<PeerConnection>,
-        UnboundedReceiver<PeerEvent>,
-        Rc<Cell<u32>>,
-    ),
-) {
+/// One side of a pair from [`tapped_pair`].
+struct Side {
+    pc: Rc<PeerConnection>,
+    /// Its events other than signals.
+    events: UnboundedReceiver<PeerEvent>,
+    /// What the wire does with its offers.
+    offers: Offers,
+}
+
+/// Two connections wired back to back (a polite, b not); each side's offers are
+/// counted and lost on request, and the receiver hears of every loss.
+fn tapped_pair(a_initiates: bool, b_initiates: bool) -> (Side, Side, UnboundedReceiver<()>) {
     let (a, a_events) = PeerConnection::new(&PeerConfig {
         polite: true,
         initiator: a_initiates,
@@ -95,10 +125,16 @@ fn pair_counting_offers(
     })
     .unwrap();
     let (a, b) = (Rc::new(a), Rc::new(b));
-    let (a_offers, b_offers) = (Rc::default(), Rc::default());
-    let a_rest = wire_counting_offers(a_events, b.clone(), Rc::clone(&a_offers));
-    let b_rest = wire_counting_offers(b_events, a.clone(), Rc::clone(&b_offers));
-    ((a, a_rest, a_offers), (b, b_rest, b_offers))
+    let (a_offers, lost) = Offers::new();
+    let b_offers = Offers {
+        sent: Rc::default(),
+        lose: Rc::default(),
+        lost: a_offers.lost.clone(),
+    };
+    let a_rest = wire_offers(a_events, b.clone(), a_offers.clone());
+    let b_rest = wire_offers(b_events, a.clone(), b_offers.clone());
+    let side = |pc, events, offers| Side { pc, events, offers };
+    (side(a, a_rest, a_offers), side(b, b_rest, b_offers), lost)
 }
 
 async fn pair(
@@ -110,8 +146,8 @@ async fn pair(
     Rc<PeerConnection>,
     UnboundedReceiver<PeerEvent>,
 ) {
-    let ((a, a_events, _), (b, b_events, _)) = pair_counting_offers(a_initiates, b_initiates);
-    (a, a_events, b, b_events)
+    let (a, b, _) = tapped_pair(a_initiates, b_initiates);
+    (a.pc, a.events, b.pc, b.events)
 }
 
 #[wasm_bindgen_test]
@@ -178,8 +214,9 @@ async fn simultaneous_offers_are_resolved_by_perfect_negotiation() {
     // Chromium 156 then sometimes never gathers a candidate for the polite side's
     // answer after rolling back its first offer — ICE stays "new" — and a room
     // never has both sides open. Noted in the README's limitations.)
-    let ((a, mut a_events, a_offers), (b, mut b_events, b_offers)) =
-        pair_counting_offers(true, false);
+    let (a, b, _) = tapped_pair(true, false);
+    let (a, mut a_events, a_offers) = (a.pc, a.events, a.offers.sent);
+    let (b, mut b_events, b_offers) = (b.pc, b.events, b.offers.sent);
     wait_for(&mut a_events, &PeerEvent::ControlOpen).await;
     wait_for(&mut b_events, &PeerEvent::ControlOpen).await;
     let (a_before, b_before) = (a_offers.get(), b_offers.get());
@@ -210,86 +247,12 @@ async fn simultaneous_offers_are_resolved_by_perfect_negotiation() {
     }
 }
 
-/// Forwards `from`'s signals to `to` like [`wire`], except that the offers
-/// `lose` asks for (a count) are lost on the way, with the candidates that follow
-/// them up to the next description, as with a signaling socket that died; each
-/// loss is told on `lost`.
-fn wire_losing_offers(
-    mut from: UnboundedReceiver<PeerEvent>,
-    to: Rc<PeerConnection>,
-    lose: Rc<Cell<u32>>,
-    lost: futures_channel::mpsc::UnboundedSender<()>,
-) -> UnboundedReceiver<PeerEvent> {
-    let (tx, rx) = futures_channel::mpsc::unbounded();
-    spawn_local(async move {
-        let mut losing = false;
-        while let Some(event) = from.next().await {
-            match event {
-                PeerEvent::Signal(payload) => {
-                    let description = matches!(&payload, SignalPayload::Description { .. });
-                    let offer = matches!(&payload, SignalPayload::Description { sdp_type, .. } if sdp_type == "offer");
-                    if offer && lose.get() > 0 {
-                        lose.set(lose.get() - 1);
-                        losing = true;
-                        let _ = lost.unbounded_send(());
-                    } else if losing && !description {
-                        // a candidate of the lost offer
-                    } else {
-                        losing = false;
-                        to.handle_signal(payload)
-                    }
-                }
-                other => {
-                    let _ = tx.unbounded_send(other);
-                }
-            }
-        }
-    });
-    rx
-}
-
-/// Two connected peers as in [`pair`] (a polite and opening), where each side's
-/// offers may be lost on the way to the other.
-struct LossyPair {
-    a: Rc<PeerConnection>,
-    a_events: UnboundedReceiver<PeerEvent>,
-    lose_a: Rc<Cell<u32>>,
-    b: Rc<PeerConnection>,
-    b_events: UnboundedReceiver<PeerEvent>,
-    lose_b: Rc<Cell<u32>>,
-    /// One message per lost offer.
-    lost: UnboundedReceiver<()>,
-}
-
-async fn lossy_pair() -> LossyPair {
-    let (a, a_events) = PeerConnection::new(&PeerConfig {
-        polite: true,
-        initiator: true,
-        ..Default::default()
-    })
-    .unwrap();
-    let (b, b_events) = PeerConnection::new(&PeerConfig {
-        polite: false,
-        initiator: false,
-        ..Default::default()
-    })
-    .unwrap();
-    let (a, b) = (Rc::new(a), Rc::new(b));
-    let (lose_a, lose_b) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
-    let (lost_tx, lost) = futures_channel::mpsc::unbounded();
-    let mut a_events = wire_losing_offers(a_events, b.clone(), lose_a.clone(), lost_tx.clone());
-    let mut b_events = wire_losing_offers(b_events, a.clone(), lose_b.clone(), lost_tx);
-    wait_for(&mut a_events, &PeerEvent::ControlOpen).await;
-    wait_for(&mut b_events, &PeerEvent::ControlOpen).await;
-    LossyPair {
-        a,
-        a_events,
-        lose_a,
-        b,
-        b_events,
-        lose_b,
-        lost,
-    }
+/// [`tapped_pair`] (a opening) once both control channels are open.
+async fn connected_tapped_pair() -> (Side, Side, UnboundedReceiver<()>) {
+    let (mut a, mut b, lost) = tapped_pair(true, false);
+    wait_for(&mut a.events, &PeerEvent::ControlOpen).await;
+    wait_for(&mut b.events, &PeerEvent::ControlOpen).await;
+    (a, b, lost)
 }
 
 /// Starts sending a fresh microphone from `peer`.
@@ -326,31 +289,31 @@ async fn a_lost_offer_is_sent_again_when_the_other_side_offers() {
     // too. b ignores a's offer (glare, it keeps its own), which would leave both
     // waiting for an answer for ever: b sends its offer again instead, a rolls
     // back for it, and both negotiations complete.
-    let mut pair = lossy_pair().await;
-    pair.lose_b.set(1);
-    add_microphone(&pair.b).await;
-    pair.lost.next().await.expect("b's offer was lost");
-    add_microphone(&pair.a).await;
+    let (mut a, mut b, mut lost) = connected_tapped_pair().await;
+    b.offers.lose.set(1);
+    add_microphone(&b.pc).await;
+    lost.next().await.expect("b's offer was lost");
+    add_microphone(&a.pc).await;
     let both = async {
         futures_util::future::join(
-            wait_for_audio_track(&mut pair.a_events),
-            wait_for_audio_track(&mut pair.b_events),
+            wait_for_audio_track(&mut a.events),
+            wait_for_audio_track(&mut b.events),
         )
         .await;
     };
-    within_20_s(both, "no microphone arrived", &pair.a, &pair.b).await;
+    within_20_s(both, "no microphone arrived", &a.pc, &b.pc).await;
 }
 
 #[wasm_bindgen_test]
 async fn a_lost_offer_is_sent_again_when_nothing_answers_it() {
     // a adds a microphone and its offer is lost; b has nothing to negotiate, so
     // only a second copy of the offer gets b the microphone.
-    let mut pair = lossy_pair().await;
-    pair.lose_a.set(1);
-    add_microphone(&pair.a).await;
-    pair.lost.next().await.expect("a's offer was lost");
-    let got = wait_for_audio_track(&mut pair.b_events);
-    within_20_s(got, "b got no microphone", &pair.a, &pair.b).await;
+    let (a, mut b, mut lost) = connected_tapped_pair().await;
+    a.offers.lose.set(1);
+    add_microphone(&a.pc).await;
+    lost.next().await.expect("a's offer was lost");
+    let got = wait_for_audio_track(&mut b.events);
+    within_20_s(got, "b got no microphone", &a.pc, &b.pc).await;
 }
 
 #[wasm_bindgen_test]
