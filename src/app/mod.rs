@@ -334,12 +334,7 @@ impl App {
             RoomEvent::PeerJoined(PeerInfo { id, name }) => {
                 d.add_participant(&id, &name);
                 self.refresh_file_targets();
-                if let Some(pc) = self
-                    .current_room()
-                    .and_then(|r| r.with_peer(&id, |p| p.as_raw().clone()))
-                {
-                    debug_peers().set(&JsValue::from_str(&id), &pc);
-                }
+                self.expose_connection(&id);
                 let was_here = {
                     let mut present = self.present_at_join.borrow_mut();
                     let found = present.iter().position(|p| *p == id);
@@ -364,12 +359,7 @@ impl App {
             RoomEvent::PeerState { id, state } => {
                 d.set_participant_state(&id, state.as_str());
                 // A peer's connection may be a new one (after its data channel died).
-                if let Some(pc) = self
-                    .current_room()
-                    .and_then(|r| r.with_peer(&id, |p| p.as_raw().clone()))
-                {
-                    debug_peers().set(&JsValue::from_str(&id), &pc);
-                }
+                self.expose_connection(&id);
             }
             RoomEvent::PeerChannelOpen(_) => {}
             RoomEvent::Chat(msg) => {
@@ -493,6 +483,18 @@ impl App {
             .map(|r| r.peers().into_iter().map(|p| (p.id, p.name)).collect())
             .unwrap_or_default();
         self.dom.refresh_file_targets(&peers);
+    }
+}
+
+impl App {
+    /// Puts peer `id`'s current `RTCPeerConnection` in [`debug_peers`].
+    fn expose_connection(&self, id: &str) {
+        if let Some(pc) = self
+            .current_room()
+            .and_then(|r| r.with_peer(id, |p| p.as_raw().clone()))
+        {
+            debug_peers().set(&JsValue::from_str(id), &pc);
+        }
     }
 }
 

@@ -302,14 +302,23 @@ impl RoomShared {
         Some(connection)
     }
 
-    /// Replaces the connection to `id` by a new one (`initiator`: we make the
-    /// first offer). Its streams go; transfers continue when the new files
-    /// channel opens, from what was acknowledged.
-    fn replace_connection(self: &Rc<Self>, id: &str, initiator: bool) {
+    /// Relays `payload` to peer `to` through the signaling server.
+    fn send_signal(&self, to: &str, payload: SignalPayload) -> Result<(), Error> {
+        self.signaling.borrow().send(&ClientMessage::Signal {
+            to: to.to_owned(),
+            data: crate::core::json::Nested(payload),
+        })
+    }
+
+    /// Replaces the connection to `id` by a new one for a relink (see
+    /// [`RoomShared::relink`]): `asked`, we asked for it, so we make the first
+    /// offer and wait for the peer's `relink_ack`. Its streams go; transfers
+    /// continue when the new files channel opens, from what was acknowledged.
+    fn replace_connection(self: &Rc<Self>, id: &str, asked: bool) {
         let Some(link) = self.peers.borrow().get(id).map(|p| p.link.wrapping_add(1)) else {
             return;
         };
-        let Some(connection) = self.connect(id, initiator, link) else {
+        let Some(connection) = self.connect(id, asked, link) else {
             return;
         };
         let (old, streams, files) = {
@@ -318,6 +327,7 @@ impl RoomShared {
                 return;
             };
             peer.link = link;
+            peer.relink_asked = asked;
             peer.probe = None;
             let old = std::mem::replace(&mut peer.connection, connection);
             let streams: Vec<String> = peer.streams.keys().cloned().collect();
@@ -341,17 +351,10 @@ impl RoomShared {
     ///
     /// Returns whether the request went out (not while signaling is down).
     fn relink(self: &Rc<Self>, id: &str) -> bool {
-        let msg = ClientMessage::Signal {
-            to: id.to_owned(),
-            data: crate::core::json::Nested(SignalPayload::Relink),
-        };
-        if self.signaling.borrow().send(&msg).is_err() {
+        if self.send_signal(id, SignalPayload::Relink).is_err() {
             return false;
         }
         self.replace_connection(id, true);
-        if let Some(peer) = self.peers.borrow_mut().get_mut(id) {
-            peer.relink_asked = true;
-        }
         true
     }
 
@@ -365,14 +368,7 @@ impl RoomShared {
             return; // our request stands; the peer gives way to it
         }
         self.replace_connection(from, false);
-        if let Some(peer) = self.peers.borrow_mut().get_mut(from) {
-            peer.relink_asked = false;
-        }
-        let msg = ClientMessage::Signal {
-            to: from.to_owned(),
-            data: crate::core::json::Nested(SignalPayload::RelinkAck),
-        };
-        if let Err(e) = self.signaling.borrow().send(&msg) {
+        if let Err(e) = self.send_signal(from, SignalPayload::RelinkAck) {
             self.emit(RoomEvent::Warning(e));
         }
     }
@@ -959,13 +955,9 @@ impl RoomShared {
     fn handle_peer_event(self: &Rc<Self>, from: &str, event: PeerEvent) {
         match event {
             PeerEvent::Signal(payload) => {
-                let msg = ClientMessage::Signal {
-                    to: from.to_owned(),
-                    data: crate::core::json::Nested(payload),
-                };
                 // Without signaling, established connections still work; new
                 // negotiations wait until the room is joined again.
-                if let Err(e) = self.signaling.borrow().send(&msg) {
+                if let Err(e) = self.send_signal(from, payload) {
                     self.emit(RoomEvent::Warning(e));
                 }
             }
@@ -1082,16 +1074,17 @@ async fn forward_peer_events(
 ) {
     while let Some(event) = events.next().await {
         let Some(room) = room.upgrade() else { return };
-        let current = room.peers.borrow().get(&peer).map(|p| p.link);
-        match current {
-            Some(current) if current == link => room.handle_peer_event(&peer, event),
-            // A connection replaced by `relink`: what it says no longer counts.
-            Some(_) => return,
-            None => {
-                // Removed: forward what it said before it went (as before relinks).
-                room.handle_peer_event(&peer, event);
-            }
+        // A connection replaced by `relink`: what it says no longer counts. (One
+        // removed with its peer still has its last words handled.)
+        if room
+            .peers
+            .borrow()
+            .get(&peer)
+            .is_some_and(|p| p.link != link)
+        {
+            return;
         }
+        room.handle_peer_event(&peer, event);
     }
 }
 
