@@ -75,6 +75,45 @@ impl TransferManager {
         &self.config
     }
 
+    /// Whether transfers created from now on leave SHA-256 to the glue (see
+    /// [`TransferConfig::hash_elsewhere`]); the glue turns it on once its hashing
+    /// worker runs, and off if that worker stops.
+    pub fn set_hash_elsewhere(&mut self, on: bool) {
+        self.config.hash_elsewhere = on;
+    }
+
+    /// The answer to [`Output::DigestWanted`]: the SHA-256 of every
+    /// [`Output::HashBytes`] of `key`. The receiver then gives its verdict, the
+    /// sender sends `end`. An answer nobody asked for (or a second one) is ignored.
+    pub fn digest_ready(
+        &mut self,
+        key: TransferKey,
+        digest: [u8; 32],
+        now_ms: f64,
+    ) -> Result<(), TransferError> {
+        match key.direction {
+            Direction::Incoming => {
+                let transfer = self
+                    .incoming
+                    .get_mut(&key.id)
+                    .ok_or(TransferError::UnknownTransfer(key))?;
+                if transfer.answer_digest(digest) {
+                    self.maybe_complete(key.id, now_ms);
+                }
+            }
+            Direction::Outgoing => {
+                let transfer = self
+                    .outgoing
+                    .get_mut(&key.id)
+                    .ok_or(TransferError::UnknownTransfer(key))?;
+                if transfer.answer_digest(digest) {
+                    self.maybe_send_end(key.id);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Sets the remote's largest message, from
     /// [`RTCSctpTransport.maxMessageSize`](https://developer.mozilla.org/en-US/docs/Web/API/RTCSctpTransport/maxMessageSize)
     /// (0 or `Infinity` mean unlimited). Chunk frames are at most this, and at most

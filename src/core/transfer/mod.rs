@@ -121,6 +121,7 @@
 //!     Event(e)                        => update the UI } }
 //! ```
 
+mod hashing;
 mod manager;
 mod progress;
 mod reattach;

@@ -2,8 +2,7 @@
 //! write confirmations and acknowledgements, the verdict, and restoring after a
 //! reload.
 
-use sha2::{Digest, Sha256};
-
+use super::hashing::Hashing;
 use super::manager::TransferManager;
 use super::progress::{Progress, ProgressMeter};
 use super::reattach::is_valid_resume_token;
@@ -23,7 +22,7 @@ pub(super) struct Incoming {
     pub(super) offer: FileOffer,
     pub(super) phase: TransferPhase,
     /// SHA-256 of bytes `0..received`, in order.
-    hasher: Sha256,
+    hashing: Hashing,
     /// Bytes received and handed to the glue for writing (a prefix of the file).
     received: u64,
     /// Bytes the glue confirmed written (`<= received`).
@@ -56,7 +55,7 @@ impl Incoming {
         Self {
             offer,
             phase,
-            hasher: Sha256::new(),
+            hashing: Hashing::new(config.hash_elsewhere && phase != TransferPhase::Restoring),
             received: 0,
             durable: 0,
             last_ack: 0,
@@ -120,6 +119,11 @@ impl Incoming {
                 key: TransferKey::incoming(id),
                 progress,
             })
+    }
+
+    /// The glue's digest, if one was asked for and not answered yet.
+    pub(super) fn answer_digest(&mut self, digest: [u8; 32]) -> bool {
+        self.hashing.answer(digest)
     }
 
     fn receiving(&self) -> bool {
@@ -218,7 +222,9 @@ impl TransferManager {
         let Some(fresh) = chunk.payload.get(seen..) else {
             return Ok(());
         };
-        transfer.hasher.update(fresh);
+        transfer
+            .hashing
+            .update(TransferKey::incoming(id), fresh, &mut self.outputs);
         let offset = transfer.received;
         transfer.received = end;
         transfer.resync_pending = false;
@@ -284,6 +290,8 @@ impl TransferManager {
             });
         }
         transfer.phase = TransferPhase::Restoring;
+        // Its digest is needed as soon as the held bytes are fed back.
+        transfer.hashing = Hashing::here();
         transfer.held = Some(None);
         transfer.interrupted = true;
         transfer.meter.record(now_ms, 0);
@@ -300,7 +308,7 @@ impl TransferManager {
         if !transfer.receiving() || !matches!(transfer.held, Some(Some(_))) {
             return; // only an answer to our `AcceptFrom`, before any chunk
         }
-        transfer.hasher = Sha256::new();
+        transfer.hashing = Hashing::here();
         transfer.received = 0;
         transfer.durable = 0;
         transfer.last_ack = 0;
@@ -438,7 +446,7 @@ impl TransferManager {
                 fed,
             });
         }
-        transfer.hasher.update(bytes);
+        transfer.hashing.update(key, bytes, &mut self.outputs);
         transfer.received = fed;
         Ok(())
     }
@@ -461,8 +469,9 @@ impl TransferManager {
         }
         transfer.durable = transfer.received;
         if transfer.held.is_some() {
-            let digest: [u8; 32] = transfer.hasher.clone().finalize().into();
-            transfer.held = Some(Some((transfer.received, sha256_to_hex(&digest))));
+            // Restoring hashes here (see `accept_held`), so this is known now.
+            let digest = transfer.hashing.digest(key, &mut self.outputs);
+            transfer.held = Some(digest.map(|d| (transfer.received, sha256_to_hex(&d))));
         }
         transfer.phase = if transfer.received == transfer.offer.size {
             TransferPhase::Verifying
@@ -661,7 +670,7 @@ impl TransferManager {
 
     /// Once every byte is written and the sender's digest is known: compare, send the
     /// verdict, report.
-    fn maybe_complete(&mut self, id: TransferId, now_ms: f64) {
+    pub(super) fn maybe_complete(&mut self, id: TransferId, now_ms: f64) {
         let Some(transfer) = self.incoming.get_mut(&id) else {
             return;
         };
@@ -671,7 +680,12 @@ impl TransferManager {
         if transfer.phase != TransferPhase::Verifying || transfer.durable < transfer.offer.size {
             return;
         }
-        let digest: [u8; 32] = transfer.hasher.clone().finalize().into();
+        let Some(digest) = transfer
+            .hashing
+            .digest(TransferKey::incoming(id), &mut self.outputs)
+        else {
+            return; // asked; `digest_ready` comes back here
+        };
         let verified = digest == expected;
         transfer.finish(TransferPhase::Completed { verified }, None, true);
         let progress = transfer.progress_event(id, now_ms, &self.config);

@@ -1,8 +1,7 @@
 //! The sending side: offers, reads requested from the glue, incremental SHA-256,
 //! acknowledgements, `End`, verdicts and resumption.
 
-use sha2::{Digest, Sha256};
-
+use super::hashing::Hashing;
 use super::manager::TransferManager;
 use super::progress::{Progress, ProgressMeter};
 use super::reattach::is_valid_resume_token;
@@ -50,8 +49,8 @@ pub(super) struct Outgoing {
     /// The read the glue is doing for us: `(offset, len)`. At most one at a time, which
     /// keeps the bytes arriving in order for the hasher.
     pub(super) pending_read: Option<(u64, u64)>,
-    hasher: Sha256,
-    /// Bytes fed to `hasher` (always a prefix of the file). Re-sent bytes after a
+    hashing: Hashing,
+    /// Bytes fed to `hashing` (always a prefix of the file). Re-sent bytes after a
     /// resume are not hashed again.
     hashed: u64,
     /// The receiver said (`AcceptFrom`) it holds bytes `0..end` with this SHA-256:
@@ -74,8 +73,13 @@ pub(super) struct Outgoing {
 
 impl Outgoing {
     fn new(offer: FileOffer, config: &TransferConfig) -> Self {
-        let hasher = Sha256::new();
-        let digest = (offer.size == 0).then(|| hasher.clone().finalize().into());
+        // (A 0-byte file's digest is known at once: hashed here.)
+        let mut hashing = Hashing::new(config.hash_elsewhere && offer.size > 0);
+        let digest = if offer.size == 0 {
+            hashing.digest(TransferKey::outgoing(offer.id), &mut Default::default())
+        } else {
+            None
+        };
         Self {
             offer,
             phase: TransferPhase::AwaitingDecision,
@@ -84,7 +88,7 @@ impl Outgoing {
             max_sent: 0,
             acked: 0,
             pending_read: None,
-            hasher,
+            hashing,
             hashed: 0,
             held: None,
             restarted: false,
@@ -96,6 +100,16 @@ impl Outgoing {
             reason: None,
             meter: ProgressMeter::new(config.progress_window_ms),
         }
+    }
+
+    /// The glue's digest of the whole file, if one was asked for and not answered
+    /// yet.
+    pub(super) fn answer_digest(&mut self, digest: [u8; 32]) -> bool {
+        let answered = self.hashing.answer(digest);
+        if answered {
+            self.digest = Some(digest);
+        }
+        answered
     }
 
     /// Whether anything was read for this transfer since it was accepted (it holds
@@ -274,11 +288,16 @@ impl TransferManager {
         if transfer.hashed >= offset && transfer.hashed < end {
             let seen = usize::try_from(transfer.hashed - offset).unwrap_or(usize::MAX);
             if let Some(new) = bytes.get(seen..) {
-                transfer.hasher.update(new);
+                transfer
+                    .hashing
+                    .update(TransferKey::outgoing(id), new, &mut self.outputs);
                 transfer.hashed = end;
             }
             if transfer.hashed == transfer.offer.size {
-                transfer.digest = Some(transfer.hasher.clone().finalize().into());
+                // Hashing elsewhere: asked now, `End` waits for `digest_ready`.
+                transfer.digest = transfer
+                    .hashing
+                    .digest(TransferKey::outgoing(id), &mut self.outputs);
             }
         }
         if let Some((held_end, held_digest)) = transfer.held {
@@ -286,9 +305,10 @@ impl TransferManager {
                 // Read to check the receiver's copy, not to be sent.
                 if end == held_end {
                     transfer.held = None;
-                    let digest: [u8; 32] = transfer.hasher.clone().finalize().into();
                     let key = TransferKey::outgoing(id);
-                    if digest == held_digest {
+                    // Checking a held copy hashes here (see `on_accept_from`).
+                    let digest = transfer.hashing.digest(key, &mut self.outputs);
+                    if digest == Some(held_digest) {
                         transfer.acked = transfer.acked.max(held_end);
                         self.emit(TransferEvent::Resumed {
                             key,
@@ -421,6 +441,8 @@ impl TransferManager {
         transfer.phase = TransferPhase::Transferring;
         transfer.window = window;
         transfer.held = Some((offset, digest));
+        // Its first `offset` bytes' digest is needed on the spot; nothing is hashed yet.
+        transfer.hashing = Hashing::here();
         transfer.next_offset = offset;
         // The receiver's acks may count the bytes it holds.
         transfer.max_sent = offset;
@@ -581,7 +603,7 @@ impl TransferManager {
     }
 
     /// Sends `End` once every byte has gone out and the digest is known.
-    fn maybe_send_end(&mut self, id: TransferId) {
+    pub(super) fn maybe_send_end(&mut self, id: TransferId) {
         let connected = self.connected;
         let Some(transfer) = self.outgoing.get_mut(&id) else {
             return;

@@ -39,6 +39,14 @@ struct Peer {
     sent: Vec<ControlMessage>,
     /// Incoming transfers whose writes were restarted from 0.
     restarts: Vec<TransferId>,
+    /// The glue's own SHA-256 of each transfer's `Output::HashBytes`, and how many
+    /// bytes it was handed (with `TransferConfig::hash_elsewhere`).
+    hashes: BTreeMap<TransferKey, (Sha256, u64)>,
+    /// `Output::DigestWanted` not answered yet, and every one ever made.
+    wanted: VecDeque<TransferKey>,
+    asked: Vec<TransferKey>,
+    /// Answer `DigestWanted` at once with the digest of the bytes handed over.
+    auto_digest: bool,
     auto_read: bool,
     auto_write: bool,
     auto_accept: bool,
@@ -56,6 +64,10 @@ impl Peer {
             requests: Vec::new(),
             sent: Vec::new(),
             restarts: Vec::new(),
+            hashes: BTreeMap::new(),
+            wanted: VecDeque::new(),
+            asked: Vec::new(),
+            auto_digest: true,
             auto_read: true,
             auto_write: true,
             auto_accept: true,
@@ -86,6 +98,17 @@ impl Peer {
                         assert_eq!(offset, file.len() as u64, "writes are contiguous");
                         file.extend_from_slice(&bytes);
                         self.writes.push_back((id, offset, bytes.len() as u64));
+                    }
+                    Output::HashBytes { key, bytes } => {
+                        assert!(!self.asked.contains(&key), "bytes after the digest");
+                        let (hasher, len) = self.hashes.entry(key).or_default();
+                        hasher.update(&bytes);
+                        *len += bytes.len() as u64;
+                    }
+                    Output::DigestWanted { key } => {
+                        assert!(!self.asked.contains(&key), "asked twice");
+                        self.wanted.push_back(key);
+                        self.asked.push(key);
                     }
                     Output::RestartWrite { id } => {
                         self.stored.insert(id, Vec::new());
@@ -120,11 +143,34 @@ impl Peer {
                     busy = true;
                 }
             }
+            if self.auto_digest {
+                while let Some(key) = self.wanted.pop_front() {
+                    self.answer_digest(key, now);
+                    busy = true;
+                }
+            }
             if !busy {
                 return;
             }
         }
         panic!("the glue loop does not settle");
+    }
+
+    /// Answers the manager's `DigestWanted` for `key` with the glue's digest.
+    fn answer_digest(&mut self, key: TransferKey, now: f64) {
+        let digest = self
+            .hashes
+            .get(&key)
+            .map(|(hasher, _)| hasher.clone())
+            .unwrap_or_default()
+            .finalize()
+            .into();
+        self.mgr.digest_ready(key, digest, now).unwrap();
+    }
+
+    /// Bytes of `key` handed to the glue for hashing.
+    fn hashed_elsewhere(&self, key: TransferKey) -> u64 {
+        self.hashes.get(&key).map_or(0, |&(_, len)| len)
     }
 
     fn offer(&mut self, name: &str, data: Vec<u8>, now: f64) -> TransferId {
@@ -1970,4 +2016,158 @@ fn incoming_garbage_never_panics() {
             }
         }
     }
+}
+
+fn hashing_elsewhere() -> TransferConfig {
+    TransferConfig {
+        hash_elsewhere: true,
+        ..TransferConfig::default()
+    }
+}
+
+#[test]
+fn hashing_elsewhere_hands_every_byte_over_once_and_verifies() {
+    // Each side on its own: the wire is the same either way.
+    for (a_elsewhere, b_elsewhere) in [(true, true), (true, false), (false, true)] {
+        let config = |on: bool| TransferConfig {
+            hash_elsewhere: on,
+            ..TransferConfig::default()
+        };
+        let mut link = Link::new(config(a_elsewhere), config(b_elsewhere), 16 * KIB as u64);
+        let file = data(300_000, 41);
+        let id = link.a.offer("f", file.clone(), 0.0);
+        link.run();
+        assert_eq!(link.b.stored[&id], file);
+        assert_eq!(link.a.completed(out(id)), Some(true));
+        assert_eq!(link.b.completed(inc(id)), Some(true));
+        for (peer, key, on) in [
+            (&link.a, out(id), a_elsewhere),
+            (&link.b, inc(id), b_elsewhere),
+        ] {
+            let handed = if on { file.len() as u64 } else { 0 };
+            assert_eq!(peer.hashed_elsewhere(key), handed, "{key}");
+            assert_eq!(peer.asked, if on { vec![key] } else { vec![] }, "{key}");
+        }
+    }
+}
+
+#[test]
+fn the_sender_waits_for_the_digest_before_end() {
+    let mut link = Link::new(hashing_elsewhere(), hashing_elsewhere(), 16 * KIB as u64);
+    link.a.auto_digest = false;
+    let file = data(100_000, 42);
+    let id = link.a.offer("f", file.clone(), 0.0);
+    link.run();
+    // Every chunk went and was written, but no `end` without the digest.
+    assert_eq!(link.b.stored[&id], file);
+    assert_eq!(link.a.asked, vec![out(id)]);
+    assert!(!link
+        .a
+        .sent
+        .iter()
+        .any(|m| matches!(m, ControlMessage::End { .. })));
+    assert_eq!(link.b.completed(inc(id)), None);
+    link.a.answer_digest(out(id), link.now);
+    link.run();
+    assert_eq!(link.a.completed(out(id)), Some(true));
+    assert_eq!(link.b.completed(inc(id)), Some(true));
+    // A late or repeated answer changes nothing.
+    link.a.mgr.digest_ready(out(id), [0; 32], link.now).unwrap();
+    link.run();
+    assert_eq!(link.a.completed(out(id)), Some(true));
+}
+
+#[test]
+fn the_receiver_judges_by_the_glues_digest() {
+    let mut link = Link::new(hashing_elsewhere(), hashing_elsewhere(), 16 * KIB as u64);
+    link.b.auto_digest = false;
+    let file = data(50_000, 43);
+    let id = link.a.offer("f", file.clone(), 0.0);
+    link.run();
+    assert_eq!(link.b.asked, vec![inc(id)]);
+    assert_eq!(link.b.completed(inc(id)), None);
+    // The glue's hashing went wrong: the file is not verified.
+    link.b.mgr.digest_ready(inc(id), [7; 32], link.now).unwrap();
+    link.run();
+    assert_eq!(link.b.completed(inc(id)), Some(false));
+    assert_eq!(link.a.completed(out(id)), Some(false));
+}
+
+#[test]
+fn hashing_elsewhere_survives_dropped_connections_without_hashing_twice() {
+    let mut link = Link::new(hashing_elsewhere(), hashing_elsewhere(), 4 * KIB as u64);
+    let file = data(200_000, 44);
+    let id = link.a.offer("f", file.clone(), 0.0);
+    for cut in [40_000, 90_000, 150_000] {
+        link.run_until(|l| l.b.stored.get(&id).is_some_and(|s| s.len() > cut));
+        link.disconnect();
+        link.reconnect();
+    }
+    link.run();
+    assert_eq!(link.b.stored[&id], file);
+    assert_eq!(link.b.completed(inc(id)), Some(true));
+    assert_eq!(link.a.completed(out(id)), Some(true));
+    assert_eq!(link.a.hashed_elsewhere(out(id)), file.len() as u64);
+    assert_eq!(link.b.hashed_elsewhere(inc(id)), file.len() as u64);
+}
+
+#[test]
+fn held_copies_and_restored_transfers_hash_here() {
+    // The sender's reload: the receiver holds the start of the file.
+    let file = data(100_000, 45);
+    let mut link = Link::new(hashing_elsewhere(), hashing_elsewhere(), 4 * KIB as u64);
+    link.b.auto_accept = false;
+    let id = link.a.offer("f", file.clone(), 0.0);
+    link.run_until(|l| {
+        l.b.has_event(|e| matches!(e, TransferEvent::Offered { .. }))
+    });
+    link.b.mgr.accept_held(id, link.now).unwrap();
+    link.b.mgr.feed_stored_bytes(id, &file[..40_000]).unwrap();
+    assert_eq!(link.b.mgr.finish_restore(id, link.now).unwrap(), 40_000);
+    link.b.stored.insert(id, file[..40_000].to_vec());
+    link.run();
+    assert_eq!(link.b.stored[&id], file);
+    assert_eq!(link.a.completed(out(id)), Some(true));
+    assert_eq!(link.b.completed(inc(id)), Some(true));
+    assert!(link.a.asked.is_empty() && link.b.asked.is_empty());
+    assert_eq!(
+        link.a.hashed_elsewhere(out(id)) + link.b.hashed_elsewhere(inc(id)),
+        0
+    );
+
+    // The receiver's reload: restored from what it stored.
+    let mut link = Link::new(hashing_elsewhere(), hashing_elsewhere(), 4 * KIB as u64);
+    let file = data(120_000, 46);
+    let id = link.a.offer("f", file.clone(), 0.0);
+    link.run_until(|l| l.b.stored.get(&id).is_some_and(|s| s.len() > 50_000));
+    let offer = link.b.mgr.offer(inc(id)).unwrap().clone();
+    let on_disk = link.b.stored.remove(&id).unwrap();
+    link.disconnect();
+    link.b = Peer::new(hashing_elsewhere());
+    link.b.mgr.set_max_message_size(4 * KIB as u64);
+    link.b.mgr.restore_incoming(offer).unwrap();
+    link.b.mgr.feed_stored_bytes(id, &on_disk).unwrap();
+    link.b.mgr.finish_restore(id, link.now).unwrap();
+    link.b.stored.insert(id, on_disk);
+    link.reconnect();
+    link.run();
+    assert_eq!(link.b.stored[&id], file);
+    assert_eq!(link.b.completed(inc(id)), Some(true));
+    assert_eq!(link.a.completed(out(id)), Some(true));
+    assert_eq!(link.b.hashed_elsewhere(inc(id)), 0);
+    // The sender kept hashing elsewhere across the receiver's reload.
+    assert_eq!(link.a.hashed_elsewhere(out(id)), file.len() as u64);
+}
+
+#[test]
+fn a_zero_byte_file_hashed_elsewhere_asks_the_receivers_glue_for_the_empty_digest() {
+    let mut link = Link::new(hashing_elsewhere(), hashing_elsewhere(), 16 * KIB as u64);
+    let id = link.a.offer("empty", Vec::new(), 0.0);
+    link.run();
+    assert_eq!(link.a.completed(out(id)), Some(true));
+    assert_eq!(link.b.completed(inc(id)), Some(true));
+    // The sender knows the empty digest; the receiver's glue was handed nothing.
+    assert!(link.a.asked.is_empty());
+    assert_eq!(link.b.asked, vec![inc(id)]);
+    assert_eq!(link.b.hashed_elsewhere(inc(id)), 0);
 }

@@ -209,6 +209,16 @@ pub enum Output {
     /// Drop everything written for incoming file `id` (the copy held from an
     /// earlier offer was of another file): its `WriteChunk`s start again at 0.
     RestartWrite { id: TransferId },
+    /// With [`TransferConfig::hash_elsewhere`]: the next bytes of transfer `key`'s
+    /// file, in file order, to add to its SHA-256 (kept by the glue per `key`).
+    HashBytes { key: TransferKey, bytes: Vec<u8> },
+    /// With [`TransferConfig::hash_elsewhere`]: the SHA-256 of every
+    /// [`Output::HashBytes`] of `key` so far is needed; answer with
+    /// [`digest_ready`](super::TransferManager::digest_ready) (or fail the transfer:
+    /// [`write_failed`](super::TransferManager::write_failed) /
+    /// [`read_failed`](super::TransferManager::read_failed)). No more bytes of `key`
+    /// come after it.
+    DigestWanted { key: TransferKey },
     /// Tell the UI.
     Event(TransferEvent),
 }
@@ -274,6 +284,10 @@ pub struct TransferConfig {
     /// transfer with a protocol error: a sender ignoring the limit cannot make the
     /// receiver hold a segment and a window for every file of a large folder.
     pub max_receiving: usize,
+    /// New transfers leave SHA-256 to the glue ([`Output::HashBytes`],
+    /// [`Output::DigestWanted`]), which can run it off the main thread. Off by
+    /// default: hashed here. Takes effect for transfers created after it is set.
+    pub hash_elsewhere: bool,
 }
 
 impl Default for TransferConfig {
@@ -288,6 +302,7 @@ impl Default for TransferConfig {
             max_transfers: 1024,
             max_sending: 4,
             max_receiving: 8,
+            hash_elsewhere: false,
         }
     }
 }
