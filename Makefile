@@ -14,7 +14,7 @@
 # One e2e test:   make test-e2e E2E_ARGS='-g "share link"'
 # One Firefox e2e test: make test-e2e-firefox E2E_FIREFOX_ARGS='--test-name-pattern=chat'
 # One fault test: make test-faults FAULTS_ARGS='-g loss'
-# One wasm test:  make test-wasm WASM_TEST_ARGS='--test web_peer'
+# One wasm test:  make test-wasm WASM_TEST_ARGS='--test web_peer' WASM_WORKER_TEST_ARGS=
 
 SHELL := bash
 .SHELLFLAGS := -euo pipefail -c
@@ -61,12 +61,20 @@ WASM_TEST_ENV_FIREFOX := $(WASM_RUNNER_ENV) \
 	GECKODRIVER=$(HOME)/.cargo/bin/geckodriver \
 	WASM_BINDGEN_TEST_WEBDRIVER_JSON=$(CURDIR)/webdriver-firefox.json
 
+# The file transfer tests once more with SHA-256 in the page's hashing worker
+# (cargo feature `hash-worker`, which the page and the npm package's web build
+# have); without it they hash on the main thread. Empty: skipped.
+WASM_WORKER_TEST_ARGS ?= --features hash-worker --test web_files
+
 # $(call run-wasm-tests,LOG NAME,ENV): build outside the namespace (it has no
 # network for crates), run inside.
 define run-wasm-tests
 	$(2) $(CARGO) test -p peerlink --target $(WASM_TARGET) $(WASM_TEST_ARGS) --no-run
 	scripts/run-logged.sh $(1) $(NETNS) env $(2) \
 		$(CARGO) test --offline --no-fail-fast -p peerlink --target $(WASM_TARGET) $(WASM_TEST_ARGS)
+	$(if $(WASM_WORKER_TEST_ARGS),$(2) $(CARGO) test -p peerlink --target $(WASM_TARGET) $(WASM_WORKER_TEST_ARGS) --no-run)
+	$(if $(WASM_WORKER_TEST_ARGS),scripts/run-logged.sh $(1)-hash-worker $(NETNS) env $(2) \
+		$(CARGO) test --offline --no-fail-fast -p peerlink --target $(WASM_TARGET) $(WASM_WORKER_TEST_ARGS))
 endef
 
 # The e2e suite starts this server binary itself (one per test).

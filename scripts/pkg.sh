@@ -58,7 +58,10 @@ export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-Zlocation-detail=none -Ct
 
 rm -rf pkg
 echo "pkg: wasm-pack build --target web -> pkg/"
-wasm-pack build --release --mode no-install --target web --out-dir pkg --out-name peerlink
+# `hash-worker`: SHA-256 of file transfers in a worker (src/web/hash_worker.rs);
+# it needs wasm_bindgen::module(), which the bundler build below cannot have.
+wasm-pack build --release --mode no-install --target web --out-dir pkg --out-name peerlink \
+  -- --features hash-worker
 # wasm-bindgen names each import after its JS function plus a hash; short names
 # in the .wasm and the glue's import object instead (-6 KB gz; see the script),
 # and short names for the closure trampolines' exports (-0.5 KB gz).

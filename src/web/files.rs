@@ -6,6 +6,7 @@
 //!
 //! See <https://developer.mozilla.org/en-US/docs/Web/API/RTCDataChannel/bufferedamountlow_event>.
 
+use super::hash_worker::hash_worker;
 use super::room::RoomEvent;
 use super::store::{spawn_sink, StoreJob, StoredTransfer};
 use super::{now_ms, Error};
@@ -147,6 +148,8 @@ struct State {
     last_frame: Option<(TransferId, u64, usize, js_sys::ArrayBuffer)>,
     /// Offers of which storage holds the start already (see [`PeerFiles::hold`]).
     held: VecMap<TransferId, StoredTransfer>,
+    /// Transfers hashed by the page's hashing worker: their handle there.
+    hashing: VecMap<TransferKey, u32>,
 }
 
 impl State {
@@ -164,11 +167,16 @@ pub struct PeerFiles {
     peer: RefCell<PeerId>,
     state: RefCell<State>,
     events: mpsc::UnboundedSender<RoomEvent>,
+    /// See [`PeerFiles::hash_on_main_thread`].
+    main_thread_hashing: Cell<bool>,
 }
 
 impl PeerFiles {
     /// Transfers with `peer`; events go to `events`.
     pub fn new(peer: PeerId, events: mpsc::UnboundedSender<RoomEvent>) -> Rc<Self> {
+        // Starts the page's hashing worker, so that it runs by the time a file is
+        // offered (transfers created before it runs hash on the main thread).
+        let _ = hash_worker();
         Rc::new(Self {
             peer: RefCell::new(peer),
             state: RefCell::new(State {
@@ -179,9 +187,23 @@ impl PeerFiles {
                 max_message_size: 0,
                 last_frame: None,
                 held: VecMap::new(),
+                hashing: VecMap::new(),
             }),
             events,
+            main_thread_hashing: Cell::new(false),
         })
+    }
+
+    /// Keeps SHA-256 of the transfers that start from now on on the main thread,
+    /// even where the page's hashing worker runs (`false`: use it when it runs,
+    /// the default).
+    pub fn hash_on_main_thread(&self, yes: bool) {
+        self.main_thread_hashing.set(yes);
+    }
+
+    /// Whether transfers that start now hash in the page's worker.
+    fn hashing_elsewhere(&self) -> bool {
+        !self.main_thread_hashing.get() && hash_worker().is_some()
     }
 
     fn emit(&self, event: RoomEvent) {
@@ -222,10 +244,12 @@ impl PeerFiles {
 
     /// A parsed control message from the files channel.
     pub fn control(self: &Rc<Self>, msg: ControlMessage) {
-        self.state
-            .borrow_mut()
-            .manager
-            .handle_control(msg, now_ms());
+        {
+            let mut state = self.state.borrow_mut();
+            // (An offer creates a transfer.)
+            state.manager.set_hash_elsewhere(self.hashing_elsewhere());
+            state.manager.handle_control(msg, now_ms());
+        }
         self.drain();
     }
 
@@ -449,6 +473,7 @@ impl PeerFiles {
         };
         let id = {
             let mut state = self.state.borrow_mut();
+            state.manager.set_hash_elsewhere(self.hashing_elsewhere());
             let id = state.manager.offer_file(outgoing, now_ms())?;
             // Clone::clone: File's inherent methods are not involved, but stay explicit.
             let file = Clone::clone(file);
@@ -571,9 +596,76 @@ impl PeerFiles {
                 Output::SendChunkRequest { id, offset, len } => self.read(id, offset, len),
                 Output::WriteChunk { id, offset, bytes } => self.write(id, offset, &bytes),
                 Output::RestartWrite { id } => self.restart_write(id),
+                Output::HashBytes { key, bytes } => self.hash_bytes(key, &bytes),
+                Output::DigestWanted { key } => self.digest_wanted(key),
                 Output::Event(event) => self.on_event(event),
             }
         }
+    }
+
+    /// Hands the next bytes of transfer `key` to the hashing worker.
+    fn hash_bytes(self: &Rc<Self>, key: TransferKey, bytes: &[u8]) {
+        let handed = hash_worker().is_some_and(|worker| {
+            let mut state = self.state.borrow_mut();
+            let handle = match state.hashing.get(&key) {
+                Some(&handle) => handle,
+                None => {
+                    let handle = worker.open();
+                    state.hashing.insert(key, handle);
+                    handle
+                }
+            };
+            worker.update(handle, bytes)
+        });
+        if !handed {
+            self.hashing_failed(key);
+        }
+    }
+
+    /// Asks the hashing worker for transfer `key`'s digest and hands it on.
+    fn digest_wanted(self: &Rc<Self>, key: TransferKey) {
+        let Some(worker) = hash_worker() else {
+            self.hashing_failed(key);
+            return;
+        };
+        // No bytes handed over (a 0-byte file): the worker answers the empty digest.
+        let handle = self.state.borrow_mut().hashing.remove(&key);
+        let handle = handle.unwrap_or_else(|| worker.open());
+        let weak: Weak<Self> = Rc::downgrade(self);
+        spawn_local(async move {
+            let digest = worker.digest(handle).await;
+            let Some(this) = weak.upgrade() else { return };
+            match digest {
+                Ok(digest) => {
+                    let result =
+                        this.state
+                            .borrow_mut()
+                            .manager
+                            .digest_ready(key, digest, now_ms());
+                    if let Err(e) = result {
+                        this.warn(e);
+                    }
+                    this.drain();
+                }
+                Err(_) => this.hashing_failed(key),
+            }
+        });
+    }
+
+    /// The hashing worker is gone: transfer `key`, hashed there, fails.
+    fn hashing_failed(self: &Rc<Self>, key: TransferKey) {
+        let reason = "the page's hashing worker stopped";
+        let result = {
+            let mut state = self.state.borrow_mut();
+            state.hashing.remove(&key);
+            match key.direction {
+                Direction::Incoming => state.manager.write_failed(key.id, reason),
+                Direction::Outgoing => state.manager.read_failed(key.id, reason),
+            }
+        };
+        // (Already over: nothing to fail.)
+        drop(result);
+        self.drain();
     }
 
     /// Serves a chunk request: from the block read last if it holds the chunk, else
@@ -734,6 +826,11 @@ impl PeerFiles {
             | TransferEvent::Failed { key, .. }
             | TransferEvent::Rejected { key } => {
                 let mut state = self.state.borrow_mut();
+                if let Some(handle) = state.hashing.remove(key) {
+                    if let Some(worker) = hash_worker() {
+                        worker.close(handle);
+                    }
+                }
                 match key.direction {
                     Direction::Incoming => {
                         if let Some(mut sink) = state.incoming.remove(&key.id) {

@@ -8,6 +8,7 @@
 pub mod drop;
 mod error;
 pub(crate) mod files;
+mod hash_worker;
 pub mod media;
 mod peer;
 mod room;
@@ -19,6 +20,7 @@ pub mod store;
 pub use error::{Error, JsError};
 pub use files::PeerFiles;
 pub(crate) use files::SEGMENT_BYTES;
+pub use hash_worker::hashing_off_main_thread;
 pub use peer::{
     generate_certificate, ConnectionState, PeerConfig, PeerConnection, PeerEvent, TrackSource,
 };
