@@ -27,7 +27,12 @@
 //!
 //! **Hashing.** Both sides hash incrementally with SHA-256 in file order: the sender
 //! over the bytes the glue hands it (each byte once, even when re-sent), the receiver
-//! over the bytes it passes on for writing.
+//! over the bytes it passes on for writing. With [`TransferConfig::hash_elsewhere`]
+//! the manager hands those bytes back to the glue instead ([`Output::HashBytes`]),
+//! which hashes them off the main thread, and asks for the digest when `end` or the
+//! verdict needs it ([`Output::DigestWanted`], answered with
+//! [`TransferManager::digest_ready`]); transfers restored from storage or checking a
+//! held copy hash here, since they need a digest on the spot.
 //!
 //! **Flow control.** The sender never asks for a read when the channel's
 //! `bufferedAmount` plus the reads in progress plus the next frame would exceed
