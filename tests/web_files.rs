@@ -64,6 +64,25 @@ async fn a_few_mib_arrive_with_matching_bytes_and_sha256() {
 #[cfg(feature = "hash-worker")]
 #[wasm_bindgen_test]
 async fn hashed_in_the_worker_a_few_mib_arrive_verified_both_ways() {
+    hashing_worker_running().await;
+    a_few_mib_each_way(true).await;
+}
+
+/// The same with a hashing worker that lags: with a 64 KiB backlog limit nearly
+/// every chunk waits for it (the receiver holds its acknowledgements back, the
+/// sender its reads), and both files still arrive verified.
+#[cfg(feature = "hash-worker")]
+#[wasm_bindgen_test]
+async fn transfers_wait_for_a_hashing_worker_that_lags() {
+    hashing_worker_running().await;
+    peerlink::web::set_hashing_backlog_limit(64 * 1024);
+    a_few_mib_each_way(true).await;
+    peerlink::web::set_hashing_backlog_limit(16 * 1024 * 1024);
+}
+
+/// Waits until the page's hashing worker runs (the first PeerFiles starts it).
+#[cfg(feature = "hash-worker")]
+async fn hashing_worker_running() {
     let (tx, _rx) = mpsc::unbounded::<RoomEvent>();
     let _starts_the_worker = PeerFiles::new("x".into(), tx);
     let mut waited = 0;
@@ -72,7 +91,6 @@ async fn hashed_in_the_worker_a_few_mib_arrive_verified_both_ways() {
         gloo_timers::future::TimeoutFuture::new(20).await;
         waited += 20;
     }
-    a_few_mib_each_way(true).await;
 }
 
 /// Sends a few MiB from a to b (and, with `both_ways`, another file from b to a at

@@ -6,7 +6,7 @@
 //!
 //! See <https://developer.mozilla.org/en-US/docs/Web/API/RTCDataChannel/bufferedamountlow_event>.
 
-use super::hash_worker::hash_worker;
+use super::hash_worker::{hash_worker, hashing_lags};
 use super::room::RoomEvent;
 use super::store::{spawn_sink, StoreJob, StoredTransfer};
 use super::{now_ms, Error};
@@ -50,8 +50,11 @@ struct IncomingSink {
     sink: mpsc::UnboundedSender<StoreJob>,
     /// Segments sent to the sink and not kept yet (the sink's `kept` counts down).
     waiting: Rc<Cell<u32>>,
-    /// Chunks written here whose acknowledgement waits for storage: (offset, len).
+    /// Chunks written here whose acknowledgement waits for storage (or for the
+    /// hashing worker to catch up): (offset, len).
     held_acks: Vec<(u64, u64)>,
+    /// A wake-up is asked of the hashing worker for `held_acks`.
+    waits_for_hashing: bool,
 }
 
 impl IncomingSink {
@@ -62,6 +65,7 @@ impl IncomingSink {
             sink,
             waiting,
             held_acks: Vec::new(),
+            waits_for_hashing: false,
         }
     }
 
@@ -156,6 +160,16 @@ impl State {
     /// Whether incoming file `id` waits for the user's answer.
     fn awaits_decision(&self, id: TransferId) -> bool {
         self.manager.phase(TransferKey::incoming(id)) == Some(TransferPhase::AwaitingDecision)
+    }
+}
+
+impl Drop for PeerFiles {
+    /// Frees the running hashes of transfers that never finished.
+    fn drop(&mut self) {
+        let Some(worker) = hash_worker() else { return };
+        for (_, &handle) in self.state.get_mut().hashing.iter() {
+            worker.close(handle);
+        }
     }
 }
 
@@ -606,13 +620,15 @@ impl PeerFiles {
     /// Hands the next bytes of transfer `key` to the hashing worker.
     fn hash_bytes(self: &Rc<Self>, key: TransferKey, bytes: &[u8]) {
         let handed = hash_worker().is_some_and(|worker| {
-            let mut state = self.state.borrow_mut();
-            let handle = match state.hashing.get(&key) {
-                Some(&handle) => handle,
-                None => {
-                    let handle = worker.open();
-                    state.hashing.insert(key, handle);
-                    handle
+            let handle = {
+                let mut state = self.state.borrow_mut();
+                match state.hashing.get(&key) {
+                    Some(&handle) => handle,
+                    None => {
+                        let handle = worker.open();
+                        state.hashing.insert(key, handle);
+                        handle
+                    }
                 }
             };
             worker.update(handle, bytes)
@@ -671,6 +687,17 @@ impl PeerFiles {
     /// Serves a chunk request: from the block read last if it holds the chunk, else
     /// after reading the block that starts with it.
     fn read(self: &Rc<Self>, id: TransferId, offset: u64, len: u64) {
+        // The bytes read are handed to the hashing worker: not while it lags.
+        if let Some(worker) = hash_worker().filter(|w| w.backlogged()) {
+            let weak: Weak<Self> = Rc::downgrade(self);
+            worker.when_caught_up(Box::new(move || {
+                if let Some(this) = weak.upgrade() {
+                    this.read(id, offset, len);
+                    this.drain();
+                }
+            }));
+            return;
+        }
         let file = {
             let mut state = self.state.borrow_mut();
             let State {
@@ -742,6 +769,7 @@ impl PeerFiles {
             _ => None,
         };
         let len = bytes.len() as u64;
+        let hashing_lags = hashing_lags();
         let State {
             incoming, manager, ..
         } = &mut *state;
@@ -752,8 +780,9 @@ impl PeerFiles {
             ),
             Some(sink) => match sink.write(bytes, view) {
                 Err(e) => manager.write_failed(id, &e.to_string()),
-                // Storage lags (or earlier acknowledgements wait, which go first).
-                Ok(()) if sink.backlogged() || !sink.held_acks.is_empty() => {
+                // Storage or the hashing worker lag (or earlier acknowledgements
+                // wait, which go first).
+                Ok(()) if sink.backlogged() || hashing_lags || !sink.held_acks.is_empty() => {
                     sink.held_acks.push((offset, len));
                     Ok(())
                 }
@@ -764,6 +793,32 @@ impl PeerFiles {
         if let Err(e) = result {
             self.warn(e);
         }
+        if hashing_lags {
+            self.wait_for_hashing(id);
+        }
+    }
+
+    /// Releases incoming file `id`'s held acknowledgements once the hashing worker
+    /// has caught up (once per wait).
+    fn wait_for_hashing(self: &Rc<Self>, id: TransferId) {
+        let Some(worker) = hash_worker() else { return };
+        {
+            let mut state = self.state.borrow_mut();
+            let Some(sink) = state.incoming.get_mut(&id) else {
+                return;
+            };
+            if std::mem::replace(&mut sink.waits_for_hashing, true) {
+                return;
+            }
+        }
+        let weak: Weak<Self> = Rc::downgrade(self);
+        worker.when_caught_up(Box::new(move || {
+            let Some(this) = weak.upgrade() else { return };
+            if let Some(sink) = this.state.borrow_mut().incoming.get_mut(&id) {
+                sink.waits_for_hashing = false;
+            }
+            this.release_acks(id);
+        }));
     }
 
     /// The callback for a sink of incoming transfer `id` (called when it has kept a
@@ -791,7 +846,12 @@ impl PeerFiles {
             let Some(sink) = incoming.get_mut(&id) else {
                 return;
             };
-            if sink.backlogged() || sink.held_acks.is_empty() {
+            if sink.held_acks.is_empty() || sink.backlogged() || sink.waits_for_hashing {
+                return;
+            }
+            if hashing_lags() {
+                drop(state);
+                self.wait_for_hashing(id);
                 return;
             }
             for (offset, len) in std::mem::take(&mut sink.held_acks) {
@@ -828,6 +888,7 @@ impl PeerFiles {
                 let mut state = self.state.borrow_mut();
                 if let Some(handle) = state.hashing.remove(key) {
                     if let Some(worker) = hash_worker() {
+                        // (Posts a message; a failure to post wakes nothing now.)
                         worker.close(handle);
                     }
                 }

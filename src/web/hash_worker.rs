@@ -20,8 +20,23 @@
 #[cfg(feature = "hash-worker")]
 pub(crate) use page::hash_worker;
 
+/// Whether the page's hashing worker lags so far behind that transfers wait.
+pub(crate) fn hashing_lags() -> bool {
+    hash_worker().is_some_and(|worker| worker.backlogged())
+}
+
 #[cfg(not(feature = "hash-worker"))]
 pub(crate) use absent::hash_worker;
+
+/// Test hook: the bytes handed to the hashing worker and not hashed yet above
+/// which transfers wait for it (16 MiB). A small limit makes them wait often.
+#[doc(hidden)]
+pub fn set_hashing_backlog_limit(bytes: u64) {
+    #[cfg(feature = "hash-worker")]
+    page::set_backlog_limit(bytes);
+    #[cfg(not(feature = "hash-worker"))]
+    absent::set_backlog_limit(bytes);
+}
 
 /// Whether file transfers that start now hash in the page's worker rather than on
 /// the main thread: with the cargo feature `hash-worker`, once the worker runs
@@ -56,7 +71,15 @@ mod absent {
         pub(crate) fn close(&self, _: u32) {
             match *self {}
         }
+        pub(crate) fn backlogged(&self) -> bool {
+            match *self {}
+        }
+        pub(crate) fn when_caught_up(&self, _: Box<dyn FnOnce()>) {
+            match *self {}
+        }
     }
+
+    pub(crate) fn set_backlog_limit(_: u64) {}
 }
 
 /// In the worker: the exports it calls on its instance of this module.
@@ -186,6 +209,7 @@ onmessage = async ({ data }) => {
     const at = wasm.__pl_hash_buffer(view.length) >>> 0;
     new Uint8Array(wasm.memory.buffer, at, view.length).set(view);
     wasm.__pl_hash_update(id, view.length);
+    postMessage(view.length);
   } else if (op === 1) {
     hashers.delete(handle);
     const at = wasm.__pl_hash_finish(id ?? 0) >>> 0;
@@ -205,7 +229,25 @@ onmessage = async ({ data }) => {
         next_handle: Cell<u32>,
         /// Digests asked for, by handle.
         pending: RefCell<VecMap<u32, oneshot::Sender<[u8; 32]>>>,
+        /// Bytes posted and not hashed yet (the worker counts them back).
+        outstanding: Cell<u64>,
+        /// What waits for the worker to catch up (see [`HashWorker::backlogged`]).
+        waiters: RefCell<Vec<Box<dyn FnOnce()>>>,
         _listeners: RefCell<Vec<EventListener>>,
+    }
+
+    /// Bytes handed to the worker and not hashed yet above which transfers wait:
+    /// a worker slower than the link (a slow device) would otherwise collect the
+    /// copies of everything received or read.
+    const BACKLOG_LIMIT: u64 = 16 * 1024 * 1024;
+
+    thread_local! {
+        static LIMIT: Cell<u64> = const { Cell::new(BACKLOG_LIMIT) };
+    }
+
+    /// Sets the backlog limit (tests make the worker lag with a small one).
+    pub(crate) fn set_backlog_limit(bytes: u64) {
+        LIMIT.with(|limit| limit.set(bytes));
     }
 
     thread_local! {
@@ -244,6 +286,8 @@ onmessage = async ({ data }) => {
                 dead: Cell::new(false),
                 next_handle: Cell::new(0),
                 pending: RefCell::new(VecMap::new()),
+                outstanding: Cell::new(0),
+                waiters: RefCell::new(Vec::new()),
                 _listeners: RefCell::new(Vec::new()),
             });
             let weak = Rc::downgrade(&this);
@@ -252,6 +296,10 @@ onmessage = async ({ data }) => {
                 let Some(data) = event.dyn_ref::<MessageEvent>().map(MessageEvent::data) else {
                     return;
                 };
+                if let Some(hashed) = data.as_f64() {
+                    this.hashed(hashed as u64);
+                    return;
+                }
                 match data.as_string().as_deref() {
                     Some("ready") => this.ready.set(true),
                     Some(_) => this.stop(),
@@ -271,10 +319,49 @@ onmessage = async ({ data }) => {
         }
 
         /// Gives up on the worker: digests asked for are never answered (their
-        /// receivers see the sender dropped).
+        /// receivers see the sender dropped), and what waited goes on (to find
+        /// the worker gone).
         fn stop(&self) {
             self.dead.set(true);
             self.pending.borrow_mut().clear();
+            // Not from inside the caller (it may hold a transfer's state).
+            let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
+            wasm_bindgen_futures::spawn_local(async move {
+                for then in waiters {
+                    then();
+                }
+            });
+        }
+
+        /// The worker hashed `bytes` more.
+        fn hashed(&self, bytes: u64) {
+            self.outstanding
+                .set(self.outstanding.get().saturating_sub(bytes));
+            if !self.backlogged() {
+                self.wake();
+            }
+        }
+
+        fn wake(&self) {
+            let waiters = std::mem::take(&mut *self.waiters.borrow_mut());
+            for then in waiters {
+                then();
+            }
+        }
+
+        /// Whether the worker lags so far behind that transfers should wait for it
+        /// (the receiver holds its acknowledgements back, the sender its reads).
+        pub(crate) fn backlogged(&self) -> bool {
+            !self.dead.get() && self.outstanding.get() > LIMIT.with(Cell::get)
+        }
+
+        /// Runs `then` once the worker is no longer backlogged (now if it is not).
+        pub(crate) fn when_caught_up(&self, then: Box<dyn FnOnce()>) {
+            if self.backlogged() {
+                self.waiters.borrow_mut().push(then);
+            } else {
+                then();
+            }
         }
 
         fn answered(&self, data: &JsValue) {
@@ -318,6 +405,8 @@ onmessage = async ({ data }) => {
         pub(crate) fn update(&self, handle: u32, bytes: &[u8]) -> bool {
             let copy = Uint8Array::from(bytes).buffer();
             let message = Array::of3(&0.into(), &handle.into(), &copy);
+            self.outstanding
+                .set(self.outstanding.get() + bytes.len() as u64);
             self.post(&message, Some(&copy))
         }
 

@@ -20,7 +20,7 @@ pub mod store;
 pub use error::{Error, JsError};
 pub use files::PeerFiles;
 pub(crate) use files::SEGMENT_BYTES;
-pub use hash_worker::hashing_off_main_thread;
+pub use hash_worker::{hashing_off_main_thread, set_hashing_backlog_limit};
 pub use peer::{
     generate_certificate, ConnectionState, PeerConfig, PeerConnection, PeerEvent, TrackSource,
 };
