@@ -2025,6 +2025,11 @@ fn hashing_elsewhere() -> TransferConfig {
     }
 }
 
+/// Both ends leave hashing to their glue.
+fn hashing_elsewhere_pair(max_message_size: u64) -> Link {
+    Link::new(hashing_elsewhere(), hashing_elsewhere(), max_message_size)
+}
+
 #[test]
 fn hashing_elsewhere_hands_every_byte_over_once_and_verifies() {
     // Each side on its own: the wire is the same either way.
@@ -2053,7 +2058,7 @@ fn hashing_elsewhere_hands_every_byte_over_once_and_verifies() {
 
 #[test]
 fn the_sender_waits_for_the_digest_before_end() {
-    let mut link = Link::new(hashing_elsewhere(), hashing_elsewhere(), 16 * KIB as u64);
+    let mut link = hashing_elsewhere_pair(16 * KIB as u64);
     link.a.auto_digest = false;
     let file = data(100_000, 42);
     let id = link.a.offer("f", file.clone(), 0.0);
@@ -2079,7 +2084,7 @@ fn the_sender_waits_for_the_digest_before_end() {
 
 #[test]
 fn the_receiver_judges_by_the_glues_digest() {
-    let mut link = Link::new(hashing_elsewhere(), hashing_elsewhere(), 16 * KIB as u64);
+    let mut link = hashing_elsewhere_pair(16 * KIB as u64);
     link.b.auto_digest = false;
     let file = data(50_000, 43);
     let id = link.a.offer("f", file.clone(), 0.0);
@@ -2095,7 +2100,7 @@ fn the_receiver_judges_by_the_glues_digest() {
 
 #[test]
 fn hashing_elsewhere_survives_dropped_connections_without_hashing_twice() {
-    let mut link = Link::new(hashing_elsewhere(), hashing_elsewhere(), 4 * KIB as u64);
+    let mut link = hashing_elsewhere_pair(4 * KIB as u64);
     let file = data(200_000, 44);
     let id = link.a.offer("f", file.clone(), 0.0);
     for cut in [40_000, 90_000, 150_000] {
@@ -2115,7 +2120,7 @@ fn hashing_elsewhere_survives_dropped_connections_without_hashing_twice() {
 fn held_copies_and_restored_transfers_hash_here() {
     // The sender's reload: the receiver holds the start of the file.
     let file = data(100_000, 45);
-    let mut link = Link::new(hashing_elsewhere(), hashing_elsewhere(), 4 * KIB as u64);
+    let mut link = hashing_elsewhere_pair(4 * KIB as u64);
     link.b.auto_accept = false;
     let id = link.a.offer("f", file.clone(), 0.0);
     link.run_until(|l| {
@@ -2136,7 +2141,7 @@ fn held_copies_and_restored_transfers_hash_here() {
     );
 
     // The receiver's reload: restored from what it stored.
-    let mut link = Link::new(hashing_elsewhere(), hashing_elsewhere(), 4 * KIB as u64);
+    let mut link = hashing_elsewhere_pair(4 * KIB as u64);
     let file = data(120_000, 46);
     let id = link.a.offer("f", file.clone(), 0.0);
     link.run_until(|l| l.b.stored.get(&id).is_some_and(|s| s.len() > 50_000));
@@ -2161,7 +2166,7 @@ fn held_copies_and_restored_transfers_hash_here() {
 
 #[test]
 fn a_zero_byte_file_hashed_elsewhere_asks_the_receivers_glue_for_the_empty_digest() {
-    let mut link = Link::new(hashing_elsewhere(), hashing_elsewhere(), 16 * KIB as u64);
+    let mut link = hashing_elsewhere_pair(16 * KIB as u64);
     let id = link.a.offer("empty", Vec::new(), 0.0);
     link.run();
     assert_eq!(link.a.completed(out(id)), Some(true));
