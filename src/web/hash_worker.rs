@@ -168,7 +168,7 @@ mod page {
     use gloo_events::EventListener;
     use js_sys::{Array, Uint8Array};
     use wasm_bindgen::{JsCast, JsValue};
-    use web_sys::{Blob, BlobPropertyBag, MessageEvent, Url, Worker};
+    use web_sys::{MessageEvent, Url, Worker};
 
     use crate::core::vec_map::VecMap;
     use crate::web::Error;
@@ -271,13 +271,7 @@ onmessage = async ({ data }) => {
 
     impl HashWorker {
         fn start() -> Result<Rc<Self>, Error> {
-            let options = BlobPropertyBag::new();
-            options.set_type("text/javascript");
-            let source = Blob::new_with_str_sequence_and_options(
-                &Array::of1(&JsValue::from_str(WORKER_JS)),
-                &options,
-            )?;
-            let url = Url::create_object_url_with_blob(&source)?;
+            let url = crate::web::script_url(WORKER_JS)?;
             let worker = Worker::new(&url);
             let _ = Url::revoke_object_url(&url);
             let this = Rc::new(Self {

@@ -38,6 +38,18 @@ pub(crate) fn random_token() -> Result<String, Error> {
     Ok(crate::core::transfer::resume_token_from_bytes(&bytes))
 }
 
+/// A `blob:` URL of the JavaScript `source`, to start a worker from (revoke it
+/// once the worker has its script).
+pub(crate) fn script_url(source: &str) -> Result<String, Error> {
+    let options = web_sys::BlobPropertyBag::new();
+    options.set_type("text/javascript");
+    let blob = web_sys::Blob::new_with_str_sequence_and_options(
+        &js_sys::Array::of1(&wasm_bindgen::JsValue::from_str(source)),
+        &options,
+    )?;
+    Ok(web_sys::Url::create_object_url_with_blob(&blob)?)
+}
+
 /// Wall-clock time in ms since the Unix epoch.
 pub(crate) fn now_ms() -> f64 {
     js_sys::Date::now()

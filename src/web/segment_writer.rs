@@ -26,7 +26,7 @@ use js_sys::{Array, Reflect};
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::{JsCast, JsValue};
-use web_sys::{Blob, BlobPropertyBag, File, FileSystemDirectoryHandle, MessageEvent, Url, Worker};
+use web_sys::{File, FileSystemDirectoryHandle, MessageEvent, Url, Worker};
 
 /// The worker. Requests are `{id, ping: true}` (answered `{id, ok}`: whether it can
 /// write here) or `{id, dir, name, parts}` (answered `{id, file}`, or `{id, name,
@@ -147,14 +147,7 @@ pub(crate) async fn segment_writer() -> Option<Rc<SegmentWriter>> {
 }
 
 async fn start() -> Option<Rc<SegmentWriter>> {
-    let options = BlobPropertyBag::new();
-    options.set_type("text/javascript");
-    let source = Blob::new_with_str_sequence_and_options(
-        &Array::of1(&JsValue::from_str(WORKER_JS)),
-        &options,
-    )
-    .ok()?;
-    let url = Url::create_object_url_with_blob(&source).ok()?;
+    let url = super::script_url(WORKER_JS).ok()?;
     let writer = start_at(&url).await;
     // The worker has fetched its script by the time it answers (or failed to).
     let _ = Url::revoke_object_url(&url);
