@@ -95,8 +95,11 @@ mod worker {
     thread_local! {
         /// Running hashers by the worker's id for them.
         static HASHERS: RefCell<(u32, VecMap<u32, Sha256>)> = const { RefCell::new((0, VecMap::new())) };
-        /// Where the worker copies the next bytes to hash, and the last digest.
+        /// Where the worker copies the next bytes to hash (it only grows: the
+        /// bytes are written over, never zeroed first).
         static BUFFER: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+        /// The last digest.
+        static DIGEST: RefCell<[u8; 32]> = const { RefCell::new([0; 32]) };
     }
 
     /// A new hasher; returns its id.
@@ -115,8 +118,9 @@ mod worker {
     pub fn hash_buffer(len: u32) -> u32 {
         BUFFER.with(|b| {
             let mut buffer = b.borrow_mut();
-            buffer.clear();
-            buffer.resize(len as usize, 0);
+            if buffer.len() < len as usize {
+                buffer.resize(len as usize, 0);
+            }
             buffer.as_ptr() as u32
         })
     }
@@ -142,12 +146,10 @@ mod worker {
         let hasher = HASHERS
             .with(|h| h.borrow_mut().1.remove(&id))
             .unwrap_or_default();
-        let digest: [u8; 32] = hasher.finalize().into();
-        BUFFER.with(|b| {
-            let mut buffer = b.borrow_mut();
-            buffer.clear();
-            buffer.extend_from_slice(&digest);
-            buffer.as_ptr() as u32
+        DIGEST.with(|d| {
+            let mut digest = d.borrow_mut();
+            *digest = hasher.finalize().into();
+            digest.as_ptr() as u32
         })
     }
 
