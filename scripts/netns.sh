@@ -18,6 +18,8 @@
 # Where PID namespaces are not allowed, the script falls back to finding and
 # killing the processes that share its network namespace.
 #
+# Temporary files: CMD gets a private TMPDIR, removed when it ends.
+#
 # Inside, PEERLINK_NETNS=1 is set; running this script again from inside just
 # runs the command (no nesting).
 set -euo pipefail
@@ -40,11 +42,20 @@ if [[ "$1" != "--inside" ]]; then
     echo "netns.sh: needs root (unshare -n)" >&2
     exit 1
   fi
+  # A private TMPDIR, removed once everything inside has ended: browsers and
+  # their drivers leave profiles there (chromedriver's scoped_dir, geckodriver's
+  # rust_mozprofile, ~30-60 MB each) that they do not always remove when killed.
+  tmp="$(mktemp -d "${TMPDIR:-/tmp}/peerlink-netns.XXXXXX")"
+  export TMPDIR="$tmp"
+  status=0
   if unshare --net --pid --fork --kill-child --mount-proc true 2>/dev/null; then
-    supervise init-of-child setpriv --pdeathsig KILL unshare --net --pid --fork --kill-child --mount-proc bash "$SELF" --inside "$@" && exit 0 || exit $?
+    supervise init-of-child setpriv --pdeathsig KILL unshare --net --pid --fork --kill-child --mount-proc bash "$SELF" --inside "$@" || status=$?
+  else
+    echo "netns.sh: PID namespaces unavailable; cleaning up by network namespace instead" >&2
+    supervise init-of-child setpriv --pdeathsig KILL unshare --net --fork --kill-child bash "$SELF" --inside "$@" || status=$?
   fi
-  echo "netns.sh: PID namespaces unavailable; cleaning up by network namespace instead" >&2
-  supervise init-of-child setpriv --pdeathsig KILL unshare --net --fork --kill-child bash "$SELF" --inside "$@" && exit 0 || exit $?
+  rm -rf "$tmp"
+  exit "$status"
 fi
 shift # --inside
 

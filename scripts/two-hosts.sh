@@ -56,7 +56,14 @@ if [[ "$1" != "--inside" ]]; then
   # /run/netns must exist to be a mount point; creating an empty folder is
   # the only trace this leaves outside.
   mkdir -p /run/netns
-  supervise init-of-child setpriv --pdeathsig KILL unshare --mount --net --pid --fork --kill-child --mount-proc bash "$SELF" --inside "$@" && exit 0 || exit $?
+  # A private TMPDIR for everything inside (browser profiles among it),
+  # removed once the namespaces are gone.
+  tmp="$(mktemp -d "${TMPDIR:-/tmp}/peerlink-hosts.XXXXXX")"
+  export TMPDIR="$tmp"
+  status=0
+  supervise init-of-child setpriv --pdeathsig KILL unshare --mount --net --pid --fork --kill-child --mount-proc bash "$SELF" --inside "$@" || status=$?
+  rm -rf "$tmp"
+  exit "$status"
 fi
 shift # --inside
 
@@ -65,11 +72,11 @@ shift # --inside
 mount --make-rprivate /
 mount -t tmpfs tmpfs /run/netns
 
-tmp="$(mktemp -d /tmp/peerlink-hosts.XXXXXX)"
+# The wrappers below live in the TMPDIR the outside made (removed there).
+tmp="$TMPDIR"
 cleanup() {
   ip netns del a 2>/dev/null || true
   ip netns del b 2>/dev/null || true
-  rm -rf "$tmp"
 }
 trap cleanup EXIT
 

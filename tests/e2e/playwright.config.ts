@@ -11,6 +11,9 @@ if (process.env.PEERLINK_NETNS !== '1') {
 export default defineConfig({
   testDir: './specs',
   outputDir: './test-results',
+  // The files tests write and download up to 200 MiB each there (2.3 GB in
+  // all): kept only for the tests that failed.
+  preserveOutput: 'failures-only',
   // Two cores, three browser contexts per test: one test at a time.
   workers: 1,
   fullyParallel: false,
