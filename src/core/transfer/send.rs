@@ -1,6 +1,8 @@
 //! The sending side: offers, reads requested from the glue, incremental SHA-256,
 //! acknowledgements, `End`, verdicts and resumption.
 
+use sha2::{Digest, Sha256};
+
 use super::hashing::Hashing;
 use super::manager::TransferManager;
 use super::progress::{Progress, ProgressMeter};
@@ -73,13 +75,9 @@ pub(super) struct Outgoing {
 
 impl Outgoing {
     fn new(offer: FileOffer, config: &TransferConfig) -> Self {
-        // (A 0-byte file's digest is known at once: hashed here.)
-        let mut hashing = Hashing::new(config.hash_elsewhere && offer.size > 0);
-        let digest = if offer.size == 0 {
-            hashing.digest(TransferKey::outgoing(offer.id), &mut Default::default())
-        } else {
-            None
-        };
+        // A 0-byte file's digest is known at once (nothing for the glue to hash).
+        let hashing = Hashing::new(config.hash_elsewhere && offer.size > 0);
+        let digest = (offer.size == 0).then(|| Sha256::digest([]).into());
         Self {
             offer,
             phase: TransferPhase::AwaitingDecision,
