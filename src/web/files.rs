@@ -6,7 +6,7 @@
 //!
 //! See <https://developer.mozilla.org/en-US/docs/Web/API/RTCDataChannel/bufferedamountlow_event>.
 
-use super::hash_worker::{hash_worker, hashing_lags};
+use super::hash_worker::{hash_worker, hashing_lags, WORKER_STOPPED};
 use super::room::RoomEvent;
 use super::store::{spawn_sink, StoreJob, StoredTransfer};
 use super::{now_ms, Error};
@@ -670,13 +670,12 @@ impl PeerFiles {
 
     /// The hashing worker is gone: transfer `key`, hashed there, fails.
     fn hashing_failed(self: &Rc<Self>, key: TransferKey) {
-        let reason = "the page's hashing worker stopped";
         let result = {
             let mut state = self.state.borrow_mut();
             state.hashing.remove(&key);
             match key.direction {
-                Direction::Incoming => state.manager.write_failed(key.id, reason),
-                Direction::Outgoing => state.manager.read_failed(key.id, reason),
+                Direction::Incoming => state.manager.write_failed(key.id, WORKER_STOPPED),
+                Direction::Outgoing => state.manager.read_failed(key.id, WORKER_STOPPED),
             }
         };
         // (Already over: nothing to fail.)

@@ -20,6 +20,9 @@
 #[cfg(feature = "hash-worker")]
 pub(crate) use page::hash_worker;
 
+/// Why transfers hashed in the worker fail when it is gone.
+pub(crate) const WORKER_STOPPED: &str = "the page's hashing worker stopped";
+
 /// Whether the page's hashing worker lags so far behind that transfers wait.
 pub(crate) fn hashing_lags() -> bool {
     hash_worker().is_some_and(|worker| worker.backlogged())
@@ -425,6 +428,6 @@ onmessage = async ({ data }) => {
     }
 
     fn stopped() -> Error {
-        Error::InvalidInput("the page's hashing worker stopped".into())
+        Error::InvalidInput(super::WORKER_STOPPED.into())
     }
 }
