@@ -42,20 +42,11 @@ if [[ "$1" != "--inside" ]]; then
     echo "netns.sh: needs root (unshare -n)" >&2
     exit 1
   fi
-  # A private TMPDIR, removed once everything inside has ended: browsers and
-  # their drivers leave profiles there (chromedriver's scoped_dir, geckodriver's
-  # rust_mozprofile, ~30-60 MB each) that they do not always remove when killed.
-  tmp="$(mktemp -d "${TMPDIR:-/tmp}/peerlink-netns.XXXXXX")"
-  export TMPDIR="$tmp"
-  status=0
   if unshare --net --pid --fork --kill-child --mount-proc true 2>/dev/null; then
-    supervise init-of-child setpriv --pdeathsig KILL unshare --net --pid --fork --kill-child --mount-proc bash "$SELF" --inside "$@" || status=$?
-  else
-    echo "netns.sh: PID namespaces unavailable; cleaning up by network namespace instead" >&2
-    supervise init-of-child setpriv --pdeathsig KILL unshare --net --fork --kill-child bash "$SELF" --inside "$@" || status=$?
+    supervise_namespace peerlink-netns --net --pid --fork --kill-child --mount-proc bash "$SELF" --inside "$@" && exit 0 || exit $?
   fi
-  rm -rf "$tmp"
-  exit "$status"
+  echo "netns.sh: PID namespaces unavailable; cleaning up by network namespace instead" >&2
+  supervise_namespace peerlink-netns --net --fork --kill-child bash "$SELF" --inside "$@" && exit 0 || exit $?
 fi
 shift # --inside
 

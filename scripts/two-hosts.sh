@@ -56,14 +56,7 @@ if [[ "$1" != "--inside" ]]; then
   # /run/netns must exist to be a mount point; creating an empty folder is
   # the only trace this leaves outside.
   mkdir -p /run/netns
-  # A private TMPDIR for everything inside (browser profiles among it),
-  # removed once the namespaces are gone.
-  tmp="$(mktemp -d "${TMPDIR:-/tmp}/peerlink-hosts.XXXXXX")"
-  export TMPDIR="$tmp"
-  status=0
-  supervise init-of-child setpriv --pdeathsig KILL unshare --mount --net --pid --fork --kill-child --mount-proc bash "$SELF" --inside "$@" || status=$?
-  rm -rf "$tmp"
-  exit "$status"
+  supervise_namespace peerlink-hosts --mount --net --pid --fork --kill-child --mount-proc bash "$SELF" --inside "$@" && exit 0 || exit $?
 fi
 shift # --inside
 
@@ -72,7 +65,7 @@ shift # --inside
 mount --make-rprivate /
 mount -t tmpfs tmpfs /run/netns
 
-# The wrappers below live in the TMPDIR the outside made (removed there).
+# The wrappers below live in the private TMPDIR the outside made (and removes).
 tmp="$TMPDIR"
 cleanup() {
   ip netns del a 2>/dev/null || true

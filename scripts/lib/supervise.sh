@@ -13,6 +13,15 @@
 #     happens when the calling shell itself is killed.
 #   - inside, the shell is the namespace's PID 1, which the kernel spares
 #     from signals it has no handler for; it must also outlive CMD to clean up.
+#
+# supervise_namespace TMP_NAME UNSHARE_ARGS...
+#   The outside of netns.sh and two-hosts.sh: `unshare UNSHARE_ARGS...` run by
+#   supervise (init-of-child), through `setpriv --pdeathsig KILL`, with TMPDIR
+#   a new folder ${TMPDIR:-/tmp}/TMP_NAME.XXXXXX that is deleted once unshare,
+#   and with it everything inside, has ended: browsers and their drivers leave
+#   profiles there (chromedriver's scoped_dir, geckodriver's rust_mozprofile,
+#   30-60 MB each) that they do not always remove when killed. Returns
+#   unshare's exit status.
 supervise() {
   local target_of_signals="$1"
   shift
@@ -59,4 +68,13 @@ _sv_forward() {
   fi
   _sv_signalled=1
   kill "-$sig" "$to" 2>/dev/null || true
+}
+
+supervise_namespace() {
+  local name="$1" dir status=0
+  shift
+  dir="$(mktemp -d "${TMPDIR:-/tmp}/$name.XXXXXX")" || return 1
+  TMPDIR="$dir" supervise init-of-child setpriv --pdeathsig KILL unshare "$@" || status=$?
+  rm -rf "$dir"
+  return "$status"
 }
